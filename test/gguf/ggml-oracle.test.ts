@@ -1,0 +1,85 @@
+// Bit-exactness against ggml itself: test/gguf/fixtures/ggml-oracle.bin holds an input, and the bytes and
+// floats that node-llama-cpp's own libggml-base.so produced from it (ggml_quantize_chunk, the
+// dequantize_row_* functions, ggml_fp32_to_fp16_row, ggml_fp32_to_bf16_row_ref); see
+// test/gguf/oracle/ggml-oracle.c. We compare our TypeScript with those bytes.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { dequantizeRow, quantizeRow, rowBytes } from "../../src/formats/ggml-quants.js";
+import type { DType } from "../../src/formats/tensor.js";
+
+const FIXTURE = new URL("../../../test/gguf/fixtures/ggml-oracle.bin", import.meta.url);
+
+function readFixture(): Map<string, Uint8Array> {
+  const buf = readFileSync(FIXTURE);
+  const out = new Map<string, Uint8Array>();
+  let p = 0;
+  while (p < buf.length) {
+    const tagLen = buf.readUInt32LE(p);
+    const tag = buf.subarray(p + 4, p + 4 + tagLen).toString("latin1");
+    p += 4 + tagLen;
+    const n = buf.readUInt32LE(p);
+    out.set(tag, new Uint8Array(buf.subarray(p + 4, p + 4 + n)));
+    p += 4 + n;
+  }
+  return out;
+}
+
+const fixture = readFixture();
+const inputBytes = fixture.get("input")!;
+const input = new Float32Array(inputBytes.buffer, inputBytes.byteOffset, inputBytes.length / 4);
+const N = input.length;
+const ROW = N / 2;
+
+function firstDifference(a: Uint8Array, b: Uint8Array): string {
+  for (let i = 0; i < Math.max(a.length, b.length); i++) if (a[i] !== b[i]) return `byte ${i}: ours ${a[i]}, ggml ${b[i]}`;
+  return "none";
+}
+
+test("fixture holds 2048 inputs", () => {
+  assert.equal(N, 2048);
+});
+
+for (const dtype of ["F16", "BF16", "Q8_0", "Q4_0", "Q4_K"] as const) {
+  test(`quantizeRow ${dtype} writes the same bytes as ggml`, () => {
+    const expected = fixture.get(dtype)!;
+    const ours = new Uint8Array(2 * rowBytes(dtype, ROW));
+    const rb = rowBytes(dtype, ROW);
+    quantizeRow(dtype, input, 0, ROW, ours, 0);
+    quantizeRow(dtype, input, ROW, ROW, ours, rb);
+    assert.equal(ours.length, expected.length);
+    assert.ok(Buffer.from(ours).equals(Buffer.from(expected)), `first difference: ${firstDifference(ours, expected)}`);
+  });
+}
+
+const QUANT_TYPES: DType[] = ["Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0", "Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K"];
+for (const dtype of QUANT_TYPES) {
+  test(`dequantizeRow ${dtype} gives ggml's floats bit for bit`, () => {
+    const blocks = fixture.get(dtype)!;
+    const expectedBytes = fixture.get(`${dtype}.dequant`)!;
+    const expected = new Float32Array(expectedBytes.buffer, expectedBytes.byteOffset, N);
+    const ours = new Float32Array(N);
+    dequantizeRow(dtype, blocks, 0, N, ours, 0);
+    let mismatches = 0;
+    let first = -1;
+    for (let i = 0; i < N; i++) {
+      if (!Object.is(ours[i], expected[i])) {
+        mismatches++;
+        if (first < 0) first = i;
+      }
+    }
+    assert.equal(mismatches, 0, `first mismatch at ${first}: ours ${ours[first]}, ggml ${expected[first]}`);
+  });
+}
+
+test("dequantized F16 and BF16 rows equal the inputs rounded by ggml", () => {
+  for (const dtype of ["F16", "BF16"] as const) {
+    const bytes = fixture.get(dtype)!;
+    const ours = new Float32Array(N);
+    dequantizeRow(dtype, bytes, 0, N, ours);
+    // Round trip through our own encoder must give back the exact same half bits.
+    const again = new Uint8Array(bytes.length);
+    quantizeRow(dtype, ours, 0, N, again, 0);
+    assert.ok(Buffer.from(again).equals(Buffer.from(bytes)), dtype);
+  }
+});

@@ -1,0 +1,86 @@
+// Writes ggml's own quantized blocks and dequantized floats for a fixed input, using the libggml-base.so
+// that ships inside node-llama-cpp (the library llama.cpp itself runs). Our tests compare our
+// TypeScript (de)quantizers with these bytes: an implementation nobody here wrote.
+// Build and run: test/gguf/oracle/make-fixtures.sh (needs gcc; the fixture it writes is committed).
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <math.h>
+
+typedef uint16_t ggml_fp16_t;
+size_t ggml_quantize_chunk(int type, const float * src, void * dst, int64_t start, int64_t nrows, int64_t n_per_row, const float * imatrix);
+size_t ggml_row_size(int type, int64_t ne);
+void ggml_fp32_to_fp16_row(const float * x, ggml_fp16_t * y, int64_t n);
+void ggml_fp32_to_bf16_row_ref(const float * x, uint16_t * y, int64_t n);
+void dequantize_row_q4_0(const void * x, float * y, int64_t k);
+void dequantize_row_q4_1(const void * x, float * y, int64_t k);
+void dequantize_row_q5_0(const void * x, float * y, int64_t k);
+void dequantize_row_q5_1(const void * x, float * y, int64_t k);
+void dequantize_row_q8_0(const void * x, float * y, int64_t k);
+void dequantize_row_q2_K(const void * x, float * y, int64_t k);
+void dequantize_row_q3_K(const void * x, float * y, int64_t k);
+void dequantize_row_q4_K(const void * x, float * y, int64_t k);
+void dequantize_row_q5_K(const void * x, float * y, int64_t k);
+void dequantize_row_q6_K(const void * x, float * y, int64_t k);
+void ggml_quantize_init(int type);
+
+#define N 2048
+
+static uint64_t state = 0x9E3779B97F4A7C15ull;
+static double uniform(void) { // xorshift64*, in (0, 1)
+  state ^= state >> 12; state ^= state << 25; state ^= state >> 27;
+  return ((state * 2685821657736338717ull) >> 11) * (1.0 / 9007199254740992.0) + 1e-12;
+}
+static double gauss(void) { return sqrt(-2 * log(uniform())) * cos(6.283185307179586 * uniform()); }
+
+static void put(FILE * f, const char * tag, const void * p, uint32_t n) {
+  uint32_t len = (uint32_t) strlen(tag);
+  fwrite(&len, 4, 1, f); fwrite(tag, 1, len, f); fwrite(&n, 4, 1, f); fwrite(p, 1, n, f);
+}
+
+int main(int argc, char ** argv) {
+  if (argc != 2) { fprintf(stderr, "usage: %s OUT.bin\n", argv[0]); return 1; }
+  static float x[N];
+  // 8 super-blocks of different character: weights-like gaussians at several scales, one with outliers,
+  // an all-zero block, a constant block, all-positive values and tiny (f16-subnormal) values.
+  for (int i = 0; i < N; i++) {
+    int blk = i / 256;
+    double g = gauss();
+    switch (blk) {
+      case 0: x[i] = (float)(0.02 * g); break;
+      case 1: x[i] = (float)(1.0 * g + ((i % 97) == 0 ? 12.0 : 0.0)); break;
+      case 2: x[i] = (i % 256) < 128 ? 0.0f : (float)(0.5 * g); break;
+      case 3: x[i] = 0.75f; break;
+      case 4: x[i] = (float)fabs(3.0 * g); break;
+      case 5: x[i] = (float)(1e-6 * g); break;
+      case 6: x[i] = (float)(-0.3 + 0.05 * g); break;
+      default: x[i] = (float)(100.0 * g); break;
+    }
+  }
+  FILE * f = fopen(argv[1], "wb");
+  put(f, "input", x, sizeof(x));
+  static uint16_t h[N];
+  ggml_fp32_to_fp16_row(x, h, N); put(f, "F16", h, sizeof(h));
+  ggml_fp32_to_bf16_row_ref(x, h, N); put(f, "BF16", h, sizeof(h));
+  struct { const char * name; int type; void (*deq)(const void *, float *, int64_t); } types[] = {
+    {"Q4_0", 2, dequantize_row_q4_0}, {"Q4_1", 3, dequantize_row_q4_1}, {"Q5_0", 6, dequantize_row_q5_0},
+    {"Q5_1", 7, dequantize_row_q5_1}, {"Q8_0", 8, dequantize_row_q8_0}, {"Q2_K", 10, dequantize_row_q2_K},
+    {"Q3_K", 11, dequantize_row_q3_K}, {"Q4_K", 12, dequantize_row_q4_K}, {"Q5_K", 13, dequantize_row_q5_K},
+    {"Q6_K", 14, dequantize_row_q6_K},
+  };
+  static uint8_t q[N * 4];
+  static float y[N];
+  char tag[64];
+  for (size_t t = 0; t < sizeof(types) / sizeof(types[0]); t++) {
+    ggml_quantize_init(types[t].type);
+    // 2 rows of N/2, as llama-quantize calls it (no importance matrix).
+    size_t nbytes = ggml_quantize_chunk(types[t].type, x, q, 0, 2, N / 2, NULL);
+    put(f, types[t].name, q, (uint32_t) nbytes);
+    types[t].deq(q, y, N);
+    snprintf(tag, sizeof tag, "%s.dequant", types[t].name);
+    put(f, tag, y, sizeof(y));
+  }
+  fclose(f);
+  return 0;
+}
