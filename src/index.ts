@@ -5,6 +5,12 @@ export type {
   SamplingOptions, GenerationOptions, FinishReason, GeneratedPiece, StepResult, TokenLogprob,
 } from "./generation/types.js";
 export { loadModel, type LoadOptions, type LoadedModel } from "./model/load.js";
+// Model download from the Hugging Face hub (cache shared with huggingface_hub).
+export { resolveModel, pullModel, type HubOptions, type ResolvedModel } from "./hub/resolve.js";
+export { DEFAULT_MODEL_ID, looksLikeHubId } from "./hub/select.js";
+export { HubError, type HubErrorKind } from "./hub/errors.js";
+export { hubCacheDir } from "./hub/settings.js";
+export { stderrProgress, formatBytes, type DownloadProgress, type ProgressListener } from "./hub/progress.js";
 // Generation as a state machine a caller steps (the server's scheduler steps many in one batch) and
 // phi-2's chat rendering.
 export { GenerationSequence, type SequenceOptions, type SequenceTokenizer } from "./generation/sequence.js";

@@ -1,0 +1,27 @@
+// phi2 pull: download a model from the Hugging Face hub into the shared hub cache; prints its path.
+import { Command } from "commander";
+import { DEFAULT_MODEL_ID, pullModel } from "../index.js";
+import { fail } from "./options.js";
+
+interface PullOpts { revision?: string; hubUrl?: string; quiet?: boolean }
+
+export function pullCommand(): Command {
+  return new Command("pull")
+    .description(
+      "download a model from the Hugging Face hub (cache: HF_HUB_CACHE, HF_HOME/hub or ~/.cache/huggingface/hub, " +
+        "shared with Python tools); prints the local path",
+    )
+    .argument("[model]", "hub id: user/repo, or user/repo:QUANT for one GGUF file of a GGUF repository", DEFAULT_MODEL_ID)
+    .option("-r, --revision <rev>", "branch, tag or commit hash", "main")
+    .option("--hub-url <url>", "hub endpoint (default: HF_ENDPOINT or https://huggingface.co)")
+    .option("-q, --quiet", "no progress bars")
+    .addHelpText("after", "\nEnvironment: HF_TOKEN (gated or private repositories), HF_ENDPOINT, HF_HOME, HF_HUB_CACHE, HF_HUB_OFFLINE=1 (cache only).")
+    .action(async (model: string, o: PullOpts) => {
+      try {
+        const result = await pullModel(model, { revision: o.revision, hubUrl: o.hubUrl, progress: !o.quiet, log: o.quiet ? () => {} : undefined });
+        process.stdout.write(result.path + "\n");
+      } catch (e) {
+        fail(e);
+      }
+    });
+}

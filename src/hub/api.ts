@@ -1,0 +1,142 @@
+// The two hub questions huggingface_hub asks before downloading (hf_api.repo_info and
+// file_download.get_hf_file_metadata): which files does this revision hold, and what are one
+// file's commit, etag, size and download location.
+import { HubError } from "./errors.js";
+import { header, httpRequest, isTransientStatus, readText, withRetries, type HttpResponse } from "./http.js";
+import type { HubSettings } from "./settings.js";
+
+export interface HubContext {
+  settings: HubSettings;
+  /** First wait between retries (doubles each try). */
+  retryDelayMs: number;
+  /** Idle timeout of one request. */
+  timeoutMs: number;
+}
+
+export interface RepoInfo {
+  /** Commit hash the revision points to. */
+  sha: string;
+  /** Every file of the repository at that commit, by path ("rfilename"). */
+  files: string[];
+}
+
+export interface FileMetadata {
+  /** X-Repo-Commit: the commit the file was resolved at. */
+  commit: string;
+  /** Normalised X-Linked-Etag (sha256 of an LFS file) or ETag (git blob sha1 of a regular file). */
+  etag: string;
+  /** X-Linked-Size or Content-Length: bytes of the real file (not of an LFS pointer). */
+  size?: number;
+  /** Where to GET the bytes: the resolve URL itself, or the CDN URL it redirects to. */
+  location: string;
+  /** True when the location is a redirect away from the resolve URL (an LFS file on the CDN). */
+  redirected: boolean;
+}
+
+export interface RepoRef {
+  repo: string;
+  revision?: string;
+  file?: string;
+}
+
+export function authHeaders(settings: HubSettings): Record<string, string> {
+  return settings.token ? { authorization: `Bearer ${settings.token}` } : {};
+}
+
+/** hf_hub_url: {endpoint}/{repo}/resolve/{revision}/{file}, revision fully escaped, file per segment. */
+export function resolveUrl(endpoint: string, repo: string, revision: string, file: string): string {
+  const path = file.split("/").map(encodeURIComponent).join("/");
+  return `${endpoint}/${repo}/resolve/${encodeURIComponent(revision)}/${path}`;
+}
+
+/** Turn a failed response into a message that tells the user what to do. */
+export function statusError(res: HttpResponse, ref: RepoRef, tokenSent: boolean): HubError {
+  const code = header(res.headers, "x-error-code");
+  const hubMessage = header(res.headers, "x-error-message");
+  const what = ref.file ? `${ref.repo}/${ref.file}` : ref.repo;
+  const detail = hubMessage ? ` (hub says: ${hubMessage})` : "";
+  if (res.status === 401 || res.status === 403) {
+    const fix = tokenSent
+      ? `the HF_TOKEN sent was refused: request access on ${ref.repo}'s model page and check the token has read permission`
+      : `if the repository is gated or private, accept its terms on its model page and set HF_TOKEN to an access token (https://huggingface.co/settings/tokens)`;
+    const kind = code === "GatedRepo" ? "is gated" : tokenSent ? "access denied" : "not found, private or gated";
+    return new HubError(`${what}: ${kind} (HTTP ${res.status})${detail}; ${fix}`, "auth", res.status);
+  }
+  if (res.status === 404) {
+    if (code === "RevisionNotFound") {
+      return new HubError(`${ref.repo}: revision "${ref.revision}" not found${detail}`, "not-found", 404);
+    }
+    if (code === "EntryNotFound" || (ref.file && code !== "RepoNotFound")) {
+      return new HubError(`${ref.repo}: file "${ref.file}" not found at revision ${ref.revision}${detail}`, "not-found", 404);
+    }
+    return new HubError(`${ref.repo}: repository not found on the hub${detail} (is the name right? user/repo)`, "not-found", 404);
+  }
+  const err = new HubError(`${what}: unexpected HTTP ${res.status} from ${res.url}${detail}`, "http", res.status);
+  // Transient statuses are retried like network errors.
+  return isTransientStatus(res.status) ? new HubError(err.message, "network", res.status) : err;
+}
+
+/** GET {endpoint}/api/models/{repo}/revision/{revision}: the commit and its file list. */
+export async function fetchRepoInfo(ctx: HubContext, repo: string, revision: string): Promise<RepoInfo> {
+  const { settings } = ctx;
+  const url = `${settings.endpoint}/api/models/${repo}/revision/${encodeURIComponent(revision)}`;
+  return withRetries(3, ctx.retryDelayMs, async () => {
+    const res = await httpRequest("GET", url, { headers: { ...authHeaders(settings), accept: "application/json" }, timeoutMs: ctx.timeoutMs });
+    if (res.status !== 200) {
+      res.discard();
+      throw statusError(res, { repo, revision }, settings.token !== undefined);
+    }
+    const text = await readText(res);
+    let info: { sha?: unknown; siblings?: Array<{ rfilename?: unknown }> };
+    try {
+      info = JSON.parse(text);
+    } catch {
+      throw new HubError(`${url}: answer is not JSON (is ${settings.endpoint} a Hugging Face hub?)`, "http", res.status);
+    }
+    if (typeof info.sha !== "string" || !Array.isArray(info.siblings)) {
+      throw new HubError(`${url}: answer lacks "sha" or "siblings" (is ${settings.endpoint} a Hugging Face hub?)`, "http", res.status);
+    }
+    const files = info.siblings.map((s) => s.rfilename).filter((f): f is string => typeof f === "string");
+    return { sha: info.sha, files };
+  });
+}
+
+/** huggingface_hub strips the quotes (and a weak-validator prefix) to use an etag as a file name. */
+export function normaliseEtag(etag: string | undefined): string | undefined {
+  return etag?.replace(/^W\//, "").replace(/^"|"$/g, "") || undefined;
+}
+
+/**
+ * HEAD the resolve URL without following redirects to another place: an LFS file answers 302 to the
+ * CDN, and that 302 carries the metadata. A redirect without hub headers (a renamed repository) is
+ * followed, as get_hf_file_metadata does with relative redirects.
+ */
+export async function fetchFileMetadata(ctx: HubContext, repo: string, revision: string, file: string): Promise<FileMetadata> {
+  const { settings } = ctx;
+  const tokenSent = settings.token !== undefined;
+  return withRetries(3, ctx.retryDelayMs, async () => {
+    let url = resolveUrl(settings.endpoint, repo, revision, file);
+    for (let hop = 0; hop < 10; hop++) {
+      const res = await httpRequest("HEAD", url, { headers: authHeaders(settings), timeoutMs: ctx.timeoutMs });
+      res.discard();
+      const location = header(res.headers, "location");
+      const commit = header(res.headers, "x-repo-commit");
+      const linkedEtag = header(res.headers, "x-linked-etag");
+      if (res.status >= 300 && res.status < 400 && location && !commit && !linkedEtag) {
+        url = new URL(location, url).toString(); // renamed repository: ask again at the new place
+        continue;
+      }
+      if (res.status >= 400) throw statusError(res, { repo, revision, file }, tokenSent);
+      if (!commit) {
+        throw new HubError(`${url}: no X-Repo-Commit header; ${settings.endpoint} does not look like a Hugging Face hub`, "http", res.status);
+      }
+      const etag = normaliseEtag(linkedEtag ?? header(res.headers, "etag"));
+      if (!etag) throw new HubError(`${url}: no ETag header; cannot cache the file reproducibly`, "http", res.status);
+      const sizeText = header(res.headers, "x-linked-size") ?? header(res.headers, "content-length");
+      const size = sizeText !== undefined && /^\d+$/.test(sizeText) ? Number(sizeText) : undefined;
+      const redirected = res.status >= 300 && res.status < 400 && location !== undefined;
+      return { commit, etag, size, location: redirected ? new URL(location!, url).toString() : url, redirected };
+    }
+    throw new HubError(`${repo}/${file}: too many redirects`, "http");
+  });
+}

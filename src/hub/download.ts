@@ -1,0 +1,171 @@
+// One file into the cache, the way hf_hub_download does it, plus the checks it leaves out:
+// bytes go to blobs/{etag}.incomplete (resumed with a Range request after a cut, within this run
+// and across runs), then the size and, for LFS files, the sha256 are checked against what the hub
+// announced before the file is renamed to blobs/{etag} and linked from the snapshot. A file that
+// fails the check is deleted: nothing that looks complete is ever wrong.
+import { createHash, type Hash } from "node:crypto";
+import { createReadStream, existsSync, mkdirSync, renameSync, rmSync, statSync } from "node:fs";
+import { open } from "node:fs/promises";
+import { dirname } from "node:path";
+import { authHeaders, fetchFileMetadata, statusError, type FileMetadata, type HubContext } from "./api.js";
+import type { RepoCache } from "./cache.js";
+import { HubError } from "./errors.js";
+import { header, httpRequest, networkError, withRetries, type HttpResponse } from "./http.js";
+import type { ProgressListener } from "./progress.js";
+
+/** Tries per file when the connection drops (each try resumes where the last one stopped). */
+const DOWNLOAD_TRIES = 6;
+
+const SHA256_HEX = /^[0-9a-f]{64}$/;
+
+/** Downloads of the same blob started concurrently in this process share one promise. */
+const inFlight = new Map<string, Promise<void>>();
+
+/**
+ * Make `snapshots/{commit}/{file}` present and return its path. A pointer that already resolves is
+ * trusted (snapshots are immutable and only verified blobs are ever linked).
+ */
+export async function downloadToCache(
+  ctx: HubContext, cache: RepoCache, commit: string, file: string, onProgress?: ProgressListener,
+): Promise<string> {
+  if (cache.hasFile(commit, file)) return cache.pointerPath(commit, file);
+  const meta = await fetchFileMetadata(ctx, cache.repo, commit, file);
+  const blob = cache.blobPath(meta.etag);
+  if (!(existsSync(blob) && (meta.size === undefined || statSync(blob).size === meta.size))) {
+    let pending = inFlight.get(blob);
+    if (!pending) {
+      pending = fetchBlob(ctx, cache, meta, file, onProgress).finally(() => inFlight.delete(blob));
+      inFlight.set(blob, pending);
+    }
+    await pending;
+  }
+  return cache.linkPointer(commit, file, meta.etag);
+}
+
+async function fetchBlob(
+  ctx: HubContext, cache: RepoCache, meta: FileMetadata, file: string, onProgress?: ProgressListener,
+): Promise<void> {
+  const blob = cache.blobPath(meta.etag);
+  const incomplete = cache.incompletePath(meta.etag);
+  mkdirSync(dirname(blob), { recursive: true });
+  // Only LFS etags are content hashes we can check (sha256 of the file); a git etag is sha1 of a
+  // "blob <size>\0" header plus the bytes and is left to the size check, as huggingface_hub does.
+  const expectedSha = SHA256_HEX.test(meta.etag) ? meta.etag : undefined;
+
+  let have = existsSync(incomplete) ? statSync(incomplete).size : 0;
+  if (meta.size !== undefined && have > meta.size) {
+    rmSync(incomplete);
+    have = 0;
+  }
+  let hash = createHash("sha256");
+  if (have > 0 && expectedSha) await hashFilePrefix(incomplete, hash);
+  const resumedFrom = have;
+  const report = (done: boolean) => onProgress?.({ file, downloaded: have, total: meta.size, resumedFrom, done });
+  report(false);
+
+  await withRetries(DOWNLOAD_TRIES, ctx.retryDelayMs, async () => {
+    if (meta.size !== undefined && have === meta.size) return;
+    const res = await getFollowingRedirects(ctx, meta, have);
+    const restart = () => {
+      rmSync(incomplete, { force: true });
+      have = 0;
+      hash = createHash("sha256");
+    };
+    if (res.status === 206) {
+      const start = /^bytes (\d+)-/.exec(header(res.headers, "content-range") ?? "")?.[1];
+      if (start === undefined || Number(start) !== have) {
+        res.discard();
+        restart();
+        throw new HubError(`${file}: server resumed at the wrong offset (${start ?? "no Content-Range"}); starting over`, "network");
+      }
+    } else if (res.status === 200) {
+      if (have > 0) restart(); // the server ignored our Range: the body is the whole file
+    } else if (res.status === 416) {
+      res.discard();
+      restart();
+      throw new HubError(`${file}: server refused to resume (HTTP 416); starting over`, "network");
+    } else {
+      res.discard();
+      throw statusError(res, { repo: cache.repo, file }, false);
+    }
+    await appendBody(res, incomplete, meta, file, (chunk) => {
+      hash.update(chunk);
+      have += chunk.length;
+      report(false);
+    });
+    if (meta.size !== undefined && have < meta.size) {
+      throw new HubError(`${file}: connection closed at ${have} of ${meta.size} bytes`, "network");
+    }
+  });
+
+  if (meta.size !== undefined && have !== meta.size) {
+    rmSync(incomplete, { force: true });
+    throw new HubError(`${file}: downloaded ${have} bytes but the hub announced ${meta.size}; removed the partial file, run again`, "integrity");
+  }
+  if (expectedSha) {
+    const actual = hash.digest("hex");
+    if (actual !== expectedSha) {
+      rmSync(incomplete, { force: true });
+      throw new HubError(
+        `${file}: sha256 mismatch (expected ${expectedSha}, got ${actual}); the corrupt download was removed, run again`,
+        "integrity",
+      );
+    }
+  }
+  renameSync(incomplete, blob);
+  report(true);
+}
+
+/** GET the bytes from `have` on, following redirects; the token never leaves for the CDN. */
+async function getFollowingRedirects(ctx: HubContext, meta: FileMetadata, have: number): Promise<HttpResponse> {
+  let url = meta.location;
+  // huggingface_hub drops Authorization once the location differs from the resolve URL (LFS on a CDN).
+  let auth = meta.redirected ? {} : authHeaders(ctx.settings);
+  for (let hop = 0; hop < 10; hop++) {
+    const headers: Record<string, string> = { ...auth };
+    if (have > 0) headers.range = `bytes=${have}-`;
+    const res = await httpRequest("GET", url, { headers, timeoutMs: ctx.timeoutMs });
+    const location = header(res.headers, "location");
+    if (res.status >= 300 && res.status < 400 && location) {
+      res.discard();
+      const next = new URL(location, url);
+      if (next.origin !== new URL(url).origin) auth = {};
+      url = next.toString();
+      continue;
+    }
+    return res;
+  }
+  throw new HubError(`${meta.location}: too many redirects`, "http");
+}
+
+/** Append the body to `path`, each chunk written before it is counted (so a cut never skips bytes). */
+async function appendBody(
+  res: HttpResponse, path: string, meta: FileMetadata, file: string, onChunk: (chunk: Buffer) => void,
+): Promise<void> {
+  const fh = await open(path, "a");
+  try {
+    for await (const chunk of res.body as AsyncIterable<Buffer>) {
+      try {
+        await fh.write(chunk);
+      } catch (err) {
+        throw new HubError(`cannot write ${path}: ${(err as Error).message}`, "io");
+      }
+      onChunk(chunk);
+    }
+  } catch (err) {
+    res.body.destroy();
+    if (err instanceof HubError) throw err;
+    throw networkError(`${meta.location} (${file})`, err);
+  } finally {
+    await fh.close();
+  }
+}
+
+function hashFilePrefix(path: string, hash: Hash): Promise<void> {
+  return new Promise((resolve, reject) => {
+    createReadStream(path)
+      .on("data", (chunk) => hash.update(chunk))
+      .on("end", () => resolve())
+      .on("error", reject);
+  });
+}

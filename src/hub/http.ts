@@ -1,0 +1,99 @@
+// A tiny HTTP client over node:http/https (no fetch): downloads need raw bytes (no transparent
+// decompression, so Content-Length means file bytes), manual redirects (the Authorization header must
+// not follow an LFS redirect to the CDN) and an idle timeout that also covers a stalled body.
+import http from "node:http";
+import https from "node:https";
+import { HubError } from "./errors.js";
+
+export interface HttpResponse {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  /** The body stream; consume it or call `discard()`. */
+  body: http.IncomingMessage;
+  url: string;
+  discard(): void;
+}
+
+export interface RequestOptions {
+  headers?: Record<string, string>;
+  /** Idle time (no bytes either way) before the request fails with a network error. */
+  timeoutMs?: number;
+}
+
+export const USER_AGENT = "phi2/0.1 (node; hub-client)";
+
+/** One request, no redirects followed. Rejects only on network errors; any status resolves. */
+export function httpRequest(method: "GET" | "HEAD", url: string, options: RequestOptions = {}): Promise<HttpResponse> {
+  const target = new URL(url);
+  const transport = target.protocol === "https:" ? https : http;
+  const headers = { "user-agent": USER_AGENT, "accept-encoding": "identity", ...options.headers };
+  return new Promise((resolve, reject) => {
+    const req = transport.request(target, { method, headers }, (res) => {
+      resolve({
+        status: res.statusCode ?? 0,
+        headers: res.headers,
+        body: res,
+        url,
+        discard: () => {
+          res.resume();
+          res.on("error", () => {});
+        },
+      });
+    });
+    req.setTimeout(options.timeoutMs ?? 30_000, () => {
+      req.destroy(Object.assign(new Error(`no data for ${options.timeoutMs ?? 30_000} ms`), { code: "ETIMEDOUT" }));
+    });
+    req.on("error", (err) => reject(networkError(url, err)));
+    req.end();
+  });
+}
+
+export function networkError(url: string, err: unknown): HubError {
+  if (err instanceof HubError) return err;
+  const e = err as NodeJS.ErrnoException;
+  const reason = e.code ? `${e.code}${e.message && !e.message.includes(e.code) ? ` ${e.message}` : ""}` : String(e.message ?? err);
+  return new HubError(`cannot reach ${url}: ${reason}`, "network");
+}
+
+/** Single value of a header (first one if repeated), or undefined. */
+export function header(headers: http.IncomingHttpHeaders, name: string): string | undefined {
+  const value = headers[name.toLowerCase()];
+  return Array.isArray(value) ? value[0] : value;
+}
+
+/** Read a (small) body fully as text. */
+export async function readText(res: HttpResponse, limitBytes = 64 * 1024 * 1024): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of res.body as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > limitBytes) {
+      res.body.destroy();
+      throw new HubError(`${res.url}: response larger than ${limitBytes} bytes`, "http", res.status);
+    }
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks).toString("utf8");
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Statuses worth another try: rate limiting and server-side hiccups. */
+export function isTransientStatus(status: number): boolean {
+  return status === 429 || status === 500 || status === 502 || status === 503 || status === 504;
+}
+
+/**
+ * Run `attempt` up to `tries` times, waiting baseDelayMs, 2x, 4x... between tries, while it fails
+ * with a network error (HubError kind "network"). Other errors are thrown at once.
+ */
+export async function withRetries<T>(tries: number, baseDelayMs: number, attempt: (n: number) => Promise<T>): Promise<T> {
+  for (let n = 1; ; n++) {
+    try {
+      return await attempt(n);
+    } catch (err) {
+      if (!(err instanceof HubError) || err.kind !== "network" || n >= tries) throw err;
+      await sleep(Math.min(baseDelayMs * 2 ** (n - 1), 10_000));
+    }
+  }
+}

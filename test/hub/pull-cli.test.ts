@@ -1,0 +1,56 @@
+// `phi2 pull` as a user runs it: a child process, the hub given by --hub-url / HF_ENDPOINT, the
+// cache by HF_HOME; stdout is the path, stderr the progress lines, errors one line and exit 1.
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { after, before, test } from "node:test";
+import { startFakeHub, tinyRepoFiles, type FakeHub } from "./fake-hub.js";
+
+const pullModule = fileURLToPath(new URL("../../src/cli/pull.js", import.meta.url));
+
+function runPull(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number; stdout: string; stderr: string }> {
+  const script = `const { pullCommand } = await import(${JSON.stringify(pullModule)}); await pullCommand().parseAsync(process.argv.slice(1), { from: "user" });`;
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ["--input-type=module", "-e", script, ...args], { env: { PATH: process.env.PATH, ...env } });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d) => (stdout += d));
+    child.stderr.on("data", (d) => (stderr += d));
+    child.on("close", (code) => resolve({ code: code ?? -1, stdout, stderr }));
+  });
+}
+
+let hub: FakeHub;
+let commit: string;
+const files = tinyRepoFiles();
+before(async () => {
+  hub = await startFakeHub();
+  commit = hub.addRepo("acme/tiny-phi", { files });
+});
+after(() => hub.close());
+
+test("phi2 pull prints the snapshot path, with plain progress lines when stderr is not a TTY", async () => {
+  const home = mkdtempSync(join(tmpdir(), "phi2-pull-"));
+  const r = await runPull(["acme/tiny-phi", "--hub-url", hub.url], { HF_HOME: home });
+  assert.equal(r.code, 0, r.stderr);
+  const path = join(home, "hub", "models--acme--tiny-phi", "snapshots", commit);
+  assert.equal(r.stdout, path + "\n");
+  assert.deepEqual(readFileSync(join(path, "model-00002-of-00002.safetensors")), files["model-00002-of-00002.safetensors"]);
+  assert.match(r.stderr, /model-00001-of-00002\.safetensors: \d+(\.\d+)? kB done in \d+s \(/);
+  assert.doesNotMatch(r.stderr, /\r|\x1b\[/, "no terminal control codes in a log");
+});
+
+test("phi2 pull fails with one line naming HF_TOKEN on a gated repo (endpoint from HF_ENDPOINT)", async () => {
+  hub.addRepo("acme/gated", { files, gated: true });
+  const home = mkdtempSync(join(tmpdir(), "phi2-pull-"));
+  const r = await runPull(["acme/gated"], { HF_HOME: home, HF_ENDPOINT: hub.url });
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /^error: acme\/gated: is gated \(HTTP 401\).*HF_TOKEN/);
+  assert.equal(r.stderr.trim().split("\n").length, 1);
+  const ok = await runPull(["acme/gated", "-q"], { HF_HOME: home, HF_ENDPOINT: hub.url, HF_TOKEN: hub.token });
+  assert.equal(ok.code, 0, ok.stderr);
+  assert.equal(ok.stderr, "");
+});
