@@ -1,0 +1,72 @@
+// Shared SIMD helpers for the kernel families. Files starting with "_" are not exported by the
+// build; kernel files import what they need from here. Everything is @inline: a v128 helper that is
+// not inlined costs a call per vector.
+
+/** Sum of the four f32 lanes of `v`. */
+// @ts-ignore: decorator
+@inline export function hsum(v: v128): f32 {
+  const pairs = f32x4.add(v, v128.shuffle<f32>(v, v, 2, 3, 0, 1));
+  return f32x4.extract_lane(pairs, 0) + f32x4.extract_lane(pairs, 1);
+}
+
+/** Horizontal sums of four vectors, as one vector: [Σa, Σb, Σc, Σd]. */
+// @ts-ignore: decorator
+@inline export function hsum4(a: v128, b: v128, c: v128, d: v128): v128 {
+  // interleave then add: ab = [a0+a2, b0+b2, a1+a3, b1+b3]
+  const ab = f32x4.add(v128.shuffle<f32>(a, b, 0, 4, 1, 5), v128.shuffle<f32>(a, b, 2, 6, 3, 7));
+  const cd = f32x4.add(v128.shuffle<f32>(c, d, 0, 4, 1, 5), v128.shuffle<f32>(c, d, 2, 6, 3, 7));
+  return f32x4.add(v128.shuffle<f32>(ab, cd, 0, 1, 4, 5), v128.shuffle<f32>(ab, cd, 2, 3, 6, 7));
+}
+
+/** bf16 → f32 scalar. */
+// @ts-ignore: decorator
+@inline export function bf16Scalar(bits: u32): f32 {
+  return reinterpret<f32>(bits << 16);
+}
+
+/** 2^112: rescales a half whose exponent/mantissa bits were moved into f32 position. */
+// @ts-ignore: decorator
+@inline export const F16_RESCALE: f32 = reinterpret<f32>(0x77800000);
+
+/**
+ * IEEE half → f32 for finite values (no inf/nan in weights), subnormals and signed zero exact.
+ * `signExtended` is the half sign-extended to 32 bits: shifting left by 13 puts exponent and
+ * mantissa where f32 keeps them (with the half's bias), the mask keeps the sign, and the multiply by
+ * 2^112 fixes the bias (and turns half subnormals, which land as f32 subnormals, into normals).
+ */
+// @ts-ignore: decorator
+@inline export function f16Scalar(signExtended: i32): f32 {
+  return reinterpret<f32>((signExtended << 13) & 0x8fffe000) * F16_RESCALE;
+}
+
+/** Four halves (sign-extended into i32 lanes) → four f32, finite values only (see f16Scalar). */
+// @ts-ignore: decorator
+@inline export function f16x4(signExtended: v128): v128 {
+  return f32x4.mul(
+    v128.and(i32x4.shl(signExtended, 13), i32x4.splat(0x8fffe000)),
+    f32x4.splat(F16_RESCALE),
+  );
+}
+
+/**
+ * e^x for four f32 lanes (Cephes expf polynomial, about 1 ulp). Inputs are clamped to
+ * [-87.3, 88.3], so very negative inputs give ~1e-38 (not 0) and nothing overflows to inf.
+ */
+// @ts-ignore: decorator
+@inline export function exp4(x: v128): v128 {
+  x = f32x4.min(f32x4.max(x, f32x4.splat(-87.3)), f32x4.splat(88.3));
+  const n = f32x4.nearest(f32x4.mul(x, f32x4.splat(1.44269504088896341)));
+  // r = x - n*ln2 in two steps (Cody-Waite) so r keeps full precision
+  let r = f32x4.sub(x, f32x4.mul(n, f32x4.splat(0.693359375)));
+  r = f32x4.sub(r, f32x4.mul(n, f32x4.splat(-2.12194440e-4)));
+  let p = f32x4.splat(1.9875691500e-4);
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(1.3981999507e-3));
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(8.3334519073e-3));
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(4.1665795894e-2));
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(1.6666665459e-1));
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(5.0000001201e-1));
+  p = f32x4.add(f32x4.add(f32x4.mul(p, f32x4.mul(r, r)), r), f32x4.splat(1.0));
+  // 2^n built from its exponent bits; n is in [-126, 127] thanks to the clamp
+  const scale = i32x4.shl(i32x4.add(i32x4.trunc_sat_f32x4_s(n), i32x4.splat(127)), 23);
+  return f32x4.mul(p, scale);
+}

@@ -1,0 +1,89 @@
+// Elementwise helpers and bulk type conversions (all in place or dst/src, n elements).
+
+import { F16_RESCALE } from "./_simd";
+
+/** out (n) += a (n). */
+export function add(out: usize, a: usize, n: i32): void {
+  const end4 = <usize>(n & ~3) << 2;
+  const end = <usize>n << 2;
+  let k: usize = 0;
+  for (; k < end4; k += 16) v128.store(out + k, f32x4.add(v128.load(out + k), v128.load(a + k)));
+  for (; k < end; k += 4) store<f32>(out + k, load<f32>(out + k) + load<f32>(a + k));
+}
+
+/** out (T, N) += bias (N) on every row. */
+export function add_bias(out: usize, bias: usize, T: i32, N: i32): void {
+  const rowBytes = <usize>N << 2;
+  for (let t = 0; t < T; t++) add(out + <usize>t * rowBytes, bias, N);
+}
+
+/** x (n) *= s. */
+export function scale(x: usize, n: i32, s: f32): void {
+  const sv = f32x4.splat(s);
+  const end4 = <usize>(n & ~3) << 2;
+  const end = <usize>n << 2;
+  let k: usize = 0;
+  for (; k < end4; k += 16) v128.store(x + k, f32x4.mul(v128.load(x + k), sv));
+  for (; k < end; k += 4) store<f32>(x + k, load<f32>(x + k) * s);
+}
+
+/** dst (n) f32 = src (n) bf16 (exact). E.g. an embedding row: src = table + id * C * 2. */
+export function convert_bf16_to_f32(dst: usize, src: usize, n: i32): void {
+  let i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const v = v128.load(src + (<usize>i << 1));
+    const d = dst + (<usize>i << 2);
+    v128.store(d, i32x4.shl(i32x4.extend_low_i16x8_u(v), 16));
+    v128.store(d, i32x4.shl(i32x4.extend_high_i16x8_u(v), 16), 16);
+  }
+  for (; i < n; i++) store<u32>(dst + (<usize>i << 2), <u32>load<u16>(src + (<usize>i << 1)) << 16);
+}
+
+/** dst (n) f32 = src (n) IEEE half, exact for every value including subnormals, inf and nan. */
+export function convert_f16_to_f32(dst: usize, src: usize, n: i32): void {
+  let i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const v = v128.load(src + (<usize>i << 1));
+    const d = dst + (<usize>i << 2);
+    v128.store(d, f16x4Exact(i32x4.extend_low_i16x8_s(v)));
+    v128.store(d, f16x4Exact(i32x4.extend_high_i16x8_s(v)), 16);
+  }
+  for (; i < n; i++) {
+    const h = <i32>load<i16>(src + (<usize>i << 1));
+    store<f32>(dst + (<usize>i << 2), f32x4.extract_lane(f16x4Exact(i32x4.splat(h)), 0));
+  }
+}
+
+/** Four halves sign-extended into i32 lanes → f32, with inf/nan (exponent 31) handled. */
+// @ts-ignore: decorator
+@inline function f16x4Exact(h: v128): v128 {
+  const magnitude = v128.and(i32x4.shl(h, 13), i32x4.splat(0x0fffe000)); // exponent+mantissa at f32 positions
+  const sign = v128.and(h, i32x4.splat(0x80000000));
+  const finite = f32x4.mul(magnitude, f32x4.splat(F16_RESCALE)); // rebias; normalizes subnormals
+  const special = v128.or(magnitude, i32x4.splat(0x7f800000)); // inf / nan, payload kept
+  const isSpecial = i32x4.ge_s(magnitude, i32x4.splat(0x0f800000));
+  return v128.or(v128.bitselect(special, finite, isSpecial), sign);
+}
+
+/** dst (n) bf16 = src (n) f32, rounded to nearest even; nan stays nan (quieted). */
+export function convert_f32_to_bf16(dst: usize, src: usize, n: i32): void {
+  let i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const s = src + (<usize>i << 2);
+    v128.store(dst + (<usize>i << 1), i16x8.narrow_i32x4_u(bf16x4(v128.load(s)), bf16x4(v128.load(s, 16))));
+  }
+  for (; i < n; i++) {
+    const bits = load<u32>(src + (<usize>i << 2));
+    store<u16>(dst + (<usize>i << 1), <u16>i32x4.extract_lane(bf16x4(i32x4.splat(bits)), 0));
+  }
+}
+
+/** f32 bits → bf16 bits in the low half of each lane (round to nearest even; nan → quiet nan). */
+// @ts-ignore: decorator
+@inline function bf16x4(bits: v128): v128 {
+  const lsb = v128.and(i32x4.shr_u(bits, 16), i32x4.splat(1));
+  const rounded = i32x4.shr_u(i32x4.add(bits, i32x4.add(i32x4.splat(0x7fff), lsb)), 16);
+  const quiet = v128.or(i32x4.shr_u(bits, 16), i32x4.splat(0x40));
+  const isNan = i32x4.gt_s(v128.and(bits, i32x4.splat(0x7fffffff)), i32x4.splat(0x7f800000));
+  return v128.bitselect(quiet, rounded, isNan);
+}

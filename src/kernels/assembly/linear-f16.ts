@@ -1,0 +1,94 @@
+// linear_f16: out (T, N) [+]= x (T, K) f32 · w (N, K) IEEE halfᵀ [+ bias (N) f32], f32 accumulation.
+// Weights must be finite (no inf/nan); subnormals and signed zeros are exact.
+
+import { PANEL, PANEL_STRIDE, linearPanels, store1, store4 } from "./_linear";
+import { F16_RESCALE, f16Scalar, f16x4, hsum4 } from "./_simd";
+
+/**
+ * out[t*N+n] = (accumulate ? out[t*N+n] : 0) + (bias ? bias[n] : 0) + Σ_k w[n*K+k] * x[t*K+k].
+ * Pointers are byte offsets; bias = 0 means no bias; any T, K, N ≥ 1.
+ */
+export function linear_f16(out: usize, x: usize, w: usize, bias: usize, T: i32, K: i32, N: i32, accumulate: i32): void {
+  if (T == 1) matvecF16(out, x, w, bias, K, N, accumulate != 0);
+  else linearPanels(out, x, w, bias, T, K, N, accumulate != 0, f16Panel);
+}
+
+/** half rows → f32 panel: sign-extend to 32 bits, then the shift/mask/rescale of f16x4. */
+function f16Panel(w: usize, K: i32, n0: i32, rows: i32, k0: i32, kc: i32): void {
+  const vecBytes = <usize>(kc & ~7) << 1;
+  for (let r = 0; r < rows; r++) {
+    const src = w + ((<usize>(n0 + r) * <usize>K + <usize>k0) << 1);
+    let dst = PANEL + <usize>r * PANEL_STRIDE;
+    for (let k: usize = 0; k < vecBytes; k += 16) {
+      const v = v128.load(src + k);
+      v128.store(dst + (k << 1), f16x4(i32x4.extend_low_i16x8_s(v)));
+      v128.store(dst + (k << 1), f16x4(i32x4.extend_high_i16x8_s(v)), 16);
+    }
+    for (let k = kc & ~7; k < kc; k++) {
+      store<f32>(dst + (<usize>k << 2), f16Scalar(<i32>load<i16>(src + (<usize>k << 1))));
+    }
+  }
+}
+
+/**
+ * Decode: streams the weights once, 4 rows at a time sharing the x loads. A v128 of 8 halves read
+ * as i32 lanes holds element 2i in the low half and 2i+1 in the high half of lane i. An arithmetic
+ * shift right by 3 of a half sitting in the top 16 bits moves its exponent and mantissa to their f32
+ * positions and smears the sign over bits 28..31; masking with 0x8fffe000 keeps the sign at bit 31
+ * and drops the neighbour's bits; the multiply by 2^112 fixes the exponent bias (and normalizes
+ * subnormals). x is split into even/odd lanes once per 8 columns.
+ */
+function matvecF16(out: usize, x: usize, w: usize, bias: usize, K: i32, N: i32, addOut: bool): void {
+  const rowBytes = <usize>K << 1;
+  const vecBytes = <usize>(K & ~7) << 1;
+  const mask = i32x4.splat(0x8fffe000);
+  const rescale = f32x4.splat(F16_RESCALE);
+  let n = 0;
+  for (; n + 4 <= N; n += 4) {
+    const r0 = w + <usize>n * rowBytes;
+    const r1 = r0 + rowBytes;
+    const r2 = r1 + rowBytes;
+    const r3 = r2 + rowBytes;
+    let e0 = f32x4.splat(0), e1 = f32x4.splat(0), e2 = f32x4.splat(0), e3 = f32x4.splat(0);
+    let o0 = f32x4.splat(0), o1 = f32x4.splat(0), o2 = f32x4.splat(0), o3 = f32x4.splat(0);
+    for (let k: usize = 0; k < vecBytes; k += 16) {
+      const xp = x + (k << 1);
+      const xa = v128.load(xp);
+      const xb = v128.load(xp, 16);
+      const xe = v128.shuffle<f32>(xa, xb, 0, 2, 4, 6);
+      const xo = v128.shuffle<f32>(xa, xb, 1, 3, 5, 7);
+      let v = v128.load(r0 + k);
+      e0 = f32x4.add(e0, f32x4.mul(f32x4.mul(v128.and(i32x4.shr_s(i32x4.shl(v, 16), 3), mask), rescale), xe));
+      o0 = f32x4.add(o0, f32x4.mul(f32x4.mul(v128.and(i32x4.shr_s(v, 3), mask), rescale), xo));
+      v = v128.load(r1 + k);
+      e1 = f32x4.add(e1, f32x4.mul(f32x4.mul(v128.and(i32x4.shr_s(i32x4.shl(v, 16), 3), mask), rescale), xe));
+      o1 = f32x4.add(o1, f32x4.mul(f32x4.mul(v128.and(i32x4.shr_s(v, 3), mask), rescale), xo));
+      v = v128.load(r2 + k);
+      e2 = f32x4.add(e2, f32x4.mul(f32x4.mul(v128.and(i32x4.shr_s(i32x4.shl(v, 16), 3), mask), rescale), xe));
+      o2 = f32x4.add(o2, f32x4.mul(f32x4.mul(v128.and(i32x4.shr_s(v, 3), mask), rescale), xo));
+      v = v128.load(r3 + k);
+      e3 = f32x4.add(e3, f32x4.mul(f32x4.mul(v128.and(i32x4.shr_s(i32x4.shl(v, 16), 3), mask), rescale), xe));
+      o3 = f32x4.add(o3, f32x4.mul(f32x4.mul(v128.and(i32x4.shr_s(v, 3), mask), rescale), xo));
+    }
+    let sums = hsum4(f32x4.add(e0, o0), f32x4.add(e1, o1), f32x4.add(e2, o2), f32x4.add(e3, o3));
+    if (K & 7) {
+      let s0: f32 = 0, s1: f32 = 0, s2: f32 = 0, s3: f32 = 0;
+      for (let k = K & ~7; k < K; k++) {
+        const xv = load<f32>(x + (<usize>k << 2));
+        const off = <usize>k << 1;
+        s0 += f16Scalar(<i32>load<i16>(r0 + off)) * xv;
+        s1 += f16Scalar(<i32>load<i16>(r1 + off)) * xv;
+        s2 += f16Scalar(<i32>load<i16>(r2 + off)) * xv;
+        s3 += f16Scalar(<i32>load<i16>(r3 + off)) * xv;
+      }
+      sums = f32x4.add(sums, f32x4(s0, s1, s2, s3));
+    }
+    store4(out + (<usize>n << 2), sums, bias != 0 ? bias + (<usize>n << 2) : 0, addOut);
+  }
+  for (; n < N; n++) {
+    const row = w + <usize>n * rowBytes;
+    let s: f32 = 0;
+    for (let k = 0; k < K; k++) s += f16Scalar(<i32>load<i16>(row + (<usize>k << 1))) * load<f32>(x + (<usize>k << 2));
+    store1(out + (<usize>n << 2), s, bias != 0 ? bias + (<usize>n << 2) : 0, addOut);
+  }
+}

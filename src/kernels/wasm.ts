@@ -1,0 +1,243 @@
+// Loads dist/kernels/kernels.wasm (built by scripts/build-kernels.mjs from src/kernels/assembly) and
+// instantiates it on a caller-owned memory. Every pointer is a byte offset into that memory; the
+// kernels never allocate. Each worker thread instantiates its own instance on its own memory.
+import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+
+/** Raw exports of the wasm module (no argument checks). Pointers are byte offsets. */
+export interface KernelExports {
+  linear_f32(out: number, x: number, w: number, bias: number, T: number, K: number, N: number, accumulate: number): void;
+  linear_bf16(out: number, x: number, w: number, bias: number, T: number, K: number, N: number, accumulate: number): void;
+  linear_f16(out: number, x: number, w: number, bias: number, T: number, K: number, N: number, accumulate: number): void;
+  layernorm(out: number, x: number, gamma: number, beta: number, T: number, C: number, eps: number): void;
+  gelu_new(x: number, n: number): void;
+  rope(x: number, T: number, rowStride: number, nHeads: number, headDim: number, rotaryDim: number, positions: number, theta: number): void;
+  attention(
+    out: number, q: number, T: number, positions: number, kCache: number, vCache: number,
+    nHeads: number, nKvHeads: number, headDim: number, scale: number, scratch: number,
+  ): void;
+  add(out: number, a: number, n: number): void;
+  add_bias(out: number, bias: number, T: number, N: number): void;
+  scale(x: number, n: number, s: number): void;
+  convert_bf16_to_f32(dst: number, src: number, n: number): void;
+  convert_f16_to_f32(dst: number, src: number, n: number): void;
+  convert_f32_to_bf16(dst: number, src: number, n: number): void;
+  kernel_reserved_bytes(): number;
+}
+
+/** A linear kernel: out (T, N) = [out +] [bias (N) +] x (T, K) · w (N, K)ᵀ; bias 0 = none. */
+export type LinearKernel = (
+  out: number, x: number, w: number, bias: number, T: number, K: number, N: number, accumulate: number | boolean,
+) => void;
+
+/**
+ * The kernels bound to one memory, with argument checks (sizes, regions inside the memory and above
+ * reservedBytes) that throw RangeError naming the kernel and parameter. `raw` skips the checks.
+ */
+export interface Kernels {
+  readonly memory: WebAssembly.Memory;
+  /** First byte the caller may use (16-byte aligned); below it lies the module's static data. */
+  readonly reservedBytes: number;
+  readonly raw: KernelExports;
+  /** w f32 (N, K). T = 1 is the streaming matvec, T > 1 the blocked matmul. */
+  linear_f32: LinearKernel;
+  /** w bf16 (N, K). */
+  linear_bf16: LinearKernel;
+  /** w IEEE half (N, K), finite values only. */
+  linear_f16: LinearKernel;
+  /** Per row of C: (x - mean) / sqrt(var + eps) * gamma + beta (biased variance). out may equal x. */
+  layernorm(out: number, x: number, gamma: number, beta: number, T: number, C: number, eps: number): void;
+  /** In place, tanh-approximated GELU (transformers' gelu_new). */
+  gelu_new(x: number, n: number): void;
+  /**
+   * In place rotary embedding (rotate_half convention) of the first rotaryDim dims of each of nHeads
+   * heads (consecutive, headDim apart) in T rows of rowStride floats; positions: T i32.
+   */
+  rope(x: number, T: number, rowStride: number, nHeads: number, headDim: number, rotaryDim: number, positions: number, theta: number): void;
+  /**
+   * Causal attention of q (T, nHeads*headDim) against one sequence's caches (ctx, nKvHeads*headDim);
+   * query t sees positions 0..positions[t]. out may equal q. scratch: attentionScratchBytes(maxPos).
+   */
+  attention(
+    out: number, q: number, T: number, positions: number, kCache: number, vCache: number,
+    nHeads: number, nKvHeads: number, headDim: number, scale: number, scratch: number,
+  ): void;
+  /** out (n) += a (n). */
+  add(out: number, a: number, n: number): void;
+  /** out (T, N) += bias (N) per row. */
+  add_bias(out: number, bias: number, T: number, N: number): void;
+  /** x (n) *= s. */
+  scale(x: number, n: number, s: number): void;
+  /** dst f32 (n) = src bf16 (n). */
+  convert_bf16_to_f32(dst: number, src: number, n: number): void;
+  /** dst f32 (n) = src half (n), exact for all values (inf/nan included). */
+  convert_f16_to_f32(dst: number, src: number, n: number): void;
+  /** dst bf16 (n) = src f32 (n), round to nearest even. */
+  convert_f32_to_bf16(dst: number, src: number, n: number): void;
+}
+
+/** Scratch bytes `attention` needs when the largest position among its queries is maxPosition. */
+export function attentionScratchBytes(maxPosition: number): number {
+  return (maxPosition + 1) * 4;
+}
+
+/** A memory for kernel instances: own (not shared), growable up to 4 GiB. */
+export function createKernelMemory(bytes: number): WebAssembly.Memory {
+  const pages = Math.max(1, Math.ceil(bytes / 65536));
+  if (pages > 65536) throw new RangeError(`createKernelMemory: ${bytes} bytes exceeds the 4 GiB wasm32 limit`);
+  return new WebAssembly.Memory({ initial: pages, maximum: 65536 });
+}
+
+const wasmUrl = new URL("../../kernels/kernels.wasm", import.meta.url);
+let compiled: WebAssembly.Module | undefined;
+
+/** The compiled kernel module (compiled once per thread, synchronously). */
+export function kernelModule(): WebAssembly.Module {
+  if (!compiled) {
+    let bytes: Uint8Array<ArrayBuffer>;
+    try {
+      bytes = new Uint8Array(readFileSync(fileURLToPath(wasmUrl)));
+    } catch (e) {
+      throw new Error(`kernels: cannot read ${fileURLToPath(wasmUrl)} (run \`node scripts/build-kernels.mjs\`): ${(e as Error).message}`);
+    }
+    compiled = new WebAssembly.Module(bytes);
+  }
+  return compiled;
+}
+
+/** Instantiates the kernels on `memory` (sync). The module's static data is written below reservedBytes. */
+export function instantiateKernels(memory: WebAssembly.Memory, module: WebAssembly.Module = kernelModule()): Kernels {
+  const instance = new WebAssembly.Instance(module, { env: { memory } });
+  const raw = instance.exports as unknown as KernelExports;
+  const reservedBytes = raw.kernel_reserved_bytes() >>> 0;
+  return checkedKernels(memory, raw, reservedBytes);
+}
+
+function checkedKernels(memory: WebAssembly.Memory, raw: KernelExports, reservedBytes: number): Kernels {
+  /** Throws unless [ptr, ptr + bytes) lies inside the memory and above the reserved area. */
+  const region = (kernel: string, name: string, ptr: number, bytes: number): void => {
+    if (!Number.isInteger(ptr) || ptr < reservedBytes || ptr + bytes > memory.buffer.byteLength) {
+      throw new RangeError(
+        `${kernel}: ${name} = ${ptr} (+${bytes} bytes) is outside the usable memory [${reservedBytes}, ${memory.buffer.byteLength})`,
+      );
+    }
+  };
+  const count = (kernel: string, name: string, v: number, min: number): void => {
+    if (!Number.isInteger(v) || v < min || v > 0x7fffffff) throw new RangeError(`${kernel}: ${name} = ${v} must be an integer >= ${min}`);
+  };
+  const linear = (kernel: string, fn: KernelExports["linear_f32"], weightBytes: number): LinearKernel =>
+    (out, x, w, bias, T, K, N, accumulate) => {
+      count(kernel, "T", T, 1);
+      count(kernel, "K", K, 1);
+      count(kernel, "N", N, 1);
+      region(kernel, "out", out, T * N * 4);
+      region(kernel, "x", x, T * K * 4);
+      region(kernel, "w", w, N * K * weightBytes);
+      if (bias !== 0) region(kernel, "bias", bias, N * 4);
+      fn(out, x, w, bias, T, K, N, accumulate ? 1 : 0);
+    };
+  const positionsMax = (kernel: string, positions: number, T: number): number => {
+    region(kernel, "positions", positions, T * 4);
+    if (positions % 4 !== 0) throw new RangeError(`${kernel}: positions = ${positions} must be 4-byte aligned`);
+    const view = new Int32Array(memory.buffer, positions, T);
+    let max = -1;
+    for (let t = 0; t < T; t++) {
+      const p = view[t]!;
+      if (p < 0) throw new RangeError(`${kernel}: positions[${t}] = ${p} is negative`);
+      if (p > max) max = p;
+    }
+    return max;
+  };
+
+  return {
+    memory,
+    reservedBytes,
+    raw,
+    linear_f32: linear("linear_f32", raw.linear_f32, 4),
+    linear_bf16: linear("linear_bf16", raw.linear_bf16, 2),
+    linear_f16: linear("linear_f16", raw.linear_f16, 2),
+    layernorm(out, x, gamma, beta, T, C, eps) {
+      count("layernorm", "T", T, 0);
+      count("layernorm", "C", C, 1);
+      region("layernorm", "out", out, T * C * 4);
+      region("layernorm", "x", x, T * C * 4);
+      region("layernorm", "gamma", gamma, C * 4);
+      region("layernorm", "beta", beta, C * 4);
+      raw.layernorm(out, x, gamma, beta, T, C, eps);
+    },
+    gelu_new(x, n) {
+      count("gelu_new", "n", n, 0);
+      region("gelu_new", "x", x, n * 4);
+      raw.gelu_new(x, n);
+    },
+    rope(x, T, rowStride, nHeads, headDim, rotaryDim, positions, theta) {
+      count("rope", "T", T, 0);
+      count("rope", "nHeads", nHeads, 1);
+      count("rope", "headDim", headDim, 1);
+      count("rope", "rotaryDim", rotaryDim, 0);
+      if (rotaryDim % 2 !== 0 || rotaryDim > headDim) {
+        throw new RangeError(`rope: rotaryDim = ${rotaryDim} must be even and <= headDim = ${headDim}`);
+      }
+      count("rope", "rowStride", rowStride, nHeads * headDim);
+      if (T === 0) return;
+      positionsMax("rope", positions, T);
+      region("rope", "x", x, ((T - 1) * rowStride + nHeads * headDim) * 4);
+      raw.rope(x, T, rowStride, nHeads, headDim, rotaryDim, positions, theta);
+    },
+    attention(out, q, T, positions, kCache, vCache, nHeads, nKvHeads, headDim, scale, scratch) {
+      count("attention", "T", T, 0);
+      count("attention", "nHeads", nHeads, 1);
+      count("attention", "nKvHeads", nKvHeads, 1);
+      count("attention", "headDim", headDim, 1);
+      if (nHeads % nKvHeads !== 0) {
+        throw new RangeError(`attention: nHeads = ${nHeads} is not a multiple of nKvHeads = ${nKvHeads}`);
+      }
+      if (T === 0) return;
+      const maxPos = positionsMax("attention", positions, T);
+      const rowBytes = nHeads * headDim * 4;
+      const kvBytes = (maxPos + 1) * nKvHeads * headDim * 4;
+      region("attention", "out", out, T * rowBytes);
+      region("attention", "q", q, T * rowBytes);
+      region("attention", "kCache", kCache, kvBytes);
+      region("attention", "vCache", vCache, kvBytes);
+      region("attention", "scratch", scratch, attentionScratchBytes(maxPos));
+      raw.attention(out, q, T, positions, kCache, vCache, nHeads, nKvHeads, headDim, scale, scratch);
+    },
+    add(out, a, n) {
+      count("add", "n", n, 0);
+      region("add", "out", out, n * 4);
+      region("add", "a", a, n * 4);
+      raw.add(out, a, n);
+    },
+    add_bias(out, bias, T, N) {
+      count("add_bias", "T", T, 0);
+      count("add_bias", "N", N, 1);
+      region("add_bias", "out", out, T * N * 4);
+      region("add_bias", "bias", bias, N * 4);
+      raw.add_bias(out, bias, T, N);
+    },
+    scale(x, n, s) {
+      count("scale", "n", n, 0);
+      region("scale", "x", x, n * 4);
+      raw.scale(x, n, s);
+    },
+    convert_bf16_to_f32(dst, src, n) {
+      count("convert_bf16_to_f32", "n", n, 0);
+      region("convert_bf16_to_f32", "dst", dst, n * 4);
+      region("convert_bf16_to_f32", "src", src, n * 2);
+      raw.convert_bf16_to_f32(dst, src, n);
+    },
+    convert_f16_to_f32(dst, src, n) {
+      count("convert_f16_to_f32", "n", n, 0);
+      region("convert_f16_to_f32", "dst", dst, n * 4);
+      region("convert_f16_to_f32", "src", src, n * 2);
+      raw.convert_f16_to_f32(dst, src, n);
+    },
+    convert_f32_to_bf16(dst, src, n) {
+      count("convert_f32_to_bf16", "n", n, 0);
+      region("convert_f32_to_bf16", "dst", dst, n * 2);
+      region("convert_f32_to_bf16", "src", src, n * 4);
+      raw.convert_f32_to_bf16(dst, src, n);
+    },
+  };
+}

@@ -1,0 +1,138 @@
+// linear_f32 / linear_bf16 / linear_f16 against the f64 reference: odd sizes (tails of every loop),
+// Phi-2-like sizes, both accumulate modes, bias on/off, several k chunks and token blocks.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { Arena, EPS32, assertClose, randomF32, rng } from "./harness.js";
+import { bf16ToF32, f16ToF32, f32ToBf16Array, f32ToF16Array, linear } from "../../src/kernels/reference.js";
+import type { LinearKernel } from "../../src/kernels/wasm.js";
+
+type WeightType = "f32" | "bf16" | "f16";
+
+interface Case { T: number; K: number; N: number; accumulate: boolean; bias: boolean }
+
+/** Weights as stored (bytes for the kernel) and as exact f32 values (for the reference). */
+function makeWeights(type: WeightType, rand: () => number, n: number): { stored: Float32Array | Uint16Array; values: Float32Array } {
+  const values = randomF32(rand, n);
+  if (type === "f32") return { stored: values, values };
+  const bits = new Uint16Array(n);
+  if (type === "bf16") f32ToBf16Array(values, bits);
+  else f32ToF16Array(values, bits);
+  const exact = new Float32Array(n);
+  for (let i = 0; i < n; i++) exact[i] = type === "bf16" ? bf16ToF32(bits[i]!) : f16ToF32(bits[i]!);
+  return { stored: bits, values: exact };
+}
+
+function kernelOf(arena: Arena, type: WeightType): LinearKernel {
+  return type === "f32" ? arena.k.linear_f32 : type === "bf16" ? arena.k.linear_bf16 : arena.k.linear_f16;
+}
+
+function check(arena: Arena, type: WeightType, c: Case, seed: number): void {
+  const rand = rng(seed);
+  const { T, K, N } = c;
+  const x = randomF32(rand, T * K);
+  const w = makeWeights(type, rand, N * K);
+  const bias = c.bias ? randomF32(rand, N) : null;
+  const before = randomF32(rand, T * N, -2, 2);
+
+  const want = before.slice();
+  linear(want, x, w.values, bias, T, K, N, c.accumulate);
+  // tolerance: f32 rounding of a blocked sum, relative to the sum of magnitudes
+  const tol = new Float64Array(T * N);
+  for (let t = 0; t < T; t++) {
+    for (let n = 0; n < N; n++) {
+      let mag = Math.abs(bias ? bias[n]! : 0) + (c.accumulate ? Math.abs(before[t * N + n]!) : 0);
+      for (let k = 0; k < K; k++) mag += Math.abs(w.values[n * K + k]! * x[t * K + k]!);
+      tol[t * N + n] = 4 * EPS32 * (Math.sqrt(K) + 2) * mag;
+    }
+  }
+
+  const outPtr = arena.put(before);
+  kernelOf(arena, type)(outPtr, arena.put(x), arena.put(w.stored), bias ? arena.put(bias) : 0, T, K, N, c.accumulate ? 1 : 0);
+  assertClose(arena.f32(outPtr, T * N), want, tol, `linear_${type} ${JSON.stringify(c)}`);
+}
+
+for (const type of ["f32", "bf16", "f16"] as const) {
+  test(`linear_${type}: odd sizes, all modes`, () => {
+    const arena = new Arena();
+    let seed = 1;
+    for (const K of [1, 3, 8, 17, 33, 65, 161]) {
+      for (const N of [1, 4, 5, 7]) {
+        for (const T of [1, 2, 3, 5, 8, 13]) {
+          const accumulate = (seed & 1) === 1;
+          const bias = (seed & 2) === 2;
+          check(arena, type, { T, K, N, accumulate, bias }, seed++);
+        }
+      }
+    }
+  });
+
+  test(`linear_${type}: every accumulate/bias combination`, () => {
+    const arena = new Arena();
+    let seed = 100;
+    for (const accumulate of [false, true]) {
+      for (const bias of [false, true]) {
+        for (const T of [1, 3]) check(arena, type, { T, K: 37, N: 9, accumulate, bias }, seed++);
+      }
+    }
+  });
+
+  test(`linear_${type}: Phi-2-like head sizes`, () => {
+    const arena = new Arena();
+    for (const T of [1, 2, 5]) check(arena, type, { T, K: 160, N: 480, accumulate: false, bias: true }, 200 + T);
+    check(arena, type, { T: 3, K: 480, N: 160, accumulate: true, bias: false }, 210);
+  });
+
+  test(`linear_${type}: several k chunks and token blocks`, () => {
+    const arena = new Arena(64 << 20);
+    check(arena, type, { T: 3, K: 2048 + 2048 + 37, N: 6, accumulate: true, bias: true }, 300);
+    check(arena, type, { T: 1, K: 4133, N: 5, accumulate: false, bias: true }, 301);
+    check(arena, type, { T: 70, K: 33, N: 9, accumulate: true, bias: true }, 302);
+    check(arena, type, { T: 130, K: 2049, N: 4, accumulate: false, bias: false }, 303);
+  });
+}
+
+/**
+ * Every finite weight value through both paths (matvec T = 1 and panels T > 1) with one-hot x:
+ * out[t, n] must equal w[n, t] exactly, which proves the conversion inside the kernel bit-exact.
+ */
+function exhaustive(type: "bf16" | "f16"): void {
+  const isFinite = (h: number) => (type === "f16" ? (h & 0x7c00) !== 0x7c00 : (h & 0x7f80) !== 0x7f80);
+  const decode = type === "f16" ? f16ToF32 : bf16ToF32;
+  const finite: number[] = [];
+  for (let h = 0; h < 65536; h++) if (isFinite(h)) finite.push(h);
+  const K = 16;
+  const N = finite.length / K;
+  assert.ok(Number.isInteger(N));
+  const w = Uint16Array.from(finite);
+  const arena = new Arena(8 << 20);
+  const kernel = kernelOf(arena, type);
+  const wPtr = arena.put(w);
+  const want = new Float32Array(N * K);
+  for (let i = 0; i < w.length; i++) want[i] = decode(w[i]!);
+
+  // matvec: x = e_j gives column j
+  const out = arena.alloc(N * 4);
+  for (let j = 0; j < K; j++) {
+    const x = new Float32Array(K);
+    x[j] = 1;
+    kernel(out, arena.put(x), wPtr, 0, 1, K, N, 0);
+    const got = arena.f32(out, N);
+    for (let n = 0; n < N; n++) {
+      if (got[n] !== want[n * K + j]) assert.fail(`linear_${type} T=1: weight 0x${w[n * K + j]!.toString(16)} gave ${got[n]}, want ${want[n * K + j]}`);
+    }
+  }
+  // panels: x = identity (K tokens) gives out[t, n] = w[n, t]
+  const eye = new Float32Array(K * K);
+  for (let j = 0; j < K; j++) eye[j * K + j] = 1;
+  const outT = arena.alloc(K * N * 4);
+  kernel(outT, arena.put(eye), wPtr, 0, K, K, N, 0);
+  const got = arena.f32(outT, K * N);
+  for (let t = 0; t < K; t++) {
+    for (let n = 0; n < N; n++) {
+      if (got[t * N + n] !== want[n * K + t]) assert.fail(`linear_${type} T=${K}: weight 0x${w[n * K + t]!.toString(16)} gave ${got[t * N + n]}, want ${want[n * K + t]}`);
+    }
+  }
+}
+
+test("linear_f16: every finite half value converts exactly (matvec and panels)", () => exhaustive("f16"));
+test("linear_bf16: every finite bf16 value converts exactly (matvec and panels)", () => exhaustive("bf16"));
