@@ -132,14 +132,20 @@ export class Sampler {
     }
     if (topK <= 0 && topP >= 1 && minP <= 0) return this.pick(p, null, sum);
 
-    // Candidates worth sorting. Without top-k, a token whose probability is at most (1 - topP) / n can
-    // never make it into the top-p set (the tokens above it already hold at least topP of the mass),
-    // so a typical distribution sorts a few hundred tokens instead of 50 000.
-    const floor = topK <= 0 && topP < 1 ? ((1 - topP) / n) * sum : 0;
-    let candidates: number[] = [];
-    for (let i = 0; i < n; i++) if (p[i] > floor) candidates.push(i);
-    if (candidates.length === 0) candidates = [argmax(l)];
-    candidates.sort((a, b) => p[b] - p[a] || a - b);
+    let candidates: number[];
+    if (topK > 0 && topK < n) {
+      candidates = topIndices(p, topK, true);
+    } else {
+      // Only tokens that can survive get sorted. Without top-k, a token whose probability is at most
+      // (1 - topP) / n can never be in the nucleus (the tokens above it already hold at least topP of
+      // the mass), and one below minP times the best (whose weight here is exp(0) = 1) is cut by min-p
+      // anyway; so a typical distribution sorts a few hundred tokens instead of 50 000.
+      const nucleusFloor = topP < 1 ? ((1 - topP) / n) * sum : 0;
+      candidates = [];
+      for (let i = 0; i < n; i++) if (p[i] > nucleusFloor && p[i] >= minP) candidates.push(i);
+      if (candidates.length === 0) candidates = [argmax(l)];
+      candidates.sort((a, b) => p[b] - p[a] || a - b);
+    }
 
     if (topK > 0 && candidates.length > topK) candidates.length = topK;
     if (topP < 1) {
@@ -214,12 +220,16 @@ function logSumExp(l: Float32Array): number {
   return max + Math.log(sum);
 }
 
-/** Indices of the k largest values, largest first (k is small: a linear scan with insertion). */
-function topIndices(l: Float32Array, k: number): number[] {
+/**
+ * Indices of the k largest values, largest first, the lower index first on ties; -Infinity and NaN are
+ * left out, and so are zeros when the values are weights. k is small (top-k, top logprobs): one scan,
+ * inserting into a sorted list.
+ */
+function topIndices(l: ArrayLike<number>, k: number, weights = false): number[] {
   const top: number[] = [];
   for (let i = 0; i < l.length; i++) {
     const v = l[i];
-    if (!(v > -Infinity)) continue;
+    if (!(v > -Infinity) || (weights && v === 0)) continue;
     if (top.length === k && v <= l[top[k - 1]]) continue;
     let j = Math.min(top.length, k - 1);
     top[j] = i;

@@ -63,6 +63,9 @@ test("top-k keeps the k most likely", () => {
   const share0 = (counts.get(0) ?? 0) / 5000;
   assert.ok(Math.abs(share0 - 0.5 / 0.8) < 0.03, `renormalised over the k: ${share0}`);
   assert.deepEqual(support(histogram(new Sampler({ temperature: 1, topK: 1, seed: 3 }, 4), logitsOf(PROBS), 200)), [0]);
+  assert.deepEqual(support(histogram(new Sampler({ temperature: 1, topK: 10, seed: 3 }, 4), logitsOf(PROBS), 2000)), [0, 1, 2, 3]);
+  // top-k then top-p: the nucleus is measured within the k survivors (0.5 / 0.8 >= 0.6).
+  assert.deepEqual(support(histogram(new Sampler({ temperature: 1, topK: 2, topP: 0.6, seed: 3 }, 4), logitsOf(PROBS), 500)), [0]);
 });
 
 test("top-p keeps the smallest set reaching p", () => {
