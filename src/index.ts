@@ -4,7 +4,11 @@ export type { Engine, ForwardItem } from "./model/engine.js";
 export type {
   SamplingOptions, GenerationOptions, FinishReason, GeneratedPiece, StepResult, TokenLogprob,
 } from "./generation/types.js";
-export { loadModel, type LoadOptions, type LoadedModel } from "./model/load.js";
+export { loadModel, loadTokenizer, type LoadOptions, type LoadedModel } from "./model/load.js";
+export { Phi2Tokenizer } from "./tokenizer/tokenizer.js";
+export { StreamDetokenizer } from "./tokenizer/stream.js";
+export { generate, generateText, type GenerateOptions, type GenerationResult, type GenerationTimings } from "./generation/generate.js";
+export { formatPrompt, defaultStops, PROMPT_FORMATS, type PromptFormat } from "./generation/formats.js";
 // Model download from the Hugging Face hub (cache shared with huggingface_hub).
 export { resolveModel, pullModel, type HubOptions, type ResolvedModel } from "./hub/resolve.js";
 export { DEFAULT_MODEL_ID, looksLikeHubId } from "./hub/select.js";

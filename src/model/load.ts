@@ -1,6 +1,14 @@
-// Opens a model source (HF folder, .gguf file, or hub id) and starts the engine.
+// Opens a model source (HF folder, .gguf file, or hub id), builds the tokenizer, starts the engine.
+import { statSync } from "node:fs";
+import { availableParallelism } from "node:os";
+import { basename, resolve } from "node:path";
 import type { PhiConfig } from "./config.js";
 import type { Engine } from "./engine.js";
+import { PhiEngine } from "./phi.js";
+import { resolveWeights, type PhiWeights } from "./weights.js";
+import { openHfFolder } from "../formats/hf-folder.js";
+import { ModelFormatError, type TensorRef } from "../formats/tensor.js";
+import { Phi2Tokenizer } from "../tokenizer/tokenizer.js";
 
 export interface LoadOptions {
   /** Worker threads (default: all cores). */
@@ -11,14 +19,13 @@ export interface LoadOptions {
   contextLength?: number;
   /** Quantize float weights at load (issue 3). */
   quant?: "q8_0" | "q4_0";
-  /** Progress callback: fraction 0..1 of weight bytes loaded. */
+  /** Progress callback: fraction 0..1 of the weights loaded. */
   onProgress?: (fraction: number) => void;
 }
 
 export interface LoadedModel {
   engine: Engine;
-  /** Phi2Tokenizer (src/tokenizer/tokenizer.ts). */
-  tokenizer: import("../tokenizer/tokenizer.js").Phi2Tokenizer;
+  tokenizer: Phi2Tokenizer;
   config: PhiConfig;
   /** What the user passed (path or hub id) and a short display name (folder/file base name). */
   source: string;
@@ -27,6 +34,55 @@ export interface LoadedModel {
   dispose(): Promise<void>;
 }
 
-export async function loadModel(_source: string, _options: LoadOptions = {}): Promise<LoadedModel> {
-  throw new Error("loadModel: engine not landed yet");
+interface OpenedModel {
+  config: PhiConfig;
+  tensors: ReadonlyMap<string, TensorRef>;
+  tokenizer: Phi2Tokenizer;
+  label: string;
+}
+
+function openSource(path: string): OpenedModel {
+  let isDir: boolean;
+  try {
+    isDir = statSync(path).isDirectory();
+  } catch {
+    throw new ModelFormatError(`${path}: no such model folder or file`);
+  }
+  if (isDir) {
+    const folder = openHfFolder(path);
+    return { config: folder.config, tensors: folder.tensors, tokenizer: Phi2Tokenizer.fromFolder(path), label: path };
+  }
+  throw new ModelFormatError(`${path}: not a model folder (expected a folder with config.json and *.safetensors)`);
+}
+
+/** The tokenizer of a model folder or .gguf file, without loading any weights. */
+export function loadTokenizer(source: string): Phi2Tokenizer {
+  return openSource(resolve(source)).tokenizer;
+}
+
+export async function loadModel(source: string, options: LoadOptions = {}): Promise<LoadedModel> {
+  const t0 = performance.now();
+  const path = resolve(source);
+  const opened = openSource(path);
+  const weights: PhiWeights = resolveWeights(opened.tensors, opened.config, opened.label);
+  const threads = options.threads ?? availableParallelism();
+  if (!Number.isInteger(threads) || threads < 1) throw new RangeError(`threads must be a positive integer, got ${threads}`);
+  const slots = options.slots ?? 1;
+  if (!Number.isInteger(slots) || slots < 1) throw new RangeError(`slots must be a positive integer, got ${slots}`);
+  const contextLength = options.contextLength ?? opened.config.max_position_embeddings;
+  if (!Number.isInteger(contextLength) || contextLength < 1 || contextLength > opened.config.max_position_embeddings) {
+    throw new RangeError(`context length must be 1..${opened.config.max_position_embeddings}, got ${contextLength}`);
+  }
+  const engine = await PhiEngine.start(opened.config, weights, {
+    threads, slots, contextLength, onProgress: options.onProgress,
+  });
+  return {
+    engine,
+    tokenizer: opened.tokenizer,
+    config: opened.config,
+    source,
+    name: basename(path),
+    loadMs: performance.now() - t0,
+    dispose: () => engine.dispose(),
+  };
 }

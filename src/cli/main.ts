@@ -1,0 +1,18 @@
+#!/usr/bin/env node
+// phi2: Microsoft's Phi-2 in TypeScript + WebAssembly. Each command lives in its own file.
+import { Command } from "commander";
+import { runCommand } from "./run.js";
+import { evalCommand } from "./eval.js";
+import { tokenizeCommand, detokenizeCommand } from "./tokenize.js";
+import { makeTestModelCommand } from "./make-test-model.js";
+
+const program = new Command("phi2")
+  .description("Phi-2 (2.7B) running natively in Node.js: WebAssembly SIMD kernels on worker threads")
+  .version("0.1.0")
+  .showHelpAfterError();
+
+for (const cmd of [runCommand(), evalCommand(), tokenizeCommand(), detokenizeCommand(), makeTestModelCommand()]) {
+  program.addCommand(cmd);
+}
+
+await program.parseAsync(process.argv);

@@ -1,0 +1,80 @@
+// Options shared by the commands that load a model or sample from it, parsed and checked in one place
+// so every command names a bad value the same way.
+import { Command, InvalidArgumentError, Option } from "commander";
+import type { GenerationOptions, LoadOptions } from "../index.js";
+
+export function intArg(name: string, min: number, max = Number.MAX_SAFE_INTEGER) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < min || n > max) throw new InvalidArgumentError(`${name} must be an integer in ${min}..${max}, got "${v}"`);
+    return n;
+  };
+}
+
+export function floatArg(name: string, min = -Infinity, max = Infinity) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (v.trim() === "" || !Number.isFinite(n) || n < min || n > max) throw new InvalidArgumentError(`${name} must be a number in ${min}..${max}, got "${v}"`);
+    return n;
+  };
+}
+
+const collect = (v: string, prev: string[] = []) => [...prev, v];
+
+export function addModelOptions(cmd: Command): Command {
+  return cmd
+    .requiredOption("-m, --model <path>", "model folder (Hugging Face layout) or .gguf file")
+    .option("-t, --threads <n>", "worker threads (default: all cores)", intArg("--threads", 1, 256))
+    .option("-c, --ctx-size <n>", "context length in tokens (default: the model's, 2048)", intArg("--ctx-size", 1, 1 << 20));
+}
+
+export function addSamplingOptions(cmd: Command): Command {
+  return cmd
+    .option("-n, --max-tokens <n>", "maximum new tokens (default: until EOS, a stop string or the context end)", intArg("--max-tokens", 0))
+    .option("--temperature <t>", "sampling temperature; 0 = greedy", floatArg("--temperature", 0, 100), 0.8)
+    .option("--top-k <k>", "keep the k most likely tokens (0 = off)", intArg("--top-k", 0), 40)
+    .option("--top-p <p>", "nucleus sampling: keep tokens up to this cumulative probability (1 = off)", floatArg("--top-p", 0, 1), 0.95)
+    .option("--min-p <p>", "drop tokens below p × the top probability (0 = off)", floatArg("--min-p", 0, 1), 0.05)
+    .option("--repeat-penalty <x>", "repetition penalty (1 = off)", floatArg("--repeat-penalty", 0), 1.0)
+    .option("--repeat-last-n <n>", "tokens the penalties look back over (-1 = all)", intArg("--repeat-last-n", -1), 64)
+    .option("--presence-penalty <x>", "OpenAI presence penalty (0 = off)", floatArg("--presence-penalty", -2, 2), 0)
+    .option("--frequency-penalty <x>", "OpenAI frequency penalty (0 = off)", floatArg("--frequency-penalty", -2, 2), 0)
+    .option("-s, --seed <n>", "random seed (same seed, same text)", intArg("--seed", 0))
+    .option("--stop <text>", "stop string (repeatable); added to the format's defaults", collect)
+    .addOption(new Option("--format <name>", "prompt format: raw text, Instruct/Output QA, Alice/Bob chat, or code").choices(["raw", "qa", "chat", "code"]).default("raw"))
+    .option("--no-default-stops", "do not add the format's default stop strings");
+}
+
+export interface ModelOpts { model: string; threads?: number; ctxSize?: number }
+
+export function loadOptions(o: ModelOpts): LoadOptions {
+  return { threads: o.threads, contextLength: o.ctxSize };
+}
+
+export interface SamplingOpts {
+  maxTokens?: number; temperature: number; topK: number; topP: number; minP: number; repeatPenalty: number;
+  repeatLastN: number; presencePenalty: number; frequencyPenalty: number; seed?: number; stop?: string[];
+}
+
+export function generationOptions(o: SamplingOpts, formatStops: string[]): GenerationOptions {
+  return {
+    maxTokens: o.maxTokens,
+    temperature: o.temperature,
+    topK: o.topK,
+    topP: o.topP,
+    minP: o.minP,
+    repetitionPenalty: o.repeatPenalty,
+    penaltyLastN: o.repeatLastN,
+    presencePenalty: o.presencePenalty,
+    frequencyPenalty: o.frequencyPenalty,
+    seed: o.seed,
+    stop: [...formatStops, ...(o.stop ?? [])],
+  };
+}
+
+/** Prints a one-line error (no stack trace) and exits 1: for errors caused by the user's input. */
+export function fail(e: unknown): never {
+  const msg = e instanceof Error ? e.message : String(e);
+  process.stderr.write(`error: ${msg}\n`);
+  process.exit(1);
+}

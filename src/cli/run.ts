@@ -1,0 +1,52 @@
+// phi2 run: one prompt in, streamed text out; timings to stderr.
+import { Command } from "commander";
+import { readFileSync } from "node:fs";
+import { loadModel, generate, formatPrompt, type PromptFormat } from "../index.js";
+import { addModelOptions, addSamplingOptions, fail, generationOptions, loadOptions, type ModelOpts, type SamplingOpts } from "./options.js";
+import { formatTimings, unescapePrompt } from "./text.js";
+
+interface RunOpts extends ModelOpts, SamplingOpts { format: PromptFormat; defaultStops: boolean; json?: boolean; escape: boolean }
+
+export function runCommand(): Command {
+  const cmd = new Command("run")
+    .description("generate text from a prompt (streams to stdout; timings to stderr)")
+    .argument("<prompt>", 'the prompt; "-" reads it from stdin. \\n, \\t and \\\\ are unescaped unless --no-escape');
+  addModelOptions(cmd);
+  addSamplingOptions(cmd);
+  return cmd
+    .option("--json", "print one JSON object at the end instead of streaming: {text, ids, finish_reason, prompt_tokens, completion_tokens, timings}")
+    .option("--no-escape", "take the prompt literally (no \\n unescaping)")
+    .action(async (promptArg: string, o: RunOpts) => {
+      let model;
+      try {
+        const raw = promptArg === "-" ? readFileSync(0, "utf8") : promptArg;
+        const text = o.escape ? unescapePrompt(raw) : raw;
+        const { prompt, stop } = formatPrompt(o.format, text);
+        model = await loadModel(o.model, loadOptions(o));
+        // Ctrl-C ends the generation cleanly (finish reason "abort") and still prints the timings.
+        const ac = new AbortController();
+        process.once("SIGINT", () => ac.abort());
+        const it = generate(model.engine, model.tokenizer, prompt, { ...generationOptions(o, o.defaultStops ? stop : []), signal: ac.signal });
+        let r = await it.next();
+        while (!r.done) {
+          if (!o.json) process.stdout.write(r.value.text);
+          r = await it.next();
+        }
+        const res = r.value;
+        if (o.json) {
+          process.stdout.write(JSON.stringify({
+            text: res.text, ids: res.ids, finish_reason: res.finishReason,
+            prompt_tokens: res.promptTokens, completion_tokens: res.completionTokens,
+            timings: { load_ms: model.loadMs, ...res.timings },
+          }) + "\n");
+        } else {
+          process.stdout.write("\n");
+        }
+        process.stderr.write(formatTimings(model.loadMs, res) + "\n");
+      } catch (e) {
+        await model?.dispose();
+        fail(e);
+      }
+      await model.dispose();
+    });
+}

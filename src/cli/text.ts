@@ -1,0 +1,19 @@
+// Small text helpers for the CLI.
+
+/** Turns the escapes people type in shell strings (\n, \t, \\, \") into the characters. */
+export function unescapePrompt(s: string): string {
+  return s.replace(/\\(n|t|r|\\|")/g, (_, c: string) => ({ n: "\n", t: "\t", r: "\r", "\\": "\\", '"': '"' })[c]!);
+}
+
+export interface TimedResult {
+  promptTokens: number;
+  completionTokens: number;
+  finishReason: string;
+  timings: { promptMs: number; genMs: number; promptTokensPerSec: number; genTokensPerSec: number };
+}
+
+export function formatTimings(loadMs: number, r: TimedResult): string {
+  const t = r.timings;
+  return `load ${(loadMs / 1000).toFixed(2)} s | prompt ${r.promptTokens} tokens, ${t.promptTokensPerSec.toFixed(2)} tokens/s | ` +
+    `generated ${r.completionTokens} tokens, ${t.genTokensPerSec.toFixed(2)} tokens/s | finish: ${r.finishReason}`;
+}

@@ -1,0 +1,255 @@
+// One tensor-parallel partition of Phi-2, living in its own WebAssembly memory inside a worker:
+// its heads' q/k/v rows and dense columns, its share of fc1 rows / fc2 columns and lm_head rows,
+// its heads' KV cache, and activation buffers for up to maxTokens tokens per forward pass.
+// Reads like modeling_phi.py's PhiDecoderLayer, one partition's share of it.
+import { headDim, rotaryDim, type PhiConfig } from "./config.js";
+import type { PartitionPlan } from "./plan.js";
+import type { LayerWeights, PhiWeights, WeightSlice } from "./weights.js";
+import { FileReader, readColumns, readRows, readVectorF32 } from "./weight-io.js";
+import { rowBytes, type DType } from "../formats/tensor.js";
+import { instantiateKernels, type Kernels } from "../kernels/wasm.js";
+import { linearScratchBytes, linearKernel, type LinearFn } from "./linear.js";
+
+export interface PartitionSizes {
+  config: PhiConfig;
+  plan: PartitionPlan;
+  slots: number;
+  contextLength: number;
+  /** Most tokens in one forward pass (the batch's rows). */
+  maxTokens: number;
+}
+
+/** A matrix in wasm memory: pointer, dtype and the (N, K) it multiplies as. */
+interface Matrix { ptr: number; dtype: DType; rows: number; cols: number }
+
+interface LayerPtrs {
+  ln_w: number; ln_b: number;
+  q: Matrix; q_b: number; k: Matrix; k_b: number; v: Matrix; v_b: number;
+  q_ln_w: number; q_ln_b: number; k_ln_w: number; k_ln_b: number;
+  dense: Matrix; dense_b: number;
+  fc1: Matrix; fc1_b: number;
+  fc2: Matrix; fc2_b: number;
+}
+
+/** A batch as the worker sees it: tokens' positions and which slot/rows each sequence uses. */
+export interface BatchItem { slot: number; row: number; len: number; startPos: number }
+
+const ALIGN = 64;
+
+/**
+ * Byte layout of a partition's memory. Computing it without allocating lets the planner size
+ * partitions before any worker starts.
+ */
+export class PartitionLayout {
+  top: number;
+  constructor(base: number) { this.top = base; }
+  alloc(bytes: number): number {
+    const p = Math.ceil(this.top / ALIGN) * ALIGN;
+    this.top = p + bytes;
+    return p;
+  }
+}
+
+function matrixBytes(dtype: DType, rows: number, cols: number): number {
+  return rows * rowBytes(dtype, cols);
+}
+
+/** Lays out (and, given a memory and reader, loads) everything a partition holds. */
+function layout(s: PartitionSizes, weights: PhiWeights, L: PartitionLayout) {
+  const c = s.config;
+  const C = c.hidden_size, hd = headDim(c);
+  const hp = s.plan.heads.end - s.plan.heads.start;
+  const kvp = s.plan.kvHeads.end - s.plan.kvHeads.start;
+  const ip = s.plan.inter.end - s.plan.inter.start;
+  const vp = s.plan.vocab.end - s.plan.vocab.start;
+  const T = s.maxTokens;
+  const f32 = (n: number) => L.alloc(4 * n);
+  const mat = (w: WeightSlice, rows: number, cols: number): Matrix =>
+    ({ ptr: L.alloc(matrixBytes(w.ref.dtype, rows, cols)), dtype: w.ref.dtype, rows, cols });
+
+  const layers: LayerPtrs[] = weights.layers.map((lw: LayerWeights) => ({
+    ln_w: f32(C), ln_b: f32(C),
+    q: mat(lw.q_w, hp * hd, C), q_b: f32(hp * hd),
+    k: mat(lw.k_w, kvp * hd, C), k_b: f32(kvp * hd),
+    v: mat(lw.v_w, kvp * hd, C), v_b: f32(kvp * hd),
+    q_ln_w: c.qk_layernorm ? f32(hd) : 0, q_ln_b: c.qk_layernorm ? f32(hd) : 0,
+    k_ln_w: c.qk_layernorm ? f32(hd) : 0, k_ln_b: c.qk_layernorm ? f32(hd) : 0,
+    dense: mat(lw.dense_w, C, hp * hd), dense_b: f32(C),
+    fc1: mat(lw.fc1_w, ip, C), fc1_b: f32(ip),
+    fc2: mat(lw.fc2_w, C, ip), fc2_b: f32(C),
+  }));
+  const final_ln_w = f32(C), final_ln_b = f32(C);
+  const lm = mat(weights.lm_head_w, vp, C);
+  const lm_b = f32(vp);
+
+  // Activations, (T, ·) row-major.
+  const maxK = Math.max(C, ip, hp * hd);
+  const act = {
+    x: f32(T * C),            // residual stream (T, C), identical in every partition
+    h: f32(T * C),            // normed input (T, C)
+    q: f32(T * hp * hd),      // (T, hp*hd)
+    k: f32(T * kvp * hd),     // (T, kvp*hd)
+    v: f32(T * kvp * hd),
+    att: f32(T * hp * hd),    // attention output before dense (T, hp*hd)
+    ff: f32(T * ip),          // fc1 / gelu output (T, ip)
+    partial: f32(T * C),      // this partition's dense + fc2 partial sum (T, C)
+    incoming: f32(T * C),     // another partition's partial, copied in for the reduction
+    logits: f32(T * vp),      // (rows, vp)
+    positions: L.alloc(4 * T),
+    attnScratch: f32(s.contextLength + 16),
+    linearScratch: L.alloc(linearScratchBytes(T, maxK)),
+  };
+  // KV cache: (layers, slots, ctx, kvp*hd) for k and for v.
+  const kvStride = s.contextLength * kvp * hd * 4; // bytes of one (layer, slot) cache
+  const kCache = L.alloc(c.num_hidden_layers * s.slots * kvStride);
+  const vCache = L.alloc(c.num_hidden_layers * s.slots * kvStride);
+  return { layers, final_ln_w, final_ln_b, lm, lm_b, act, kCache, vCache, kvStride, hp, kvp, ip, vp };
+}
+
+export function partitionBytes(s: PartitionSizes, weights: PhiWeights, reserved = 65536): number {
+  const L = new PartitionLayout(reserved);
+  layout(s, weights, L);
+  return L.top;
+}
+
+export class Partition {
+  readonly memory: WebAssembly.Memory;
+  private readonly k: Kernels;
+  private readonly m: ReturnType<typeof layout>;
+  private readonly lin: Record<string, LinearFn> = {};
+  private f32!: Float32Array;
+  private u8!: Uint8Array;
+  private i32!: Int32Array;
+
+  constructor(readonly sizes: PartitionSizes, private readonly weights: PhiWeights) {
+    // Instantiate on one page to learn where the kernels' static data ends, then grow to the layout
+    // (wasm memories grow in place: no copy).
+    this.memory = new WebAssembly.Memory({ initial: 1, maximum: 65536 });
+    this.k = instantiateKernels(this.memory);
+    const L = new PartitionLayout(this.k.reservedBytes);
+    this.m = layout(sizes, weights, L);
+    const pages = Math.ceil(L.top / 65536);
+    if (pages > 1) this.memory.grow(pages - 1);
+    this.views();
+  }
+
+  private views(): void {
+    this.f32 = new Float32Array(this.memory.buffer);
+    this.u8 = new Uint8Array(this.memory.buffer);
+    this.i32 = new Int32Array(this.memory.buffer);
+  }
+
+  private linear(out: number, x: number, w: Matrix, bias: number, T: number, accumulate: boolean): void {
+    let fn = this.lin[w.dtype];
+    if (!fn) fn = this.lin[w.dtype] = linearKernel(this.k, w.dtype);
+    fn(out, x, w.ptr, bias, T, w.cols, w.rows, accumulate ? 1 : 0, this.m.act.linearScratch);
+  }
+
+  /** Reads this partition's share of every weight from the files into place. */
+  load(io: FileReader, onProgress?: () => void): void {
+    const { plan, config } = this.sizes;
+    const hd = headDim(config);
+    const u8 = this.u8, f32 = this.f32;
+    const vec = (s: WeightSlice, at: number, e0 = 0, e1 = s.rows) => readVectorF32(io, s, e0, e1, f32, at / 4);
+    const q0 = plan.heads.start * hd, q1 = plan.heads.end * hd;
+    const kv0 = plan.kvHeads.start * hd, kv1 = plan.kvHeads.end * hd;
+    const { inter, vocab } = plan;
+    this.weights.layers.forEach((w, l) => {
+      const p = this.m.layers[l]!;
+      vec(w.ln_w, p.ln_w); vec(w.ln_b, p.ln_b);
+      readRows(io, w.q_w, q0, q1, u8, p.q.ptr); vec(w.q_b, p.q_b, q0, q1);
+      readRows(io, w.k_w, kv0, kv1, u8, p.k.ptr); vec(w.k_b, p.k_b, kv0, kv1);
+      readRows(io, w.v_w, kv0, kv1, u8, p.v.ptr); vec(w.v_b, p.v_b, kv0, kv1);
+      if (config.qk_layernorm) {
+        vec(w.q_ln_w!, p.q_ln_w); vec(w.q_ln_b!, p.q_ln_b);
+        vec(w.k_ln_w!, p.k_ln_w); vec(w.k_ln_b!, p.k_ln_b);
+      }
+      readColumns(io, w.dense_w, q0, q1, u8, p.dense.ptr); vec(w.dense_b, p.dense_b);
+      readRows(io, w.fc1_w, inter.start, inter.end, u8, p.fc1.ptr); vec(w.fc1_b, p.fc1_b, inter.start, inter.end);
+      readColumns(io, w.fc2_w, inter.start, inter.end, u8, p.fc2.ptr); vec(w.fc2_b, p.fc2_b);
+      onProgress?.();
+    });
+    vec(this.weights.final_ln_w, this.m.final_ln_w); vec(this.weights.final_ln_b, this.m.final_ln_b);
+    readRows(io, this.weights.lm_head_w, vocab.start, vocab.end, u8, this.m.lm.ptr);
+    vec(this.weights.lm_head_b, this.m.lm_b, vocab.start, vocab.end);
+    onProgress?.();
+  }
+
+  /** Starts a forward pass: the embedded tokens (T, C) become the residual stream. */
+  begin(input: Float32Array, positions: Int32Array, T: number): void {
+    const C = this.sizes.config.hidden_size;
+    this.f32.set(input.subarray(0, T * C), this.m.act.x / 4);
+    this.i32.set(positions.subarray(0, T), this.m.act.positions / 4);
+  }
+
+  /**
+   * Layer l's share: h = LN(x); attention over this partition's heads; MLP over its units;
+   * returns the partial (T, C) = dense_p(attn_p) + fc2_p(gelu(fc1_p(h))) as a view of memory.
+   */
+  layer(l: number, T: number, items: BatchItem[]): Float32Array {
+    const c = this.sizes.config, C = c.hidden_size, hd = headDim(c);
+    const { act } = this.m;
+    const p = this.m.layers[l]!;
+    const k = this.k;
+    const { hp, kvp, ip } = this.m;
+    k.layernorm(act.h, act.x, p.ln_w, p.ln_b, T, C, c.layer_norm_eps);
+
+    this.linear(act.q, act.h, p.q, p.q_b, T, false);
+    this.linear(act.k, act.h, p.k, p.k_b, T, false);
+    this.linear(act.v, act.h, p.v, p.v_b, T, false);
+    if (c.qk_layernorm) {
+      k.layernorm(act.q, act.q, p.q_ln_w, p.q_ln_b, T * hp, hd, c.layer_norm_eps);
+      k.layernorm(act.k, act.k, p.k_ln_w, p.k_ln_b, T * kvp, hd, c.layer_norm_eps);
+    }
+    const rd = rotaryDim(c);
+    k.rope(act.q, T, hp * hd, hp, hd, rd, act.positions, c.rope_theta);
+    k.rope(act.k, T, kvp * hd, kvp, hd, rd, act.positions, c.rope_theta);
+
+    // Append this step's keys/values to each sequence's cache, then attend (causal, scores in f32).
+    const kvRow = kvp * hd * 4;
+    const scale = 1 / Math.sqrt(hd);
+    for (const it of items) {
+      const kBase = this.m.kCache + (l * this.sizes.slots + it.slot) * this.m.kvStride;
+      const vBase = this.m.vCache + (l * this.sizes.slots + it.slot) * this.m.kvStride;
+      this.u8.copyWithin(kBase + it.startPos * kvRow, act.k + it.row * kvRow, act.k + (it.row + it.len) * kvRow);
+      this.u8.copyWithin(vBase + it.startPos * kvRow, act.v + it.row * kvRow, act.v + (it.row + it.len) * kvRow);
+      k.attention(
+        act.att + it.row * hp * hd * 4, act.q + it.row * hp * hd * 4, it.len, act.positions + it.row * 4,
+        kBase, vBase, hp, kvp, hd, scale, act.attnScratch,
+      );
+    }
+    this.linear(act.partial, act.att, p.dense, 0, T, false);
+
+    this.linear(act.ff, act.h, p.fc1, p.fc1_b, T, false);
+    k.gelu_new(act.ff, T * ip);
+    this.linear(act.partial, act.ff, p.fc2, 0, T, true);
+    return this.f32.subarray(act.partial / 4, act.partial / 4 + T * C);
+  }
+
+  /** x += Σ partials (in partition order, so every partition's x stays bit-identical) + biases. */
+  reduce(l: number, T: number, partials: Float32Array[]): void {
+    const C = this.sizes.config.hidden_size;
+    const { act } = this.m;
+    const p = this.m.layers[l]!;
+    for (const part of partials) {
+      this.f32.set(part.subarray(0, T * C), act.incoming / 4);
+      this.k.add(act.x, act.incoming, T * C);
+    }
+    this.k.add_bias(act.x, p.dense_b, T, C);
+    this.k.add_bias(act.x, p.fc2_b, T, C);
+  }
+
+  /**
+   * Final LayerNorm + this partition's lm_head rows for the given residual rows.
+   * Returns (rows.length, vp) logits as a view of memory.
+   */
+  logits(rows: number[]): Float32Array {
+    const c = this.sizes.config, C = c.hidden_size;
+    const { act, vp } = this.m;
+    const R = rows.length;
+    rows.forEach((r, i) => this.f32.copyWithin(act.h / 4 + i * C, act.x / 4 + r * C, act.x / 4 + (r + 1) * C));
+    this.k.layernorm(act.h, act.h, this.m.final_ln_w, this.m.final_ln_b, R, C, c.layer_norm_eps);
+    this.linear(act.logits, act.h, this.m.lm, this.m.lm_b, R, false);
+    return this.f32.subarray(act.logits / 4, act.logits / 4 + R * vp);
+  }
+}

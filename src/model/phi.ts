@@ -1,0 +1,211 @@
+// The engine on the main thread: embeds tokens, hands each forward pass to the workers (which hold
+// the partitions), and collects the logits. Calls are serialized; a batch larger than the activation
+// buffers is split into several passes (chunked prefill).
+import { Worker } from "node:worker_threads";
+import type { PhiConfig } from "./config.js";
+import type { Engine, ForwardItem } from "./engine.js";
+import { Embedding } from "./embedding.js";
+import { planPartitions, type ModelPlan } from "./plan.js";
+import { partitionBytes, type BatchItem } from "./partition.js";
+import type { PhiWeights } from "./weights.js";
+import type { FromWorker, ToWorker, WorkerInit } from "./worker.js";
+
+export interface EngineOptions {
+  threads: number;
+  slots: number;
+  contextLength: number;
+  /** Most tokens per forward pass (rows of the activation buffers); longer batches are split. */
+  maxTokens?: number;
+  onProgress?: (fraction: number) => void;
+}
+
+/** One sequence's rows in a pass, with the token ids to embed. */
+interface PassItem extends BatchItem { tokens: number[] }
+/** One forward pass: its rows, the rows whose logits are wanted, and which item each belongs to. */
+interface Pass { T: number; items: PassItem[]; logitRows: number[]; outputs: Array<{ item: number; rows: number[] }> }
+
+export class PhiEngine implements Engine {
+  readonly slots: number;
+  readonly contextLength: number;
+  readonly threads: number;
+  readonly plan: ModelPlan;
+  private readonly maxTokens: number;
+  private workers: Worker[] = [];
+  private embedding!: Embedding;
+  private input!: Float32Array;
+  private positions!: Int32Array;
+  private logitsBuf!: Float32Array;
+  private queue: Promise<unknown> = Promise.resolve();
+  private pending: Array<{ resolve: () => void; reject: (e: Error) => void }> = [];
+  private done = 0;
+  private failure: Error | undefined;
+
+  private constructor(readonly config: PhiConfig, private readonly weights: PhiWeights, o: EngineOptions) {
+    this.slots = o.slots;
+    this.contextLength = o.contextLength;
+    this.maxTokens = o.maxTokens ?? 256;
+    const sizes = { config, slots: o.slots, contextLength: o.contextLength, maxTokens: this.maxTokens };
+    this.plan = planPartitions({
+      config,
+      threads: o.threads,
+      denseDType: weights.layers[0]!.dense_w.ref.dtype,
+      fc2DType: weights.layers[0]!.fc2_w.ref.dtype,
+      partitionBytes: (plan) => partitionBytes({ ...sizes, plan }, weights, 1 << 20),
+    });
+    this.threads = this.plan.workers.length;
+  }
+
+  static async start(config: PhiConfig, weights: PhiWeights, o: EngineOptions): Promise<PhiEngine> {
+    const e = new PhiEngine(config, weights, o);
+    await e.boot(o.onProgress);
+    return e;
+  }
+
+  private async boot(onProgress?: (f: number) => void): Promise<void> {
+    const C = this.config.hidden_size, V = this.config.vocab_size, T = this.maxTokens;
+    const P = this.plan.partitions.length;
+    const shared = {
+      barrier: new SharedArrayBuffer(8),
+      input: new SharedArrayBuffer(T * C * 4),
+      positions: new SharedArrayBuffer(T * 4),
+      exchange: new SharedArrayBuffer(2 * P * T * C * 4),
+      logits: new SharedArrayBuffer(T * V * 4),
+    };
+    this.input = new Float32Array(shared.input);
+    this.positions = new Int32Array(shared.positions);
+    this.logitsBuf = new Float32Array(shared.logits);
+
+    // Progress: every partition reports once per layer loaded (and once for lm_head).
+    const totalSteps = P * (this.config.num_hidden_layers + 1);
+    let loaded = 0;
+    const sizes = { config: this.config, slots: this.slots, contextLength: this.contextLength, maxTokens: T };
+    const ready = this.plan.workers.map((indices) => new Promise<void>((resolve, reject) => {
+      const init: WorkerInit = {
+        sizes, plans: indices.map((i) => this.plan.partitions[i]!), partitionCount: P,
+        workerCount: this.plan.workers.length, weights: this.weights, shared,
+      };
+      const w = new Worker(new URL("./worker.js", import.meta.url), { workerData: init });
+      this.workers.push(w);
+      w.on("message", (m: FromWorker) => {
+        if (m.type === "progress") {
+          onProgress?.(Math.min(1, ++loaded / totalSteps));
+        } else if (m.type === "ready") resolve();
+        else if (m.type === "error") {
+          reject(new Error(m.message));
+          this.fail(new Error(m.message));
+        } else if (m.type === "done") this.workerDone();
+      });
+      w.on("error", (err) => { reject(err); this.fail(err); });
+      w.on("exit", (code) => {
+        if (code !== 0) {
+          const err = new Error(`engine worker exited with code ${code}`);
+          reject(err);
+          this.fail(err);
+        }
+      });
+    }));
+    try {
+      this.embedding = new Embedding(this.weights.embed);
+      await Promise.all(ready);
+    } catch (e) {
+      await this.dispose();
+      throw e;
+    }
+  }
+
+  private fail(e: Error): void {
+    this.failure ??= e;
+    for (const p of this.pending.splice(0)) p.reject(e);
+  }
+
+  private workerDone(): void {
+    if (++this.done === this.workers.length) {
+      this.done = 0;
+      this.pending.shift()?.resolve();
+    }
+  }
+
+  forward(items: ForwardItem[]): Promise<Float32Array[]> {
+    const run = this.queue.then(() => this.forwardNow(items));
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private validate(items: ForwardItem[]): void {
+    const seen = new Set<number>();
+    for (const it of items) {
+      if (!Number.isInteger(it.slot) || it.slot < 0 || it.slot >= this.slots) {
+        throw new RangeError(`slot ${it.slot} is outside 0..${this.slots - 1}`);
+      }
+      if (seen.has(it.slot)) throw new RangeError(`slot ${it.slot} appears twice in one batch`);
+      seen.add(it.slot);
+      if (it.tokens.length === 0) throw new RangeError(`slot ${it.slot}: no tokens to process`);
+      if (it.startPos < 0 || it.startPos + it.tokens.length > this.contextLength) {
+        throw new RangeError(
+          `slot ${it.slot}: positions ${it.startPos}..${it.startPos + it.tokens.length - 1} exceed the context of ${this.contextLength} tokens`,
+        );
+      }
+    }
+  }
+
+  /** Splits items into passes of at most maxTokens rows (a long prompt spans several passes). */
+  private passes(items: ForwardItem[]): Pass[] {
+    const passes: Pass[] = [];
+    let cur: Pass = { T: 0, items: [], logitRows: [], outputs: [] };
+    items.forEach((it, index) => {
+      let done = 0;
+      while (done < it.tokens.length) {
+        if (cur.T === this.maxTokens) {
+          passes.push(cur);
+          cur = { T: 0, items: [], logitRows: [], outputs: [] };
+        }
+        const len = Math.min(it.tokens.length - done, this.maxTokens - cur.T);
+        const last = done + len === it.tokens.length;
+        const rows: number[] = [];
+        if (it.allLogits) for (let i = 0; i < len; i++) rows.push(cur.T + i);
+        else if (last) rows.push(cur.T + len - 1);
+        if (rows.length) {
+          cur.outputs.push({ item: index, rows: rows.map((_, i) => cur.logitRows.length + i) });
+          cur.logitRows.push(...rows);
+        }
+        cur.items.push({ slot: it.slot, row: cur.T, len, startPos: it.startPos + done, tokens: it.tokens.slice(done, done + len) });
+        cur.T += len;
+        done += len;
+      }
+    });
+    if (cur.T > 0) passes.push(cur);
+    return passes;
+  }
+
+  private async forwardNow(items: ForwardItem[]): Promise<Float32Array[]> {
+    if (this.failure) throw this.failure;
+    this.validate(items);
+    const V = this.config.vocab_size;
+    const results = items.map((it) => new Float32Array((it.allLogits ? it.tokens.length : 1) * V));
+    const filled = items.map(() => 0);
+    for (const pass of this.passes(items)) {
+      for (const it of pass.items) {
+        this.embedding.lookup(it.tokens, this.input, it.row);
+        for (let i = 0; i < it.len; i++) this.positions[it.row + i] = it.startPos + i;
+      }
+      const items2: BatchItem[] = pass.items.map(({ slot, row, len, startPos }) => ({ slot, row, len, startPos }));
+      await new Promise<void>((resolve, reject) => {
+        this.pending.push({ resolve, reject });
+        const msg: ToWorker = { type: "forward", T: pass.T, items: items2, logitRows: pass.logitRows };
+        for (const w of this.workers) w.postMessage(msg);
+      });
+      for (const out of pass.outputs) {
+        for (const r of out.rows) {
+          results[out.item]!.set(this.logitsBuf.subarray(r * V, (r + 1) * V), filled[out.item]! * V);
+          filled[out.item]!++;
+        }
+      }
+    }
+    return results;
+  }
+
+  async dispose(): Promise<void> {
+    const ws = this.workers.splice(0);
+    await Promise.all(ws.map((w) => w.terminate()));
+  }
+}

@@ -1,0 +1,107 @@
+// The engine's logits against the float64 reference forward pass (test/reference), an implementation
+// written to read like transformers' modeling_phi.py: across dtypes, naming schemes, sharding, thread
+// counts, sequence lengths, and decode-with-cache versus full recomputation.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { loadModel } from "../../src/index.js";
+import { referenceLogits } from "../reference/phi-reference.js";
+import { testModel } from "../helpers/test-models.js";
+
+function maxAbsDiff(a: Float32Array, b: Float64Array): number {
+  assert.equal(a.length, b.length);
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
+  return m;
+}
+
+function argmax(a: ArrayLike<number>, limit = a.length): number {
+  let best = 0;
+  for (let i = 1; i < limit; i++) if (a[i]! > a[best]!) best = i;
+  return best;
+}
+
+/** Deterministic pseudo-random token ids below 50295 (real tokens only). */
+function ids(n: number, seed: number): number[] {
+  let s = seed >>> 0;
+  return Array.from({ length: n }, () => {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    return s % 50295;
+  });
+}
+
+interface Case { preset: "tiny" | "small"; dtype: "f32" | "f16" | "bf16"; naming?: "hf" | "msft"; shards?: number; threads: number; lengths: number[] }
+
+const cases: Case[] = [
+  { preset: "tiny", dtype: "f32", threads: 1, lengths: [1, 7, 40, 300] },
+  { preset: "tiny", dtype: "f32", threads: 2, lengths: [1, 7, 40, 300] },
+  { preset: "tiny", dtype: "bf16", threads: 2, lengths: [7, 40] },
+  { preset: "tiny", dtype: "f16", threads: 1, lengths: [7, 40] },
+  { preset: "tiny", dtype: "f32", naming: "msft", threads: 2, lengths: [7, 40] },
+  { preset: "tiny", dtype: "bf16", shards: 3, threads: 2, lengths: [7] },
+  { preset: "small", dtype: "f32", threads: 2, lengths: [1, 7, 40, 300] },
+  { preset: "small", dtype: "bf16", naming: "msft", shards: 2, threads: 1, lengths: [7, 40] },
+];
+
+for (const c of cases) {
+  const label = `${c.preset} ${c.dtype} ${c.naming ?? "hf"}${c.shards ? ` ${c.shards} shards` : ""}, ${c.threads} thread(s)`;
+  test(`logits match the reference: ${label}`, async () => {
+    const dir = await testModel({ preset: c.preset, dtype: c.dtype, seed: 7, peaked: true, naming: c.naming, shards: c.shards });
+    const model = await loadModel(dir, { threads: c.threads, contextLength: 512 });
+    const tol = c.dtype === "f32" ? 1e-3 : 2e-2;
+    try {
+      for (const T of c.lengths) {
+        const seq = ids(T, T * 31 + 1);
+        // Last position plus two earlier ones (all logits are returned with allLogits).
+        const positions = [...new Set([0, Math.floor(T / 2), T - 1])];
+        const [all] = await model.engine.forward([{ slot: 0, tokens: seq, startPos: 0, allLogits: true }]);
+        const ref = referenceLogits(dir, seq, positions);
+        const V = model.config.vocab_size;
+        positions.forEach((p, i) => {
+          const d = maxAbsDiff(all!.subarray(p * V, (p + 1) * V), ref[i]!);
+          assert.ok(d <= tol, `T=${T} position ${p}: max |engine - reference| = ${d} > ${tol}`);
+        });
+      }
+    } finally {
+      await model.dispose();
+    }
+  });
+}
+
+test("decode with the KV cache equals full recomputation, and greedy continuations are identical", async () => {
+  const dir = await testModel({ preset: "tiny", dtype: "f32", seed: 11, peaked: true });
+  const model = await loadModel(dir, { threads: 2, contextLength: 128 });
+  try {
+    const prompt = ids(9, 5);
+    const seq = [...prompt];
+    let [logits] = await model.engine.forward([{ slot: 0, tokens: prompt, startPos: 0 }]);
+    for (let step = 0; step < 32; step++) {
+      const ref = referenceLogits(dir, seq)[0]!;
+      const d = maxAbsDiff(logits!, ref);
+      assert.ok(d <= 1e-3, `step ${step}: cached decode differs from recomputation by ${d}`);
+      const next = argmax(logits!, 50295);
+      assert.equal(next, argmax(ref, 50295), `greedy token ${step} differs`);
+      seq.push(next);
+      [logits] = await model.engine.forward([{ slot: 0, tokens: [next], startPos: seq.length - 1 }]);
+    }
+  } finally {
+    await model.dispose();
+  }
+});
+
+test("batched sequences in separate slots give the same logits as each alone", async () => {
+  const dir = await testModel({ preset: "tiny", dtype: "bf16", seed: 3, peaked: true });
+  const model = await loadModel(dir, { threads: 2, slots: 3, contextLength: 64 });
+  try {
+    const a = ids(5, 1), b = ids(12, 2), c = ids(1, 3);
+    const alone = [];
+    for (const [slot, s] of [[0, a], [1, b], [2, c]] as const) alone.push((await model.engine.forward([{ slot, tokens: s, startPos: 0 }]))[0]!);
+    const together = await model.engine.forward([
+      { slot: 2, tokens: c, startPos: 0 }, { slot: 0, tokens: a, startPos: 0 }, { slot: 1, tokens: b, startPos: 0 },
+    ]);
+    assert.deepEqual(Array.from(together[1]!), Array.from(alone[0]!));
+    assert.deepEqual(Array.from(together[2]!), Array.from(alone[1]!));
+    assert.deepEqual(Array.from(together[0]!), Array.from(alone[2]!));
+  } finally {
+    await model.dispose();
+  }
+});
