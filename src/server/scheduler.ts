@@ -261,8 +261,8 @@ export class Scheduler {
     let prefillTokens = 0;
     for (const seq of this.active) {
       if (seq.phase !== "prefill") continue;
-      // Even with more decoders than budget, the oldest prefill makes some progress each step.
-      const allowance = prefillTokens === 0 ? Math.max(budget, Math.min(32, this.budget)) : budget;
+      // Even when the decoders alone use up the budget, the oldest prefill makes some progress each step.
+      const allowance = prefillTokens === 0 && budget <= 0 ? Math.min(32, this.budget) : budget;
       if (allowance <= 0) break;
       const prompt = seq.request.promptIds;
       const remaining = prompt.length - seq.fed;
