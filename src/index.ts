@@ -1,4 +1,5 @@
 // The public library API: the only door the CLI, the server and the web playground use.
+export { Phi2, type Phi2LoadOptions, type Phi2GenerateOptions, type Phi2ChatOptions, type Phi2ChatResult } from "./phi2.js";
 export type { PhiConfig } from "./model/config.js";
 export type { Engine, ForwardItem } from "./model/engine.js";
 export type {
@@ -18,4 +19,4 @@ export { stderrProgress, formatBytes, type DownloadProgress, type ProgressListen
 // Generation as a state machine a caller steps (the server's scheduler steps many in one batch) and
 // phi-2's chat rendering.
 export { GenerationSequence, type SequenceOptions, type SequenceTokenizer } from "./generation/sequence.js";
-export { renderChat, DEFAULT_CHAT_NAMES, type ChatNames, type FormattedPrompt } from "./generation/formats.js";
+export { renderChat, DEFAULT_CHAT_NAMES, type ChatNames, type ChatMessage, type FormattedPrompt } from "./generation/formats.js";

@@ -1,8 +1,7 @@
 // phi2 eval: the next-token logits after a list of token ids (used by parity checks).
 import { Command, InvalidArgumentError } from "commander";
 import { writeFileSync, renameSync } from "node:fs";
-import { loadModel } from "../index.js";
-import { addModelOptions, fail, intArg, loadOptions, type ModelOpts } from "./options.js";
+import { addModelOptions, fail, intArg, openModel, type ModelOpts } from "./options.js";
 
 interface EvalOpts extends ModelOpts { ids: number[]; top: number; logitsOut?: string; json?: boolean }
 
@@ -25,7 +24,7 @@ export function evalCommand(): Command {
     .action(async (o: EvalOpts) => {
       let model;
       try {
-        model = await loadModel(o.model, loadOptions(o));
+        model = await openModel(o);
         const [logits] = await model.engine.forward([{ slot: 0, tokens: o.ids, startPos: 0 }]);
         const order = Array.from(logits!.keys()).sort((a, b) => logits![b]! - logits![a]!).slice(0, o.top);
         if (o.logitsOut) {

@@ -1,7 +1,7 @@
 // Options shared by the commands that load a model or sample from it, parsed and checked in one place
 // so every command names a bad value the same way.
 import { Command, InvalidArgumentError, Option } from "commander";
-import type { GenerationOptions, LoadOptions } from "../index.js";
+import { DEFAULT_MODEL_ID, loadModel, resolveModel, type GenerationOptions, type LoadedModel, type LoadOptions } from "../index.js";
 
 export function intArg(name: string, min: number, max = Number.MAX_SAFE_INTEGER) {
   return (v: string): number => {
@@ -23,7 +23,7 @@ const collect = (v: string, prev: string[] = []) => [...prev, v];
 
 export function addModelOptions(cmd: Command): Command {
   return cmd
-    .requiredOption("-m, --model <path>", "model folder (Hugging Face layout) or .gguf file")
+    .option("-m, --model <path|id>", "model folder (Hugging Face layout), .gguf file, or hub id (user/repo, user/repo:QUANT)", DEFAULT_MODEL_ID)
     .option("-t, --threads <n>", "worker threads (default: all cores)", intArg("--threads", 1, 256))
     .option("-c, --ctx-size <n>", "context length in tokens (default: the model's, 2048)", intArg("--ctx-size", 1, 1 << 20));
 }
@@ -49,6 +49,12 @@ export interface ModelOpts { model: string; threads?: number; ctxSize?: number }
 
 export function loadOptions(o: ModelOpts): LoadOptions {
   return { threads: o.threads, contextLength: o.ctxSize };
+}
+
+/** Resolves --model (downloading a hub id into the cache when needed) and loads it. */
+export async function openModel(o: ModelOpts, extra: LoadOptions = {}): Promise<LoadedModel> {
+  const path = await resolveModel(o.model);
+  return loadModel(path, { ...loadOptions(o), ...extra });
 }
 
 export interface SamplingOpts {

@@ -1,8 +1,8 @@
 // phi2 run: one prompt in, streamed text out; timings to stderr.
 import { Command } from "commander";
 import { readFileSync } from "node:fs";
-import { loadModel, generate, formatPrompt, type PromptFormat } from "../index.js";
-import { addModelOptions, addSamplingOptions, fail, generationOptions, loadOptions, type ModelOpts, type SamplingOpts } from "./options.js";
+import { generate, formatPrompt, type PromptFormat } from "../index.js";
+import { addModelOptions, addSamplingOptions, fail, generationOptions, openModel, type ModelOpts, type SamplingOpts } from "./options.js";
 import { formatTimings, unescapePrompt } from "./text.js";
 
 interface RunOpts extends ModelOpts, SamplingOpts { format: PromptFormat; defaultStops: boolean; json?: boolean; escape: boolean }
@@ -22,7 +22,7 @@ export function runCommand(): Command {
         const raw = promptArg === "-" ? readFileSync(0, "utf8") : promptArg;
         const text = o.escape ? unescapePrompt(raw) : raw;
         const { prompt, stop } = formatPrompt(o.format, text);
-        model = await loadModel(o.model, loadOptions(o));
+        model = await openModel(o);
         // Ctrl-C ends the generation cleanly (finish reason "abort") and still prints the timings.
         const ac = new AbortController();
         process.once("SIGINT", () => ac.abort());
