@@ -1,6 +1,30 @@
 import { BLOCK_LAYOUT, type DType } from "../formats/tensor.js";
+import type { WritableDType } from "../formats/ggml-quants.js";
 
 /** Elements per quantization block (1 for plain floats): partition boundaries must respect it. */
 export function blockElems(dtype: DType): number {
   return BLOCK_LAYOUT[dtype].elems;
+}
+
+/** Weight types with a fast matrix kernel. */
+const FAST: ReadonlySet<DType> = new Set<DType>(["F32", "F16", "BF16", "Q8_0", "Q4_0", "Q4_K"]);
+
+export type LoadQuant = "q8_0" | "q4_0";
+
+/**
+ * The type a matrix is held in: its file type when a kernel exists for it; with --quant, float weights
+ * become that quant; other quantized types become the nearest fast type (>= 4.5-bit types Q8_0, so
+ * nothing is lost; 2/3-bit K-quants Q4_K). A row length that is not whole blocks of the target keeps
+ * a type that fits (Q8_0, else F32).
+ */
+export function computeDType(file: DType, cols: number, quant?: LoadQuant): DType {
+  let target: DType = file;
+  if (quant && (file === "F32" || file === "F16" || file === "BF16")) target = quant === "q8_0" ? "Q8_0" : "Q4_0";
+  else if (!FAST.has(file)) target = file === "Q2_K" || file === "Q3_K" ? "Q4_K" : "Q8_0";
+  if (cols % blockElems(target) !== 0) target = cols % 32 === 0 ? "Q8_0" : "F32";
+  return target;
+}
+
+export function isWritable(d: DType): d is WritableDType {
+  return d === "F32" || d === "F16" || d === "BF16" || d === "Q8_0" || d === "Q4_0" || d === "Q4_K";
 }

@@ -74,7 +74,7 @@ export async function loadModel(source: string, options: LoadOptions = {}): Prom
     throw new RangeError(`context length must be 1..${opened.config.max_position_embeddings}, got ${contextLength}`);
   }
   const engine = await PhiEngine.start(opened.config, weights, {
-    threads, slots, contextLength, onProgress: options.onProgress,
+    threads, slots, contextLength, quant: options.quant, onProgress: options.onProgress,
   });
   return {
     engine,

@@ -3,9 +3,10 @@
 // its heads' KV cache, and activation buffers for up to maxTokens tokens per forward pass.
 // Reads like modeling_phi.py's PhiDecoderLayer, one partition's share of it.
 import { headDim, rotaryDim, type PhiConfig } from "./config.js";
-import type { PartitionPlan } from "./plan.js";
+import type { PartitionPlan, Range } from "./plan.js";
 import type { LayerWeights, PhiWeights, WeightSlice } from "./weights.js";
-import { FileReader, readColumns, readRows, readVectorF32 } from "./weight-io.js";
+import { FileReader, readColumns, readConverted, readRows, readVectorF32 } from "./weight-io.js";
+import { computeDType, isWritable, type LoadQuant } from "./dtype.js";
 import { rowBytes, type DType } from "../formats/tensor.js";
 import { instantiateKernels, type Kernels } from "../kernels/wasm.js";
 import { linearScratchBytes, linearKernel, type LinearFn } from "./linear.js";
@@ -17,6 +18,8 @@ export interface PartitionSizes {
   contextLength: number;
   /** Most tokens in one forward pass (the batch's rows). */
   maxTokens: number;
+  /** Quantize float weights at load. */
+  quant?: LoadQuant;
 }
 
 /** A matrix in wasm memory: pointer, dtype and the (N, K) it multiplies as. */
@@ -64,8 +67,10 @@ function layout(s: PartitionSizes, weights: PhiWeights, L: PartitionLayout) {
   const vp = s.plan.vocab.end - s.plan.vocab.start;
   const T = s.maxTokens;
   const f32 = (n: number) => L.alloc(4 * n);
-  const mat = (w: WeightSlice, rows: number, cols: number): Matrix =>
-    ({ ptr: L.alloc(matrixBytes(w.ref.dtype, rows, cols)), dtype: w.ref.dtype, rows, cols });
+  const mat = (w: WeightSlice, rows: number, cols: number): Matrix => {
+    const dtype = computeDType(w.ref.dtype, w.cols, s.quant);
+    return { ptr: L.alloc(matrixBytes(dtype, rows, cols)), dtype, rows, cols };
+  };
 
   const layers: LayerPtrs[] = weights.layers.map((lw: LayerWeights) => ({
     ln_w: f32(C), ln_b: f32(C),
@@ -149,30 +154,44 @@ export class Partition {
   load(io: FileReader, onProgress?: () => void): void {
     const { plan, config } = this.sizes;
     const hd = headDim(config);
-    const u8 = this.u8, f32 = this.f32;
+    const f32 = this.f32;
     const vec = (s: WeightSlice, at: number, e0 = 0, e1 = s.rows) => readVectorF32(io, s, e0, e1, f32, at / 4);
-    const q0 = plan.heads.start * hd, q1 = plan.heads.end * hd;
-    const kv0 = plan.kvHeads.start * hd, kv1 = plan.kvHeads.end * hd;
+    const q: Range = { start: plan.heads.start * hd, end: plan.heads.end * hd };
+    const kv: Range = { start: plan.kvHeads.start * hd, end: plan.kvHeads.end * hd };
     const { inter, vocab } = plan;
+    const rows = (w: WeightSlice, m: Matrix, r: Range) => this.loadMatrix(io, w, m, r, { start: 0, end: w.cols });
+    const cols = (w: WeightSlice, m: Matrix, c: Range) => this.loadMatrix(io, w, m, { start: 0, end: w.rows }, c);
     this.weights.layers.forEach((w, l) => {
       const p = this.m.layers[l]!;
       vec(w.ln_w, p.ln_w); vec(w.ln_b, p.ln_b);
-      readRows(io, w.q_w, q0, q1, u8, p.q.ptr); vec(w.q_b, p.q_b, q0, q1);
-      readRows(io, w.k_w, kv0, kv1, u8, p.k.ptr); vec(w.k_b, p.k_b, kv0, kv1);
-      readRows(io, w.v_w, kv0, kv1, u8, p.v.ptr); vec(w.v_b, p.v_b, kv0, kv1);
+      rows(w.q_w, p.q, q); vec(w.q_b, p.q_b, q.start, q.end);
+      rows(w.k_w, p.k, kv); vec(w.k_b, p.k_b, kv.start, kv.end);
+      rows(w.v_w, p.v, kv); vec(w.v_b, p.v_b, kv.start, kv.end);
       if (config.qk_layernorm) {
         vec(w.q_ln_w!, p.q_ln_w); vec(w.q_ln_b!, p.q_ln_b);
         vec(w.k_ln_w!, p.k_ln_w); vec(w.k_ln_b!, p.k_ln_b);
       }
-      readColumns(io, w.dense_w, q0, q1, u8, p.dense.ptr); vec(w.dense_b, p.dense_b);
-      readRows(io, w.fc1_w, inter.start, inter.end, u8, p.fc1.ptr); vec(w.fc1_b, p.fc1_b, inter.start, inter.end);
-      readColumns(io, w.fc2_w, inter.start, inter.end, u8, p.fc2.ptr); vec(w.fc2_b, p.fc2_b);
+      cols(w.dense_w, p.dense, q); vec(w.dense_b, p.dense_b);
+      rows(w.fc1_w, p.fc1, inter); vec(w.fc1_b, p.fc1_b, inter.start, inter.end);
+      cols(w.fc2_w, p.fc2, inter); vec(w.fc2_b, p.fc2_b);
       onProgress?.();
     });
     vec(this.weights.final_ln_w, this.m.final_ln_w); vec(this.weights.final_ln_b, this.m.final_ln_b);
-    readRows(io, this.weights.lm_head_w, vocab.start, vocab.end, u8, this.m.lm.ptr);
+    rows(this.weights.lm_head_w, this.m.lm, vocab);
     vec(this.weights.lm_head_b, this.m.lm_b, vocab.start, vocab.end);
     onProgress?.();
+  }
+
+  /** Rows r × columns c of a weight into its matrix, re-encoding when the held type differs. */
+  private loadMatrix(io: FileReader, w: WeightSlice, m: Matrix, r: Range, c: Range): void {
+    if (m.dtype !== w.ref.dtype) {
+      if (!isWritable(m.dtype)) throw new Error(`cannot convert ${w.ref.name} to ${m.dtype}`);
+      readConverted(io, w, r.start, r.end, c.start, c.end, m.dtype, this.u8, m.ptr);
+    } else if (c.start === 0 && c.end === w.cols) {
+      readRows(io, w, r.start, r.end, this.u8, m.ptr);
+    } else {
+      readColumns(io, w, c.start, c.end, this.u8, m.ptr);
+    }
   }
 
   /** Starts a forward pass: the embedded tokens (T, C) become the residual stream. */

@@ -3,11 +3,13 @@
 // buffers is split into several passes (chunked prefill).
 import { Worker } from "node:worker_threads";
 import type { PhiConfig } from "./config.js";
+import type { DType } from "../formats/tensor.js";
 import type { Engine, ForwardItem } from "./engine.js";
 import { Embedding } from "./embedding.js";
 import { planPartitions, type ModelPlan } from "./plan.js";
 import { partitionBytes, type BatchItem } from "./partition.js";
 import type { PhiWeights } from "./weights.js";
+import { computeDType, type LoadQuant } from "./dtype.js";
 import type { FromWorker, ToWorker, WorkerInit } from "./worker.js";
 
 export interface EngineOptions {
@@ -16,6 +18,8 @@ export interface EngineOptions {
   contextLength: number;
   /** Most tokens per forward pass (rows of the activation buffers); longer batches are split. */
   maxTokens?: number;
+  /** Quantize float weights at load. */
+  quant?: LoadQuant;
   onProgress?: (fraction: number) => void;
 }
 
@@ -30,6 +34,7 @@ export class PhiEngine implements Engine {
   readonly threads: number;
   readonly plan: ModelPlan;
   private readonly maxTokens: number;
+  private readonly quant: LoadQuant | undefined;
   private workers: Worker[] = [];
   private embedding!: Embedding;
   private input!: Float32Array;
@@ -44,12 +49,14 @@ export class PhiEngine implements Engine {
     this.slots = o.slots;
     this.contextLength = o.contextLength;
     this.maxTokens = o.maxTokens ?? 256;
-    const sizes = { config, slots: o.slots, contextLength: o.contextLength, maxTokens: this.maxTokens };
+    this.quant = o.quant;
+    const sizes = { config, slots: o.slots, contextLength: o.contextLength, maxTokens: this.maxTokens, quant: o.quant };
+    const held = (w: { ref: { dtype: DType }; cols: number }) => computeDType(w.ref.dtype, w.cols, o.quant);
     this.plan = planPartitions({
       config,
       threads: o.threads,
-      denseDType: weights.layers[0]!.dense_w.ref.dtype,
-      fc2DType: weights.layers[0]!.fc2_w.ref.dtype,
+      denseDType: held(weights.layers[0]!.dense_w),
+      fc2DType: held(weights.layers[0]!.fc2_w),
       partitionBytes: (plan) => partitionBytes({ ...sizes, plan }, weights, 1 << 20),
     });
     this.threads = this.plan.workers.length;
@@ -78,7 +85,7 @@ export class PhiEngine implements Engine {
     // Progress: every partition reports once per layer loaded (and once for lm_head).
     const totalSteps = P * (this.config.num_hidden_layers + 1);
     let loaded = 0;
-    const sizes = { config: this.config, slots: this.slots, contextLength: this.contextLength, maxTokens: T };
+    const sizes = { config: this.config, slots: this.slots, contextLength: this.contextLength, maxTokens: T, quant: this.quant };
     const ready = this.plan.workers.map((indices) => new Promise<void>((resolve, reject) => {
       const init: WorkerInit = {
         sizes, plans: indices.map((i) => this.plan.partitions[i]!), partitionCount: P,

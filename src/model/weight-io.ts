@@ -4,6 +4,7 @@ import { closeSync, openSync, readSync } from "node:fs";
 import { rowBytes, type DType } from "../formats/tensor.js";
 import type { WeightSlice } from "./weights.js";
 import { decodeToF32 } from "./decode.js";
+import { quantizeRow, type WritableDType } from "../formats/ggml-quants.js";
 
 const CHUNK = 64 * 1024 * 1024;
 
@@ -78,4 +79,30 @@ export function readVectorF32(io: FileReader, s: WeightSlice, e0: number, e1: nu
   const buf = io.scratchBuffer(n * esize);
   io.read(s.ref.file, s.ref.offset + (s.rowStart + e0) * esize, buf, 0, n * esize);
   decodeToF32(dtype, buf, 0, n, dst, dstIndex);
+}
+
+/**
+ * Rows [r0, r1), columns [c0, c1) of a 2-D slice, re-encoded as `target` (load-time quantization, or a
+ * quantized type without a fast kernel converted to the nearest one that has). Whole rows are decoded
+ * to f32, so any column range works as long as it is whole blocks of `target`.
+ */
+export function readConverted(
+  io: FileReader, s: WeightSlice, r0: number, r1: number, c0: number, c1: number,
+  target: WritableDType, dst: Uint8Array, dstOffset: number,
+): number {
+  const dtype = s.ref.dtype;
+  const stride = rowStride(s);
+  const rowsPerBatch = Math.max(1, Math.floor(CHUNK / 8 / stride));
+  const raw = io.scratchBuffer(rowsPerBatch * stride);
+  const row = new Float32Array(s.cols);
+  let out = dstOffset;
+  for (let r = r0; r < r1; r += rowsPerBatch) {
+    const n = Math.min(rowsPerBatch, r1 - r);
+    io.read(s.ref.file, s.ref.offset + (s.rowStart + r) * stride, raw, 0, n * stride);
+    for (let i = 0; i < n; i++) {
+      decodeToF32(dtype, raw, i * stride, s.cols, row, 0);
+      out += quantizeRow(target, row, c0, c1 - c0, dst, out);
+    }
+  }
+  return out - dstOffset;
 }
