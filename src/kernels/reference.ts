@@ -42,6 +42,12 @@ function halfTable(): Float32Array {
   return f16Table;
 }
 
+let f16TableBits: Uint32Array | undefined;
+
+function halfTableBits(): Uint32Array {
+  return (f16TableBits ??= new Uint32Array(halfTable().buffer));
+}
+
 /** IEEE half bits → f32 value (exact, all values). */
 export function f16ToF32(bits: number): number {
   return halfTable()[bits & 0xffff]!;
@@ -100,9 +106,10 @@ export function bf16ToF32Array(src: Uint16Array, dst: Float32Array): void {
 
 /** dst[i] = f32 value of half bits src[i]. */
 export function f16ToF32Array(src: Uint16Array, dst: Float32Array): void {
-  const table = halfTable();
+  const table = halfTableBits();
+  const out = u32View(dst); // integer copies keep nan payloads bit-exact
   const n = checkLengths("f16ToF32Array", src.length, dst.length);
-  for (let i = 0; i < n; i++) dst[i] = table[src[i]!]!;
+  for (let i = 0; i < n; i++) out[i] = table[src[i]!]!;
 }
 
 function checkLengths(fn: string, src: number, dst: number): number {
@@ -163,9 +170,14 @@ export function layerNorm(
   }
 }
 
-/** gelu_new (tanh approximation) of one value, in f64. */
+/**
+ * gelu_new (tanh approximation) of one value, in f64: 0.5·v·(1 + tanh(u)), u = √(2/π)·(v + 0.044715·v³),
+ * evaluated as v / (1 + e^(-2u)) (the same function) because 1 + tanh(u) cancels catastrophically for
+ * v < -6 even in f64.
+ */
 export function geluNewValue(v: number): number {
-  return 0.5 * v * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (v + 0.044715 * v * v * v)));
+  const u = Math.sqrt(2 / Math.PI) * (v + 0.044715 * v * v * v);
+  return v / (1 + Math.exp(-2 * u));
 }
 
 /** gelu_new in place on x[0..n). */

@@ -59,14 +59,23 @@
   // r = x - n*ln2 in two steps (Cody-Waite) so r keeps full precision
   let r = f32x4.sub(x, f32x4.mul(n, f32x4.splat(0.693359375)));
   r = f32x4.sub(r, f32x4.mul(n, f32x4.splat(-2.12194440e-4)));
+  return f32x4.mul(expReduced(r), pow2(i32x4.trunc_sat_f32x4_s(n)));
+}
+
+/** e^r for |r| <= ln2/2 (Cephes expf polynomial). */
+// @ts-ignore: decorator
+@inline export function expReduced(r: v128): v128 {
   let p = f32x4.splat(1.9875691500e-4);
   p = f32x4.add(f32x4.mul(p, r), f32x4.splat(1.3981999507e-3));
   p = f32x4.add(f32x4.mul(p, r), f32x4.splat(8.3334519073e-3));
   p = f32x4.add(f32x4.mul(p, r), f32x4.splat(4.1665795894e-2));
   p = f32x4.add(f32x4.mul(p, r), f32x4.splat(1.6666665459e-1));
   p = f32x4.add(f32x4.mul(p, r), f32x4.splat(5.0000001201e-1));
-  p = f32x4.add(f32x4.add(f32x4.mul(p, f32x4.mul(r, r)), r), f32x4.splat(1.0));
-  // 2^n built from its exponent bits; n is in [-126, 127] thanks to the clamp
-  const scale = i32x4.shl(i32x4.add(i32x4.trunc_sat_f32x4_s(n), i32x4.splat(127)), 23);
-  return f32x4.mul(p, scale);
+  return f32x4.add(f32x4.add(f32x4.mul(p, f32x4.mul(r, r)), r), f32x4.splat(1.0));
+}
+
+/** 2^n as f32 from its exponent bits, n in [-126, 127] (i32 lanes). */
+// @ts-ignore: decorator
+@inline export function pow2(n: v128): v128 {
+  return i32x4.shl(i32x4.add(n, i32x4.splat(127)), 23);
 }

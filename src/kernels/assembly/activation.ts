@@ -1,6 +1,6 @@
 // Activations, in place on n f32 values.
 
-import { exp4 } from "./_simd";
+import { expReduced, pow2 } from "./_simd";
 
 /**
  * gelu_new (transformers' NewGELUActivation, the tanh approximation), in place on x (n):
@@ -18,8 +18,28 @@ export function gelu_new(x: usize, n: i32): void {
 
 // @ts-ignore: decorator
 @inline function gelu4(v: v128): v128 {
-  const v3 = f32x4.mul(f32x4.mul(v, v), v);
-  const u = f32x4.mul(f32x4.add(v, f32x4.mul(v3, f32x4.splat(0.044715))), f32x4.splat(0.7978845608028654));
-  const e = exp4(f32x4.mul(u, f32x4.splat(-2.0)));
-  return f32x4.div(v, f32x4.add(e, f32x4.splat(1.0)));
+  // -2u and its range reduction (-2u = n·ln2 + r) in f64: |2u| reaches 88, where an f32 u would
+  // already carry a relative error of 88·ulp into e^(-2u)
+  const a0 = minusTwoU(f64x2.promote_low_f32x4(v));
+  const a1 = minusTwoU(f64x2.promote_low_f32x4(v128.shuffle<f32>(v, v, 2, 3, 2, 3)));
+  const n0 = f64x2.nearest(f64x2.mul(a0, f64x2.splat(1.4426950408889634)));
+  const n1 = f64x2.nearest(f64x2.mul(a1, f64x2.splat(1.4426950408889634)));
+  const r0 = f32x4.demote_f64x2_zero(f64x2.sub(a0, f64x2.mul(n0, f64x2.splat(0.6931471805599453))));
+  const r1 = f32x4.demote_f64x2_zero(f64x2.sub(a1, f64x2.mul(n1, f64x2.splat(0.6931471805599453))));
+  const r = v128.shuffle<f32>(r0, r1, 0, 1, 4, 5);
+  const n = v128.shuffle<i32>(i32x4.trunc_sat_f64x2_s_zero(n0), i32x4.trunc_sat_f64x2_s_zero(n1), 0, 1, 4, 5);
+  const e = f32x4.mul(expReduced(r), pow2(n));
+  const g = f32x4.div(v, f32x4.add(e, f32x4.splat(1.0)));
+  // where -2u was clamped (x < about -9.9) the true value is below 1e-37 in magnitude: return -0
+  // (and x³ overflowing for huge |x| cannot leave x / e^88 instead of 0)
+  const clamped = v128.shuffle<i32>(f64x2.ge(a0, f64x2.splat(88.0)), f64x2.ge(a1, f64x2.splat(88.0)), 0, 2, 4, 6);
+  return v128.bitselect(f32x4.splat(-0.0), g, clamped);
+}
+
+/** -2u = -2·√(2/π)·(x + 0.044715·x³) for two f64 lanes, clamped to [-87, 88] (the range of pow2). */
+// @ts-ignore: decorator
+@inline function minusTwoU(x: v128): v128 {
+  const x3 = f64x2.mul(f64x2.mul(x, x), x);
+  const u = f64x2.mul(f64x2.add(x, f64x2.mul(x3, f64x2.splat(0.044715))), f64x2.splat(-1.5957691216057308));
+  return f64x2.min(f64x2.max(u, f64x2.splat(-87.0)), f64x2.splat(88.0));
 }
