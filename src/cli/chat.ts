@@ -178,7 +178,7 @@ async function repl(model: LoadedModel, session: ChatSession): Promise<number> {
 
   process.stderr.write(
     dim(`${model.name}: ${model.config.num_hidden_layers} layers, context ${model.engine.contextLength} tokens, ` +
-      `${model.engine.threads} threads, loaded in ${(model.loadMs / 1000).toFixed(1)} s. Format: ${session.format}. ` +
+      `${model.engine.threads} thread${model.engine.threads === 1 ? "" : "s"}, loaded in ${(model.loadMs / 1000).toFixed(1)} s. Format: ${session.format}. ` +
       `/help for commands.`) + "\n",
   );
 
