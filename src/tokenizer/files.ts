@@ -53,25 +53,20 @@ function readGpt2Data(): Gpt2Data {
   return gpt2Cache;
 }
 
-/** Merge rules "a b" in priority order (the header line of merges.txt dropped). */
-function mergeList(mergesText: string): string[] {
-  return mergesText.split("\n").filter((line) => line.length > 0 && !line.startsWith("#version"));
-}
-
-let tokenizerJsonCache: object | undefined;
-
 /**
- * tokenizer.json of phi-2 as an object (the `tokenizers` serialisation of a GPT-2 BPE with Phi-2's added
- * tokens). One cached object shared by all callers: treat it as read-only.
+ * A tokenizer.json object for a GPT-2 style byte-level BPE, as the `tokenizers` library serialises it:
+ * from a vocab.json object, merge rules ("a b", priority order) and the added tokens.
  */
-export function phi2TokenizerJson(): object {
-  if (tokenizerJsonCache) return tokenizerJsonCache;
-  const { vocab, mergesText } = readGpt2Data();
-  tokenizerJsonCache = {
+export function byteLevelBpeTokenizerJson(
+  vocab: Record<string, number>,
+  merges: string[],
+  addedTokens: readonly AddedTokenSpec[],
+): object {
+  return {
     version: "1.0",
     truncation: null,
     padding: null,
-    added_tokens: phi2AddedTokens().map((t) => ({
+    added_tokens: addedTokens.map((t) => ({
       id: t.id,
       content: t.content,
       single_word: false,
@@ -93,9 +88,26 @@ export function phi2TokenizerJson(): object {
       fuse_unk: false,
       byte_fallback: false,
       vocab,
-      merges: mergeList(mergesText),
+      merges,
     },
   };
+}
+
+/** Merge rules "a b" in priority order from merges.txt text (its "#version" header dropped). */
+export function parseMergesTxt(mergesText: string): string[] {
+  return mergesText.split(/\r?\n/).filter((line, i) => line.length > 0 && !(i === 0 && line.startsWith("#version")));
+}
+
+let tokenizerJsonCache: object | undefined;
+
+/**
+ * tokenizer.json of phi-2 as an object (the `tokenizers` serialisation of a GPT-2 BPE with Phi-2's added
+ * tokens). One cached object shared by all callers: treat it as read-only.
+ */
+export function phi2TokenizerJson(): object {
+  if (tokenizerJsonCache) return tokenizerJsonCache;
+  const { vocab, mergesText } = readGpt2Data();
+  tokenizerJsonCache = byteLevelBpeTokenizerJson(vocab, parseMergesTxt(mergesText), phi2AddedTokens());
   return tokenizerJsonCache;
 }
 

@@ -15,6 +15,7 @@
 import { readFileSync, existsSync } from "node:fs";
 import { join } from "node:path";
 import { Tokenizer } from "@huggingface/tokenizers";
+import { byteLevelBpeTokenizerJson, parseMergesTxt, type AddedTokenSpec } from "./files.js";
 
 /** GPT-2's map from the printable stand-in characters of byte-level BPE back to raw bytes. */
 function unicodeToBytes(): Map<string, number> {
@@ -110,14 +111,25 @@ export class Phi2Tokenizer {
     this.eosId = eosId;
   }
 
-  /** Loads tokenizer.json (+ tokenizer_config.json when present) from a model folder. */
+  /**
+   * Loads tokenizer.json (+ tokenizer_config.json when present) from a model folder. Folders without
+   * tokenizer.json but with the slow tokenizer's vocab.json + merges.txt (+ added_tokens.json) work too.
+   */
   static fromFolder(dir: string): Phi2Tokenizer {
     const jsonPath = join(dir, "tokenizer.json");
-    if (!existsSync(jsonPath)) throw new Error(`${jsonPath}: missing (a phi-2 folder needs its tokenizer.json)`);
-    const tokenizerJson = readJsonFile(jsonPath);
     const configPath = join(dir, "tokenizer_config.json");
-    const config = existsSync(configPath) ? readJsonFile(configPath) : undefined;
-    return new Phi2Tokenizer(tokenizerJson, config ?? {}, jsonPath);
+    const config = existsSync(configPath) ? readJsonFile(configPath) : {};
+    if (existsSync(jsonPath)) return new Phi2Tokenizer(readJsonFile(jsonPath), config, jsonPath);
+    const vocabPath = join(dir, "vocab.json");
+    const mergesPath = join(dir, "merges.txt");
+    if (!existsSync(vocabPath) || !existsSync(mergesPath)) {
+      throw new Error(`${jsonPath}: missing (a phi-2 folder needs tokenizer.json, or vocab.json and merges.txt)`);
+    }
+    const vocab = readJsonFile(vocabPath) as Record<string, number>;
+    const merges = parseMergesTxt(readTextFile(mergesPath));
+    const addedPath = join(dir, "added_tokens.json");
+    const added = addedTokensFromConfig(config, vocab, existsSync(addedPath) ? readJsonFile(addedPath) : {});
+    return new Phi2Tokenizer(byteLevelBpeTokenizerJson(vocab, merges, added), config, vocabPath);
   }
 
   /** Builds from parsed tokenizer.json / tokenizer_config.json objects (e.g. made from GGUF metadata). */
@@ -190,13 +202,16 @@ export class Phi2Tokenizer {
   }
 }
 
-function readJsonFile(path: string): Record<string, unknown> {
-  let text: string;
+function readTextFile(path: string): string {
   try {
-    text = readFileSync(path, "utf8");
+    return readFileSync(path, "utf8");
   } catch (err) {
     throw new Error(`${path}: cannot read: ${(err as Error).message}`);
   }
+}
+
+function readJsonFile(path: string): Record<string, unknown> {
+  const text = readTextFile(path);
   try {
     const value = JSON.parse(text) as unknown;
     if (!value || typeof value !== "object" || Array.isArray(value)) throw new Error("not a JSON object");
@@ -204,4 +219,38 @@ function readJsonFile(path: string): Record<string, unknown> {
   } catch (err) {
     throw new Error(`${path}: corrupt JSON: ${(err as Error).message}`);
   }
+}
+
+/**
+ * The added tokens of a folder without tokenizer.json: tokenizer_config.json's added_tokens_decoder when
+ * it has one (it carries the special flags), else added_tokens.json (content -> id) plus the config's
+ * bos/eos/unk tokens as special.
+ */
+function addedTokensFromConfig(
+  config: Record<string, unknown>,
+  vocab: Record<string, number>,
+  addedTokensJson: Record<string, unknown>,
+): AddedTokenSpec[] {
+  const decoder = config.added_tokens_decoder;
+  if (decoder && typeof decoder === "object") {
+    return Object.entries(decoder as Record<string, { content?: unknown; special?: unknown; normalized?: unknown }>)
+      .filter(([, t]) => typeof t?.content === "string")
+      .map(([id, t]) => ({
+        id: Number(id),
+        content: t.content as string,
+        special: t.special === true,
+        normalized: t.normalized === undefined ? t.special !== true : t.normalized === true,
+      }));
+  }
+  const added: AddedTokenSpec[] = [];
+  for (const name of ["bos_token", "eos_token", "unk_token"]) {
+    const content = tokenName(config[name]);
+    if (content !== undefined && vocab[content] !== undefined && !added.some((t) => t.content === content)) {
+      added.push({ id: vocab[content], content, special: true, normalized: false });
+    }
+  }
+  for (const [content, id] of Object.entries(addedTokensJson)) {
+    if (typeof id === "number") added.push({ id, content, special: false, normalized: true });
+  }
+  return added.sort((a, b) => a.id - b.id);
 }

@@ -122,6 +122,29 @@ test("fromFolder reads a phi-2 folder and names the file on errors", () => {
   }
 });
 
+test("a folder with only the slow tokenizer's files (vocab.json, merges.txt, added_tokens.json) loads the same", () => {
+  const dir = mkdtempSync(join(tmpdir(), "phi2-tok-"));
+  try {
+    const files = phi2TokenizerFiles();
+    for (const name of ["vocab.json", "merges.txt", "added_tokens.json", "tokenizer_config.json"]) {
+      writeFileSync(join(dir, name), files[name]);
+    }
+    const text = "def f():\n        return '😀'\t\tx<|endoftext|>";
+    const slow = Phi2Tokenizer.fromFolder(dir);
+    assert.equal(slow.size, 50295);
+    assert.deepEqual(slow.encode(text), tok.encode(text));
+    // Without tokenizer_config.json: added_tokens.json + <|endoftext|> found in the vocabulary.
+    rmSync(join(dir, "tokenizer_config.json"));
+    const bare = Phi2Tokenizer.fromFolder(dir);
+    assert.equal(bare.eosId, 50256);
+    assert.deepEqual(bare.encode("a\t\tb"), tok.encode("a\t\tb"));
+    rmSync(join(dir, "merges.txt"));
+    assert.throws(() => Phi2Tokenizer.fromFolder(dir), /tokenizer\.json: missing \(a phi-2 folder needs tokenizer\.json, or vocab\.json and merges\.txt\)/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test("phi2TokenizerFiles has the six files of a microsoft/phi-2 folder", () => {
   const files = phi2TokenizerFiles();
   assert.deepEqual(Object.keys(files).sort(), [
