@@ -5,13 +5,19 @@ import { runCommand } from "./run.js";
 import { evalCommand } from "./eval.js";
 import { tokenizeCommand, detokenizeCommand } from "./tokenize.js";
 import { makeTestModelCommand } from "./make-test-model.js";
+import { chatCommand } from "./chat.js";
+import { serveCommand } from "./serve.js";
+import { pullCommand } from "./pull.js";
 
 const program = new Command("phi2")
   .description("Phi-2 (2.7B) running natively in Node.js: WebAssembly SIMD kernels on worker threads")
   .version("0.1.0")
   .showHelpAfterError();
 
-for (const cmd of [runCommand(), evalCommand(), tokenizeCommand(), detokenizeCommand(), makeTestModelCommand()]) {
+for (const cmd of [
+  runCommand(), chatCommand(), serveCommand(), pullCommand(), evalCommand(), tokenizeCommand(), detokenizeCommand(),
+  makeTestModelCommand(),
+]) {
   program.addCommand(cmd);
 }
 
