@@ -1,0 +1,213 @@
+// POST /v1/completions through the official openai client against the real server on a tiny random
+// Phi-2: response shapes, streaming, stop strings, logprobs, echo, seeds, n, prompt forms, logit_bias,
+// plus /tokenize, /detokenize and /v1/models.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import type { LoadedModel } from "../../src/index.js";
+import type { RunningServer } from "../../src/server/server.js";
+import { http, loadTiny, openai, serve } from "./helpers.js";
+
+let model: LoadedModel;
+let server: RunningServer;
+let client: ReturnType<typeof openai>;
+let modelId: string;
+
+before(async () => {
+  model = await loadTiny("plain", 4);
+  server = await serve(model);
+  client = openai(server);
+  modelId = model.name;
+});
+
+after(async () => {
+  await server.shutdown(1000);
+  await model.dispose();
+});
+
+/** Greedy text with EOS ignored, so the length is exactly max_tokens (tokens) unless a stop hits. */
+async function greedy(prompt: string | string[] | number[] | number[][], max_tokens: number, extra: Record<string, unknown> = {}) {
+  return client.completions.create({ model: modelId, prompt, max_tokens, temperature: 0, ignore_eos: true, ...extra } as never);
+}
+
+test("a completion has OpenAI's shape and usage", async () => {
+  const t0 = Math.floor(Date.now() / 1000);
+  const r = await greedy("The quick brown fox", 8);
+  assert.match(r.id, /^cmpl-[0-9a-f]{24}$/);
+  assert.equal(r.object, "text_completion");
+  assert.ok(r.created >= t0 - 1 && r.created <= t0 + 60);
+  assert.equal(r.model, modelId);
+  assert.equal(r.choices.length, 1);
+  const [c] = r.choices;
+  assert.equal(c.index, 0);
+  assert.equal(typeof c.text, "string");
+  assert.equal(c.logprobs, null);
+  assert.equal(c.finish_reason, "length");
+  const promptTokens = model.tokenizer.encode("The quick brown fox").length;
+  assert.deepEqual(r.usage, { prompt_tokens: promptTokens, completion_tokens: 8, total_tokens: promptTokens + 8 });
+});
+
+test("max_tokens defaults to 16 as in OpenAI's completions API", async () => {
+  const r = await client.completions.create({ model: modelId, prompt: "Hi", ignore_eos: true } as never);
+  assert.equal(r.usage?.completion_tokens, 16);
+  assert.equal(r.choices[0].finish_reason, "length");
+});
+
+test("streaming sends the same text as one response, then usage, then [DONE]", async () => {
+  const whole = await greedy("Once upon a time", 12);
+  const stream = await client.completions.create({
+    model: modelId, prompt: "Once upon a time", max_tokens: 12, temperature: 0, ignore_eos: true, stream: true,
+    stream_options: { include_usage: true },
+  } as never) as unknown as AsyncIterable<any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+  const chunks = [];
+  for await (const chunk of stream) chunks.push(chunk);
+  const usageChunk = chunks.pop();
+  assert.deepEqual(usageChunk.choices, []);
+  assert.deepEqual(usageChunk.usage, whole.usage);
+  assert.ok(chunks.length >= 2);
+  const id = chunks[0].id;
+  for (const c of chunks) {
+    assert.equal(c.id, id);
+    assert.match(id, /^cmpl-/);
+    assert.equal(c.object, "text_completion");
+    assert.equal(c.model, modelId);
+    assert.equal(c.usage, null, "with include_usage, every chunk but the last carries usage: null");
+  }
+  assert.equal(chunks.map((c) => c.choices[0].text).join(""), whole.choices[0].text);
+  assert.ok(chunks.slice(0, -1).every((c) => c.choices[0].finish_reason === null));
+  assert.equal(chunks.at(-1).choices[0].finish_reason, "length");
+
+  // On the wire: SSE data lines and the [DONE] terminator.
+  const raw = await http(server, "POST", "/v1/completions", { prompt: "Hi", max_tokens: 3, stream: true });
+  assert.equal(raw.status, 200);
+  assert.match(raw.headers.get("content-type") ?? "", /^text\/event-stream/);
+  const events = raw.text.split("\n\n").filter((e) => e !== "");
+  assert.ok(events.every((e) => e.startsWith("data: ")));
+  assert.equal(events.at(-1), "data: [DONE]");
+});
+
+test("a stop string ends the text before it, with finish_reason stop", async () => {
+  const full = (await greedy("In the beginning", 24)).choices[0].text;
+  const at = Math.floor(full.length / 2);
+  const stop = full.slice(at, at + 3);
+  const first = full.indexOf(stop);
+  assert.ok(first > 0, `stop ${JSON.stringify(stop)} occurs in ${JSON.stringify(full)}`);
+  const r = await greedy("In the beginning", 24, { stop: ["\u0000never", stop] });
+  assert.equal(r.choices[0].text, full.slice(0, first));
+  assert.equal(r.choices[0].finish_reason, "stop");
+  assert.ok((r.usage?.completion_tokens ?? 99) < 24);
+  // A single string works too.
+  const single = await greedy("In the beginning", 24, { stop });
+  assert.equal(single.choices[0].text, full.slice(0, first));
+});
+
+test("logprobs: the chosen token's logprob, its top alternatives and text offsets", async () => {
+  const r = await greedy("Numbers:", 10, { logprobs: 3 });
+  const [c] = r.choices;
+  const lp = c.logprobs!;
+  assert.equal(lp.tokens!.length, 10);
+  assert.equal(lp.tokens!.join(""), c.text);
+  let offset = 0;
+  for (let i = 0; i < 10; i++) {
+    const top = lp.top_logprobs![i];
+    const values = Object.values(top);
+    assert.ok(values.length >= 1 && values.length <= 3);
+    assert.ok(values.every((v) => v <= 0));
+    // Greedy: the chosen token is the most likely one.
+    assert.ok(Math.abs(lp.token_logprobs![i] - Math.max(...values)) < 1e-6);
+    assert.equal(lp.text_offset![i], offset);
+    offset += lp.tokens![i].length;
+  }
+});
+
+test("echo returns the prompt first; with logprobs the prompt tokens are scored too", async () => {
+  const prompt = "Echo this";
+  const plain = await greedy(prompt, 4, { echo: true });
+  const gen = await greedy(prompt, 4);
+  assert.equal(plain.choices[0].text, prompt + gen.choices[0].text);
+
+  const promptIds = model.tokenizer.encode(prompt);
+  const scored = await greedy(prompt, 1, { echo: true, logprobs: 2 });
+  const lp = scored.choices[0].logprobs!;
+  assert.equal(lp.tokens!.length, promptIds.length + 1);
+  assert.equal(lp.token_logprobs![0], null, "nothing predicts the first prompt token");
+  assert.equal(lp.top_logprobs![0], null);
+  // Score the prompt + the greedy token as a prompt: its last token's echo logprob (computed from the
+  // prefill's logits) equals the logprob the sampler reported when it generated that token.
+  const nextId = model.tokenizer.encode(prompt + scored.choices[0].text.slice(prompt.length));
+  const rescored = await greedy(nextId, 1, { echo: true, logprobs: 0 });
+  const rlp = rescored.choices[0].logprobs!;
+  const generatedLogprob = lp.token_logprobs!.at(-1)!;
+  const echoedLogprob = rlp.token_logprobs![nextId.length - 1]!;
+  assert.ok(Math.abs(generatedLogprob - echoedLogprob) < 1e-3, `${generatedLogprob} vs ${echoedLogprob}`);
+});
+
+test("same seed, same text; another seed, other text", async () => {
+  const ask = (seed: number) =>
+    client.completions.create({ model: modelId, prompt: "Random:", max_tokens: 16, temperature: 1, seed, ignore_eos: true } as never);
+  const [a, b, c] = await Promise.all([ask(42), ask(42), ask(43)]);
+  assert.equal(a.choices[0].text, b.choices[0].text);
+  assert.notEqual(a.choices[0].text, c.choices[0].text);
+});
+
+test("n choices, and several prompts, come back indexed in order", async () => {
+  const r = await client.completions.create({ model: modelId, prompt: "Pick:", max_tokens: 8, n: 3, temperature: 1, seed: 5, ignore_eos: true } as never);
+  assert.deepEqual(r.choices.map((c) => c.index), [0, 1, 2]);
+  assert.equal(new Set(r.choices.map((c) => c.text)).size, 3, "n choices differ");
+  const again = await client.completions.create({ model: modelId, prompt: "Pick:", max_tokens: 8, n: 3, temperature: 1, seed: 5, ignore_eos: true } as never);
+  assert.deepEqual(again.choices.map((c) => c.text), r.choices.map((c) => c.text));
+  assert.equal(r.usage?.prompt_tokens, model.tokenizer.encode("Pick:").length, "the prompt counts once");
+  assert.equal(r.usage?.completion_tokens, 24);
+
+  const multi = await greedy(["First prompt", "Second"], 5, { n: 2 });
+  assert.deepEqual(multi.choices.map((c) => c.index), [0, 1, 2, 3]);
+  const first = (await greedy("First prompt", 5)).choices[0].text;
+  const second = (await greedy("Second", 5)).choices[0].text;
+  assert.deepEqual(multi.choices.map((c) => c.text), [first, first, second, second]);
+});
+
+test("a prompt of token ids equals the same prompt as text; an empty prompt starts from <|endoftext|>", async () => {
+  const text = "Token ids work";
+  const ids = model.tokenizer.encode(text);
+  const a = await greedy(text, 6);
+  const b = await greedy(ids, 6);
+  assert.equal(b.choices[0].text, a.choices[0].text);
+  const batch = await greedy([ids, ids], 6);
+  assert.deepEqual(batch.choices.map((c) => c.text), [a.choices[0].text, a.choices[0].text]);
+  const empty = await greedy("", 3);
+  assert.equal(empty.usage?.prompt_tokens, 1);
+  assert.equal(empty.usage?.completion_tokens, 3);
+});
+
+test("logit_bias steers sampling", async () => {
+  const the = model.tokenizer.encode(" the");
+  assert.equal(the.length, 1);
+  const r = await greedy("Bias:", 4, { logit_bias: { [String(the[0])]: 100 } });
+  assert.equal(r.choices[0].text, " the the the the");
+});
+
+test("/tokenize and /detokenize round-trip with the counts usage reports", async () => {
+  const text = "Hello, world!  Two spaces\tand a tab.";
+  const t = await http(server, "POST", "/tokenize", { content: text });
+  assert.equal(t.status, 200);
+  assert.deepEqual(t.json.tokens, model.tokenizer.encode(text));
+  assert.equal(t.json.count, t.json.tokens.length);
+  assert.equal(t.json.max_model_len, 256);
+  const alias = await http(server, "POST", "/tokenize", { prompt: text });
+  assert.deepEqual(alias.json.tokens, t.json.tokens);
+  const d = await http(server, "POST", "/detokenize", { tokens: t.json.tokens });
+  assert.equal(d.status, 200);
+  assert.equal(d.json.content, text);
+  assert.equal(d.json.prompt, text);
+  const r = await greedy(text, 1);
+  assert.equal(r.usage?.prompt_tokens, t.json.count);
+});
+
+test("/v1/models lists the served model; /health is ok", async () => {
+  const list = await client.models.list();
+  assert.deepEqual(list.data.map((m) => [m.id, m.object, m.owned_by]), [[modelId, "model", "phi2"]]);
+  const one = await client.models.retrieve(modelId);
+  assert.equal(one.id, modelId);
+  const health = await http(server, "GET", "/health");
+  assert.equal(health.status, 200);
+  assert.equal(health.json.status, "ok");
+});
