@@ -23,10 +23,10 @@ export interface SampledToken {
 
 const DEFAULT_PENALTY_LAST_N = 64;
 
-function checkNumber(name: string, value: number | undefined, min: number, max = Infinity): void {
+function checkNumber(name: string, value: number | undefined, min: number, max = Infinity, integer = false): void {
   if (value === undefined) return;
-  if (typeof value !== "number" || !Number.isFinite(value) || value < min || value > max) {
-    throw new RangeError(`${name} must be a number in [${min}, ${max}], got ${String(value)}`);
+  if (typeof value !== "number" || !Number.isFinite(value) || value < min || value > max || (integer && !Number.isInteger(value))) {
+    throw new RangeError(`${name} must be ${integer ? "an integer" : "a number"} in [${min}, ${max}], got ${String(value)}`);
   }
 }
 
@@ -47,14 +47,14 @@ export class Sampler {
   ) {
     if (!Number.isInteger(vocabLimit) || vocabLimit <= 0) throw new RangeError(`vocabLimit must be a positive integer, got ${vocabLimit}`);
     checkNumber("temperature", options.temperature, 0);
-    checkNumber("topK", options.topK, 0);
+    checkNumber("topK", options.topK, 0, Infinity, true);
     checkNumber("topP", options.topP, 0, 1);
     checkNumber("minP", options.minP, 0, 1);
     checkNumber("repetitionPenalty", options.repetitionPenalty, Number.MIN_VALUE);
     checkNumber("presencePenalty", options.presencePenalty, -Infinity);
     checkNumber("frequencyPenalty", options.frequencyPenalty, -Infinity);
-    checkNumber("penaltyLastN", options.penaltyLastN, -1);
-    checkNumber("topLogprobs", options.topLogprobs, 0);
+    checkNumber("penaltyLastN", options.penaltyLastN, -1, Infinity, true);
+    checkNumber("topLogprobs", options.topLogprobs, 0, Infinity, true);
     if (options.seed !== undefined && !Number.isFinite(options.seed)) throw new RangeError(`seed must be a finite number, got ${options.seed}`);
     this.vocabLimit = vocabLimit;
     this.temperature = options.temperature ?? 1;

@@ -107,6 +107,11 @@ export class GenerationSequence {
     return this.generated.length;
   }
 
+  /** The stop string that ended the sequence (finish "stop"). */
+  get matchedStop(): string | undefined {
+    return this.stops.matched;
+  }
+
   /** All text emitted so far (stop strings excluded). */
   get text(): string {
     return this.emitted;

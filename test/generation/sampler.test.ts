@@ -186,6 +186,7 @@ test("the PRNG is uniform enough", () => {
 test("bad options are rejected with the option's name", () => {
   assert.throws(() => new Sampler({ topP: 1.5 }, 4), /topP must be a number in \[0, 1\]/);
   assert.throws(() => new Sampler({ temperature: -1 }, 4), /temperature/);
+  assert.throws(() => new Sampler({ topK: 2.5 }, 4), /topK must be an integer/);
   assert.throws(() => new Sampler({ logitBias: { ["x" as unknown as number]: 1 } }, 4), /logitBias key/);
   assert.throws(() => new Sampler({}, 0), /vocabLimit/);
   assert.throws(

@@ -84,6 +84,10 @@ test("a stop string split over tokens ends with finish 'stop' and is not output"
   const engine = new ScriptedEngine(PROMPT.length, script);
   const { pieces, result } = await collect(engine, PROMPT, { stop: ["\nAlice:"] });
   assert.equal(result.text, " Hi there.");
+  const seq = new GenerationSequence(tok, PROMPT, { temperature: 0, stop: ["zzz", "\nAlice:"] }, 2048);
+  const fake = new ScriptedEngine(PROMPT.length, script);
+  while (!seq.done) seq.accept((await fake.forward([{ slot: 0, ...seq.nextInput() }]))[0]);
+  assert.equal(seq.matchedStop, "\nAlice:");
   assert.equal(pieces.map((p) => p.text).join(""), " Hi there.");
   assert.equal(result.finishReason, "stop");
   assert.ok(result.completionTokens < script.length);
