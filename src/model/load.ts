@@ -7,7 +7,7 @@ import type { Engine } from "./engine.js";
 import { PhiEngine } from "./phi.js";
 import { resolveWeights, type PhiWeights } from "./weights.js";
 import { openHfFolder } from "../formats/hf-folder.js";
-import { isGgufFile, openGguf } from "../formats/gguf.js";
+import { openGguf } from "../formats/gguf.js";
 import { ModelFormatError, type TensorRef } from "../formats/tensor.js";
 import { Phi2Tokenizer } from "../tokenizer/tokenizer.js";
 
@@ -54,11 +54,8 @@ function openSource(path: string): OpenedModel {
     return { config: folder.config, tensors: folder.tensors, tokenizer: Phi2Tokenizer.fromFolder(path), label: path };
   }
   // Any file is taken for GGUF: the reader names what is wrong with it (magic, version, ...).
-  if (isGgufFile(path) || statSync(path).isFile()) {
-    const g = openGguf(path);
-    return { config: g.config, tensors: g.tensors, tokenizer: Phi2Tokenizer.fromJson(g.tokenizerJson, g.tokenizerConfig, path), label: path };
-  }
-  throw new ModelFormatError(`${path}: not a model (expected a folder with config.json and *.safetensors, or a .gguf file)`);
+  const g = openGguf(path);
+  return { config: g.config, tensors: g.tensors, tokenizer: Phi2Tokenizer.fromJson(g.tokenizerJson, g.tokenizerConfig, path), label: path };
 }
 
 /** The tokenizer of a model folder or .gguf file, without loading any weights. */
