@@ -1,0 +1,35 @@
+// phi2 quantize: writes a llama.cpp-loadable phi2 GGUF (q8_0, q4_0, q4_k, f16 or bf16) from a model
+// folder, a GGUF file or a hub id. The file appears under its name only once complete.
+import { Command, Option } from "commander";
+import { resolveModel } from "../index.js";
+import { QUANTIZE_TYPES, quantizeModel, type QuantizeType } from "../formats/gguf-quantize.js";
+import { fail } from "./options.js";
+
+interface QuantizeOpts { model: string; type: QuantizeType; out: string; name?: string; quiet?: boolean }
+
+export function quantizeCommand(): Command {
+  return new Command("quantize")
+    .description("write a phi2 GGUF file that llama.cpp and phi2 load (norms and biases stay f32)")
+    .requiredOption("-m, --model <path|id>", "model folder (Hugging Face layout), .gguf file, or hub id")
+    .addOption(new Option("--type <type>", "weight type").choices([...QUANTIZE_TYPES]).makeOptionMandatory())
+    .requiredOption("-o, --out <file.gguf>", "output file (written as <file>.tmp-<pid>, renamed when complete)")
+    .option("--name <name>", "general.name stored in the file (default: the source's name)")
+    .option("-q, --quiet", "no progress output")
+    .addHelpText("after",
+      "\nTypes: q8_0 (8.5 bits/weight), q4_0 (4.5), q4_k (4.5, K-quant; rows not a multiple of 256 use q4_0),\n" +
+      "f16, bf16. In q4_0/q4_k files output.weight is stored as q8_0.")
+    .action(async (o: QuantizeOpts) => {
+      try {
+        const t0 = performance.now();
+        const source = await resolveModel(o.model);
+        const log = o.quiet ? undefined : (line: string) => process.stderr.write(line);
+        const r = await quantizeModel(source, o.type, o.out, {
+          name: o.name,
+          onTensor: log && process.stderr.isTTY && ((done, total, name, dtype) => log(`\r[${done}/${total}] ${name} -> ${dtype}\x1b[K`)),
+        });
+        log?.(`${process.stderr.isTTY ? "\r" : ""}wrote ${r.file}: ${r.tensors} tensors, ${(r.bytes / 2 ** 20).toFixed(1)} MiB in ${((performance.now() - t0) / 1000).toFixed(1)} s\x1b[K\n`);
+      } catch (e) {
+        fail(e);
+      }
+    });
+}

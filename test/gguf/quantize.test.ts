@@ -1,0 +1,142 @@
+// quantizeModel: HF folder (or GGUF) -> phi2 GGUF; types per tensor, bytes equal to ggml's reference
+// quantizers applied to the source rows, metadata, and a tokenizer that tokenizes like tokenizer.json.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { makeTestModel } from "../../src/testing/make-test-model.js";
+import { openHfFolder } from "../../src/formats/hf-folder.js";
+import { openGguf } from "../../src/formats/gguf.js";
+import { quantizeModel, chooseWeightType } from "../../src/formats/gguf-quantize.js";
+import { dequantizeRow, quantizeRow, rowBytes } from "../../src/formats/ggml-quants.js";
+import type { TensorRef } from "../../src/formats/tensor.js";
+import { Phi2Tokenizer } from "../../src/tokenizer/tokenizer.js";
+import { phi2TokenizerJson } from "../../src/tokenizer/files.js";
+
+const dir = mkdtempSync(join(tmpdir(), "phi2-quantize-"));
+test.after(() => rmSync(dir, { recursive: true, force: true }));
+
+const hfDir = join(dir, "tiny");
+const model = makeTestModel({ preset: "tiny", dtype: "f32", seed: 7, out: hfDir });
+const hf = openHfFolder(hfDir);
+
+const fileCache = new Map<string, Buffer>();
+function contents(file: string): Buffer {
+  let b = fileCache.get(file);
+  if (!b) fileCache.set(file, (b = readFileSync(file)));
+  return b;
+}
+
+function sourceRows(ref: TensorRef): Float32Array {
+  const b = contents(ref.file);
+  const n = ref.shape.reduce((a, c) => a * c, 1);
+  const out = new Float32Array(n);
+  dequantizeRow(ref.dtype, b, ref.offset, n, out);
+  return out;
+}
+
+function fileBytes(ref: TensorRef): Uint8Array {
+  return new Uint8Array(contents(ref.file).subarray(ref.offset, ref.offset + ref.nbytes));
+}
+
+test("q8_0: every weight's bytes are ggml's quantize_row_q8_0 of the source rows; norms and biases stay f32", async () => {
+  const out = join(dir, "tiny-q8_0.gguf");
+  const r = await quantizeModel(hfDir, "q8_0", out);
+  const m = openGguf(out);
+  // GGUF stores layer_norm_epsilon as f32.
+  assert.deepEqual({ ...m.config }, { ...model.config, layer_norm_eps: Math.fround(model.config.layer_norm_eps) });
+  for (const [name, ref] of m.tensors) {
+    const src = hf.tensors.get(name)!;
+    assert.ok(src, name);
+    assert.deepEqual(ref.shape, src.shape, name);
+    const x = sourceRows(src);
+    if (ref.shape.length === 1) {
+      assert.equal(ref.dtype, "F32", name);
+      assert.deepEqual(new Float32Array(fileBytes(ref).slice().buffer), x, name);
+    } else {
+      assert.equal(ref.dtype, "Q8_0", name);
+      const cols = ref.shape[1];
+      const expected = new Uint8Array(ref.nbytes);
+      for (let row = 0; row < ref.shape[0]; row++) quantizeRow("Q8_0", x, row * cols, cols, expected, row * rowBytes("Q8_0", cols));
+      assert.ok(Buffer.from(fileBytes(ref)).equals(Buffer.from(expected)), name);
+    }
+  }
+  assert.equal(r.tensors, m.tensors.size);
+  const meta = m.metadata;
+  assert.equal(meta.get("general.architecture")?.value, "phi2");
+  assert.equal(meta.get("general.file_type")?.value, 7);
+  assert.equal(meta.get("general.quantization_version")?.value, 2);
+  assert.equal(meta.get("phi2.rope.dimension_count")?.value, 32);
+  assert.equal(meta.get("tokenizer.ggml.pre")?.value, "phi-2");
+  assert.equal(meta.get("tokenizer.ggml.add_bos_token")?.value, false);
+  assert.equal(meta.get("tokenizer.ggml.unknown_token_id")?.value, 50256);
+  const tokens = meta.get("tokenizer.ggml.tokens");
+  assert.ok(tokens?.type === "array" && tokens.value.length === 51200);
+  assert.equal(tokens.value[50300], "[PAD50300]");
+  assert.equal(tokens.value[50257], " ".repeat(31));
+});
+
+test("the GGUF's tokenizer is phi-2's tokenizer.json and tokenizes identically", async () => {
+  const m = openGguf(join(dir, "tiny-q8_0.gguf"));
+  const original = phi2TokenizerJson() as { model: { vocab: object; merges: string[] }; added_tokens: object[] };
+  const rebuilt = m.tokenizerJson as typeof original;
+  assert.deepEqual(rebuilt.model.vocab, original.model.vocab);
+  assert.deepEqual(rebuilt.model.merges, original.model.merges);
+  assert.deepEqual(rebuilt.added_tokens, original.added_tokens);
+  const a = Phi2Tokenizer.fromFolder(hfDir);
+  const b = Phi2Tokenizer.fromJson(m.tokenizerJson, m.tokenizerConfig, m.file);
+  const texts = [
+    "Hello, world!",
+    "Instruct: What is 2+2?\nOutput:",
+    "def f(x):\n    return x  *  2\n\n\n",
+    "        eight spaces, then\t\t\ttabs\t\t and 31:" + " ".repeat(31) + "| 40:" + " ".repeat(40) + "|",
+    "naïve café — 日本語 🚀 emoji<|endoftext|>after",
+    "  leading and trailing  ",
+    "x".repeat(50) + " 12345 3.14159 don't we'll I'M",
+  ];
+  for (const t of texts) {
+    const ids = a.encode(t);
+    assert.deepEqual(b.encode(t), ids, JSON.stringify(t));
+    assert.equal(b.decode(ids), a.decode(ids));
+  }
+  assert.ok(a.encode(texts[3]).some((id) => id >= 50257 && id <= 50294), "whitespace tokens were exercised");
+  assert.equal(b.eosId, 50256);
+  assert.equal(b.size, a.size);
+});
+
+test("q4_0 and q4_k: weight types follow llama-quantize's fallbacks, output stays q8_0", async () => {
+  assert.equal(chooseWeightType("q4_k", "blk.0.ffn_up.weight", 2560), "Q4_K");
+  assert.equal(chooseWeightType("q4_k", "blk.0.ffn_up.weight", 160), "Q4_0");
+  assert.equal(chooseWeightType("q4_k", "output.weight", 2560), "Q8_0");
+  assert.equal(chooseWeightType("q4_0", "output.weight", 2560), "Q8_0");
+  assert.equal(chooseWeightType("q4_0", "token_embd.weight", 2560), "Q4_0");
+  assert.equal(chooseWeightType("q8_0", "blk.0.ffn_up.weight", 48), "F16");
+  const out = join(dir, "tiny-q4_0.gguf");
+  await quantizeModel(hfDir, "q4_0", out);
+  const m = openGguf(out);
+  assert.equal(m.tensors.get("model.layers.0.mlp.fc2.weight")?.dtype, "Q4_0");
+  assert.equal(m.tensors.get("model.embed_tokens.weight")?.dtype, "Q4_0");
+  assert.equal(m.tensors.get("lm_head.weight")?.dtype, "Q8_0");
+  assert.equal(m.metadata.get("general.file_type")?.value, 2);
+});
+
+test("a GGUF source re-quantizes; f16 keeps every weight to f16 rounding; msft naming writes fused attn_qkv", async () => {
+  const f16 = join(dir, "tiny-f16.gguf");
+  await quantizeModel(join(dir, "tiny-q8_0.gguf"), "f16", f16);
+  const m = openGguf(f16);
+  const q8 = openGguf(join(dir, "tiny-q8_0.gguf"));
+  const a = sourceRows(m.tensors.get("model.layers.1.mlp.fc1.weight")!);
+  const b = sourceRows(q8.tensors.get("model.layers.1.mlp.fc1.weight")!);
+  for (let i = 0; i < a.length; i++) assert.ok(Math.abs(a[i] - b[i]) <= Math.abs(b[i]) * 2 ** -11 + 2 ** -24, `value ${i}`);
+
+  const msftDir = join(dir, "msft");
+  makeTestModel({ preset: "tiny", dtype: "bf16", seed: 3, out: msftDir, naming: "msft" });
+  const out = join(dir, "msft-bf16.gguf");
+  await quantizeModel(msftDir, "bf16", out);
+  const g = openGguf(out);
+  assert.equal(g.tensors.get("model.layers.0.self_attn.qkv_proj.weight")?.dtype, "BF16");
+  assert.equal(g.tensors.has("model.layers.0.self_attn.q_proj.weight"), false);
+  const src = openHfFolder(msftDir).tensors.get("transformer.h.0.mixer.Wqkv.weight")!;
+  assert.ok(Buffer.from(fileBytes(g.tensors.get("model.layers.0.self_attn.qkv_proj.weight")!)).equals(Buffer.from(fileBytes(src))));
+});
