@@ -25,9 +25,9 @@ export function quantizeCommand(): Command {
         const log = o.quiet ? undefined : (line: string) => process.stderr.write(line);
         const r = await quantizeModel(source, o.type, o.out, {
           name: o.name,
-          onTensor: log && process.stderr.isTTY && ((done, total, name, dtype) => log(`\r[${done}/${total}] ${name} -> ${dtype}\x1b[K`)),
+          onTensor: log && process.stderr.isTTY ? ((done, total, name, dtype) => log(`\r[${done}/${total}] ${name} -> ${dtype}\x1b[K`)) : undefined,
         });
-        log?.(`${process.stderr.isTTY ? "\r" : ""}wrote ${r.file}: ${r.tensors} tensors, ${(r.bytes / 2 ** 20).toFixed(1)} MiB in ${((performance.now() - t0) / 1000).toFixed(1)} s\x1b[K\n`);
+        log?.(`${process.stderr.isTTY ? "\r\x1b[K" : ""}wrote ${r.file}: ${r.tensors} tensors, ${(r.bytes / 2 ** 20).toFixed(1)} MiB in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);
       } catch (e) {
         fail(e);
       }
