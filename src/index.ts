@@ -16,6 +16,8 @@ export { DEFAULT_MODEL_ID, looksLikeHubId } from "./hub/select.js";
 export { HubError, type HubErrorKind } from "./hub/errors.js";
 export { hubCacheDir } from "./hub/settings.js";
 export { stderrProgress, formatBytes, type DownloadProgress, type ProgressListener } from "./hub/progress.js";
+// The web playground's static files (src/web), served by `phi2 serve` at /.
+export { webRoot, readPlaygroundAsset, PLAYGROUND_ASSETS, type PlaygroundAsset } from "./web-root.js";
 // Generation as a state machine a caller steps (the server's scheduler steps many in one batch) and
 // phi-2's chat rendering.
 export { GenerationSequence, type SequenceOptions, type SequenceTokenizer } from "./generation/sequence.js";
