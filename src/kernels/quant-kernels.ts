@@ -1,0 +1,139 @@
+// Checked wrappers for the ggml-quantized linear kernels (assembly/linear-q8_0.ts, linear-q4_0.ts,
+// linear-q4_k.ts), plus their plain TypeScript twins. Kept apart from wasm.ts (which holds the float
+// kernels): give quantKernels() the exports and memory of an instance made by instantiateKernels().
+//
+// Contract: out (T, N) = [out +] [bias (N) +] x (T, K) · w (N, K)ᵀ, w in ggml's block layout (N rows of
+// K / blockSize blocks). The kernel first quantizes x to int8 per 32 values into `scratch` (owned by
+// the caller, quantScratchBytes(T, K) bytes, 16-byte aligned), then does integer dot products.
+import { dequantizeRow, rowBytes } from "../formats/ggml-quants.js";
+
+export type QuantDType = "Q8_0" | "Q4_0" | "Q4_K";
+
+export type QuantLinearKernel = (
+  out: number, x: number, w: number, bias: number, T: number, K: number, N: number,
+  accumulate: number | boolean, scratch: number,
+) => void;
+
+export interface QuantKernelExports {
+  linear_q8_0(out: number, x: number, w: number, bias: number, T: number, K: number, N: number, accumulate: number, scratch: number): void;
+  linear_q4_0(out: number, x: number, w: number, bias: number, T: number, K: number, N: number, accumulate: number, scratch: number): void;
+  linear_q4_k(out: number, x: number, w: number, bias: number, T: number, K: number, N: number, accumulate: number, scratch: number): void;
+}
+
+export interface QuantKernels {
+  linear_q8_0: QuantLinearKernel;
+  linear_q4_0: QuantLinearKernel;
+  linear_q4_k: QuantLinearKernel;
+  /** The kernel for a weight type. */
+  forType(dtype: QuantDType): QuantLinearKernel;
+}
+
+/** Values per weight block that K must be a multiple of. */
+export function quantKAlignment(dtype: QuantDType): number {
+  return dtype === "Q4_K" ? 256 : 32;
+}
+
+/**
+ * Scratch bytes a quantized linear kernel needs for T tokens of K inputs: int16 activations (T·K·2)
+ * plus two f32 per 32-value block (scale, scale·Σq): T·K·2 + T·(K/32)·8 = 2.25·T·K.
+ */
+export function quantScratchBytes(T: number, K: number): number {
+  return T * K * 2 + T * (K / 32) * 8;
+}
+
+/**
+ * Binds the quantized kernels of a kernel instance (its exports and memory; reservedBytes from
+ * Kernels.reservedBytes) with argument checks that throw RangeError naming the kernel and parameter.
+ */
+export function quantKernels(exports: object, memory: WebAssembly.Memory, reservedBytes: number): QuantKernels {
+  const raw = exports as QuantKernelExports;
+  const region = (kernel: string, name: string, ptr: number, bytes: number): void => {
+    if (!Number.isInteger(ptr) || ptr < reservedBytes || ptr + bytes > memory.buffer.byteLength) {
+      throw new RangeError(`${kernel}: ${name} = ${ptr} (+${bytes} bytes) is outside the usable memory [${reservedBytes}, ${memory.buffer.byteLength})`);
+    }
+  };
+  const bind = (kernel: string, dtype: QuantDType, fn: QuantKernelExports["linear_q8_0"] | undefined): QuantLinearKernel => {
+    if (typeof fn !== "function") throw new Error(`kernels.wasm has no ${kernel} (rebuild with node scripts/build-kernels.mjs)`);
+    const align = quantKAlignment(dtype);
+    return (out, x, w, bias, T, K, N, accumulate, scratch) => {
+      for (const [name, v] of [["T", T], ["K", K], ["N", N]] as const) {
+        if (!Number.isInteger(v) || v < 1 || v > 0x7fffffff) throw new RangeError(`${kernel}: ${name} = ${v} must be a positive integer`);
+      }
+      if (K % align !== 0) throw new RangeError(`${kernel}: K = ${K} must be a multiple of ${align}`);
+      region(kernel, "out", out, T * N * 4);
+      region(kernel, "x", x, T * K * 4);
+      region(kernel, "w", w, N * rowBytes(dtype, K));
+      if (bias !== 0) region(kernel, "bias", bias, N * 4);
+      region(kernel, "scratch", scratch, quantScratchBytes(T, K));
+      if (x % 4 !== 0 || out % 4 !== 0 || scratch % 16 !== 0) {
+        throw new RangeError(`${kernel}: out and x must be 4-byte aligned and scratch 16-byte aligned`);
+      }
+      fn(out, x, w, bias, T, K, N, accumulate ? 1 : 0, scratch);
+    };
+  };
+  const k = {
+    linear_q8_0: bind("linear_q8_0", "Q8_0", raw.linear_q8_0),
+    linear_q4_0: bind("linear_q4_0", "Q4_0", raw.linear_q4_0),
+    linear_q4_k: bind("linear_q4_k", "Q4_K", raw.linear_q4_k),
+  };
+  return {
+    ...k,
+    forType: (dtype) => (dtype === "Q8_0" ? k.linear_q8_0 : dtype === "Q4_0" ? k.linear_q4_0 : k.linear_q4_k),
+  };
+}
+
+// ---- Plain TypeScript twins (what the kernels compute, step by step) ----
+
+export interface QuantizedActivations {
+  /** (T, K) integers in [-127, 127]. */
+  q: Int16Array;
+  /** (T, K/32) block scales. */
+  d: Float32Array;
+}
+
+/** The kernels' activation quantization: per 32 values d = amax/127, q = round-half-even(x · 127/amax). */
+export function quantizeActivationsRef(x: Float32Array, T: number, K: number): QuantizedActivations {
+  const nb = K / 32;
+  const q = new Int16Array(T * K);
+  const d = new Float32Array(T * nb);
+  for (let i = 0; i < T * nb; i++) {
+    let amax = 0;
+    for (let j = 0; j < 32; j++) amax = Math.max(amax, Math.abs(x[i * 32 + j]));
+    d[i] = Math.fround(amax / 127);
+    const id = amax > 0 ? Math.fround(127 / amax) : 0;
+    for (let j = 0; j < 32; j++) {
+      const v = Math.fround(x[i * 32 + j] * id);
+      const r = Math.round(v);
+      // round half to even, as f32x4.nearest
+      q[i * 32 + j] = Math.abs(v - Math.trunc(v)) === 0.5 ? 2 * Math.round(v / 2) : r;
+    }
+  }
+  return { q, d };
+}
+
+/**
+ * Reference for the quantized kernels: the activations quantized as the kernels do, weights
+ * dequantized exactly (ggml's dequantizer), sums in f64. Differs from the kernels only by f32 rounding.
+ */
+export function linearQuantRef(
+  dtype: QuantDType, out: Float32Array, x: Float32Array, w: Uint8Array, bias: Float32Array | null,
+  T: number, K: number, N: number, accumulate: boolean,
+): void {
+  const { q, d } = quantizeActivationsRef(x, T, K);
+  const nb = K / 32;
+  const rb = rowBytes(dtype, K);
+  const row = new Float32Array(K);
+  for (let n = 0; n < N; n++) {
+    dequantizeRow(dtype, w, n * rb, K, row);
+    for (let t = 0; t < T; t++) {
+      let s = 0;
+      for (let b = 0; b < nb; b++) {
+        let sb = 0;
+        for (let j = 0; j < 32; j++) sb += row[b * 32 + j] * q[t * K + b * 32 + j];
+        s += sb * d[t * nb + b];
+      }
+      const o = t * N + n;
+      out[o] = (accumulate ? out[o] : 0) + (bias ? bias[n] : 0) + s;
+    }
+  }
+}

@@ -1,0 +1,124 @@
+// linear_q8_0 / linear_q4_0 / linear_q4_k against (1) their TypeScript twin (same activation
+// quantization; only f32 rounding differs) and (2) the exact product of the dequantized weights with the
+// unquantized activations, within the error bound of int8 activation quantization: each activation is
+// off by at most half its block's step d/2, so |error| <= Σ_i |w_i| · d(block of i) / 2.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { createKernelMemory, instantiateKernels } from "../../src/kernels/wasm.js";
+import { linearQuantRef, quantKernels, quantScratchBytes, type QuantDType } from "../../src/kernels/quant-kernels.js";
+import { dequantizeRow, quantizeRow, rowBytes } from "../../src/formats/ggml-quants.js";
+
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+class Arena {
+  readonly memory = createKernelMemory(1 << 20);
+  readonly base = instantiateKernels(this.memory);
+  readonly q = quantKernels(this.base.raw, this.memory, this.base.reservedBytes);
+  private top = this.base.reservedBytes;
+  alloc(bytes: number): number {
+    const p = this.top;
+    this.top = p + Math.ceil(bytes / 16) * 16 + 16;
+    if (this.top > this.memory.buffer.byteLength) this.memory.grow(Math.ceil((this.top - this.memory.buffer.byteLength) / 65536));
+    return p;
+  }
+  put(a: Float32Array | Uint8Array): number {
+    const p = this.alloc(a.byteLength);
+    new Uint8Array(this.memory.buffer, p, a.byteLength).set(new Uint8Array(a.buffer, a.byteOffset, a.byteLength));
+    return p;
+  }
+  f32(p: number, n: number): Float32Array {
+    return new Float32Array(this.memory.buffer, p, n).slice();
+  }
+}
+
+interface Case { T: number; K: number; N: number; accumulate: boolean; bias: boolean }
+
+function runCase(dtype: QuantDType, c: Case, seed: number): void {
+  const rand = rng(seed);
+  const { T, K, N } = c;
+  const gauss = (): number => Math.sqrt(-2 * Math.log(rand() + 1e-12)) * Math.cos(2 * Math.PI * rand());
+  const x = new Float32Array(T * K).map(() => gauss());
+  const wf = new Float32Array(N * K).map(() => 0.05 * gauss());
+  const rb = rowBytes(dtype, K);
+  const w = new Uint8Array(N * rb);
+  for (let n = 0; n < N; n++) quantizeRow(dtype, wf, n * K, K, w, n * rb);
+  const bias = c.bias ? new Float32Array(N).map(() => gauss()) : null;
+  const before = new Float32Array(T * N).map(() => gauss());
+
+  const a = new Arena();
+  const out = a.put(before);
+  const px = a.put(x);
+  const pw = a.put(w);
+  const pb = bias ? a.put(bias) : 0;
+  const scratch = a.alloc(quantScratchBytes(T, K));
+  a.q.forType(dtype)(out, px, pw, pb, T, K, N, c.accumulate, scratch);
+  const got = a.f32(out, T * N);
+
+  // (1) the TypeScript twin
+  const twin = before.slice();
+  linearQuantRef(dtype, twin, x, w, bias, T, K, N, c.accumulate);
+  // (2) exact: dequantized weights · unquantized x, in f64
+  const deq = new Float32Array(N * K);
+  for (let n = 0; n < N; n++) dequantizeRow(dtype, w, n * rb, K, deq, n * K);
+  const label = `${dtype} T=${T} K=${K} N=${N} acc=${c.accumulate} bias=${c.bias}`;
+  for (let t = 0; t < T; t++) {
+    for (let n = 0; n < N; n++) {
+      let exact = (c.accumulate ? before[t * N + n] : 0) + (bias ? bias[n] : 0);
+      let bound = 0, mag = Math.abs(exact);
+      for (let b = 0; b < K / 32; b++) {
+        let amax = 0;
+        for (let j = 0; j < 32; j++) amax = Math.max(amax, Math.abs(x[t * K + b * 32 + j]));
+        const step = amax / 127;
+        for (let j = 0; j < 32; j++) {
+          const i = b * 32 + j;
+          exact += deq[n * K + i] * x[t * K + i];
+          bound += Math.abs(deq[n * K + i]) * step / 2;
+          mag += Math.abs(deq[n * K + i] * x[t * K + i]);
+        }
+      }
+      const o = t * N + n;
+      const f32tol = 1e-5 * (mag + bound) + 1e-6;
+      assert.ok(Math.abs(got[o] - twin[o]) <= f32tol, `${label} [${t},${n}]: kernel ${got[o]} vs twin ${twin[o]}`);
+      assert.ok(Math.abs(got[o] - exact) <= bound + f32tol, `${label} [${t},${n}]: kernel ${got[o]} vs exact ${exact}, bound ${bound}`);
+    }
+  }
+}
+
+const CASES: Case[] = [
+  { T: 1, K: 256, N: 7, accumulate: false, bias: true },
+  { T: 1, K: 512, N: 16, accumulate: true, bias: false },
+  { T: 1, K: 2560, N: 5, accumulate: false, bias: false },
+  { T: 3, K: 256, N: 9, accumulate: false, bias: true },
+  { T: 5, K: 2304, N: 6, accumulate: true, bias: true }, // 2 panel chunks (2048 + 256), a 2-row tail
+  { T: 2, K: 4608, N: 4, accumulate: false, bias: false }, // 3 chunks
+];
+
+for (const dtype of ["Q8_0", "Q4_0", "Q4_K"] as const) {
+  test(`linear_${dtype.toLowerCase()} matches its twin and the exact product within the activation-quantization bound`, () => {
+    CASES.forEach((c, i) => runCase(dtype, c, 100 + i));
+  });
+}
+
+test("32-block kernels take K that is a multiple of 32 only; q4_k needs 256", () => {
+  runCase("Q8_0", { T: 1, K: 96, N: 5, accumulate: false, bias: true }, 1);
+  runCase("Q4_0", { T: 4, K: 160, N: 5, accumulate: true, bias: false }, 2);
+  const a = new Arena();
+  const p = a.alloc(1 << 16);
+  assert.throws(() => a.q.linear_q8_0(p, p, p, 0, 1, 48, 1, false, p), /K = 48 must be a multiple of 32/);
+  assert.throws(() => a.q.linear_q4_k(p, p, p, 0, 1, 160, 1, false, p), /K = 160 must be a multiple of 256/);
+  assert.throws(() => a.q.linear_q4_0(p, p, p, 0, 1, 64, 1, false, a.memory.buffer.byteLength), /scratch/);
+});
+
+test("scratch size formula: int16 activations plus two floats per block", () => {
+  assert.equal(quantScratchBytes(1, 2560), 2560 * 2 + 80 * 8);
+  assert.equal(quantScratchBytes(512, 10240), 512 * (10240 * 2 + 320 * 8));
+});
