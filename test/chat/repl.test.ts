@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { after, before, test } from "node:test";
 import { makeTestModel } from "../../src/testing/make-test-model.js";
+import { repoFilesFromDir, startFakeHub, type FakeHub } from "../hub/fake-hub.js";
 
 const chatModule = fileURLToPath(new URL("../../src/cli/chat.js", import.meta.url));
 const socket = `phi2-chat-test-${process.pid}`;
@@ -42,17 +43,23 @@ const STATS = /\[(\d+) tokens, ([\d.]+) tokens\/s \| prompt (\d+) new \+ (\d+) c
 const stats = (s: string) => [...s.matchAll(STATS)].map((m) => ({ completion: +m[1], tps: +m[2], fed: +m[3], cached: +m[4], finish: m[5] }));
 const statsCount = (n: number) => (s: string) => stats(s).length >= n;
 
-before(() => {
+let hub: FakeHub | undefined;
+
+before(async () => {
   if (!hasTmux) return;
   const dir = mkdtempSync(join(tmpdir(), "phi2-chat-"));
   makeTestModel({ preset: "tiny", dtype: "f32", seed: 7, out: join(dir, "model") });
+  // The model comes from a (fake) hub by its id, as a newcomer's would: pulled into HF_HOME, then loaded.
+  hub = await startFakeHub();
+  hub.addRepo("acme/tiny-phi", { files: repoFilesFromDir(join(dir, "model")) });
   const launcher = join(dir, "launch.mjs");
   writeFileSync(launcher, `const { chatCommand } = await import(${JSON.stringify(chatModule)});\nawait chatCommand().parseAsync(process.argv.slice(2), { from: "user" });\n`);
-  const cmd = `${process.execPath} ${launcher} --model ${join(dir, "model")} --threads 1 --temperature 0 --max-tokens 12; echo "[exited $?]"; sleep 60`;
+  const cmd = `HF_HOME=${join(dir, "hf-home")} ${process.execPath} ${launcher} --model acme/tiny-phi --hub-url ${hub.url} --threads 1 --temperature 0 --max-tokens 12; echo "[exited $?]"; sleep 60`;
   tmux("new-session", "-d", "-s", session, "-x", "150", "-y", "50", cmd);
 });
 
-after(() => {
+after(async () => {
+  await hub?.close();
   if (hasTmux) {
     try {
       tmux("kill-server");
@@ -63,7 +70,8 @@ after(() => {
 });
 
 test("phi2 chat in a terminal", { skip: hasTmux ? false : "tmux is not installed (apt-get install tmux)" }, async () => {
-  await waitFor((s) => s.includes("/help for commands") && s.includes(">>> "), "the banner and prompt");
+  const banner = await waitFor((s) => s.includes("/help for commands") && s.includes(">>> "), "the banner and prompt");
+  assert.match(banner, /hf-home\/hub\/models--acme--tiny-phi\/snapshots\/[0-9a-f]{40}/, "pulled into the hub cache");
 
   line("Hello there, who are you?");
   let s = await waitFor(statsCount(1), "the first reply's stats");
