@@ -8,7 +8,7 @@
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
 import { endianness } from "node:os";
 import { join, resolve } from "node:path";
-import { PHI2_CONFIG, headDim, rotaryDim, type PhiConfig } from "../model/config.js";
+import { PHI2_CONFIG, headDim, parsePhiConfig, rotaryDim, type PhiConfig } from "../model/config.js";
 import { writeSafetensors, type SafetensorsTensorSource, type SafetensorsWriteDType } from "../formats/safetensors.js";
 import { INDEX_FILE, SINGLE_FILE } from "../formats/hf-folder.js";
 import { elementSize, shapeSize } from "../formats/tensor.js";
@@ -152,7 +152,7 @@ interface LogicalTensor {
   rowLogStd?: number;
 }
 
-function logicalTensors(c: PhiConfig, o: MakeTestModelOptions): LogicalTensor[] {
+function logicalTensors(c: PhiConfig, o: Omit<MakeTestModelOptions, "out">): LogicalTensor[] {
   const C = c.hidden_size, I = c.intermediate_size, V = c.vocab_size, hd = headDim(c);
   const qDim = c.num_attention_heads * hd, kvDim = c.num_key_value_heads * hd;
   const std = o.std ?? 0.02;
@@ -277,11 +277,18 @@ function removeOldWeights(dir: string): void {
   }
 }
 
+/** The tensors (as named in the files) that makeTestModel would write, without writing anything. */
+export function plannedTensors(o: Omit<MakeTestModelOptions, "out">): { config: PhiConfig; tensors: Array<{ name: string; shape: number[] }> } {
+  const config: PhiConfig = { ...presetConfig(o.preset), ...(o.config ?? {}) };
+  return { config, tensors: fileTensors(config, logicalTensors(config, o), o.naming ?? "hf").map(({ name, shape }) => ({ name, shape })) };
+}
+
 export function makeTestModel(o: MakeTestModelOptions): MakeTestModelResult {
   if (endianness() !== "LE") throw new Error("make-test-model: safetensors is little-endian; this machine is not");
   const config: PhiConfig = { ...presetConfig(o.preset), ...(o.config ?? {}) };
   if (!(o.dtype in ST_DTYPE)) throw new Error(`make-test-model: dtype must be f32, f16 or bf16, got "${o.dtype as string}"`);
   if (!Number.isSafeInteger(o.seed) || o.seed < 0) throw new Error(`make-test-model: seed must be a non-negative integer, got ${o.seed}`);
+  parsePhiConfig(hfConfigJson(config, "float32"), "make-test-model options"); // same checks as a loaded config
   const naming = o.naming ?? "hf";
   const shards = o.shards ?? 1;
   const logical = logicalTensors(config, o);
