@@ -3,6 +3,7 @@
 // kernels never allocate. Each worker thread instantiates its own instance on its own memory.
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
+import { setFlagsFromString } from "node:v8";
 
 /** Raw exports of the wasm module (no argument checks). Pointers are byte offsets. */
 export interface KernelExports {
@@ -88,21 +89,63 @@ export function createKernelMemory(bytes: number): WebAssembly.Memory {
   return new WebAssembly.Memory({ initial: pages, maximum: 65536 });
 }
 
-const wasmUrl = new URL("../../kernels/kernels.wasm", import.meta.url);
-let compiled: WebAssembly.Module | undefined;
+const baselineUrl = new URL("../../kernels/kernels.wasm", import.meta.url);
+const relaxedUrl = new URL("../../kernels/kernels-relaxed.wasm", import.meta.url);
 
-/** The compiled kernel module (compiled once per thread, synchronously). */
-export function kernelModule(): WebAssembly.Module {
-  if (!compiled) {
-    let bytes: Uint8Array<ArrayBuffer>;
-    try {
-      bytes = new Uint8Array(readFileSync(fileURLToPath(wasmUrl)));
-    } catch (e) {
-      throw new Error(`kernels: cannot read ${fileURLToPath(wasmUrl)} (run \`node scripts/build-kernels.mjs\`): ${(e as Error).message}`);
-    }
-    compiled = new WebAssembly.Module(bytes);
+/** "relaxed": SIMD + relaxed-SIMD fused multiply-add; "baseline": SIMD only. */
+export type KernelVariant = "relaxed" | "baseline";
+const compiled = new Map<KernelVariant, WebAssembly.Module>();
+let defaultVariant: KernelVariant | undefined;
+
+function readWasm(url: URL): Uint8Array<ArrayBuffer> {
+  try {
+    return new Uint8Array(readFileSync(fileURLToPath(url)));
+  } catch (e) {
+    throw new Error(`kernels: cannot read ${fileURLToPath(url)} (run \`node scripts/build-kernels.mjs\`): ${(e as Error).message}`);
   }
-  return compiled;
+}
+
+/**
+ * Whether this Node runs relaxed SIMD. Node >= 22 does by default; on Node 20 the V8 flag
+ * --experimental-wasm-relaxed-simd (complete there, not yet on by default) is switched on, which
+ * changes nothing but that wasm feature.
+ */
+function relaxedSimdAvailable(bytes: Uint8Array<ArrayBuffer>): boolean {
+  if (WebAssembly.validate(bytes)) return true;
+  setFlagsFromString("--experimental-wasm-relaxed-simd");
+  return WebAssembly.validate(bytes);
+}
+
+/**
+ * The variant used when none is named: PHI2_KERNELS=baseline|relaxed forces one; otherwise
+ * relaxed where the runtime supports it. Both give the same results up to f32 rounding (fused vs
+ * separate multiply-add); every thread of one process picks the same one.
+ */
+export function kernelVariant(): KernelVariant {
+  if (!defaultVariant) {
+    const wanted = process.env["PHI2_KERNELS"];
+    if (wanted !== undefined && wanted !== "baseline" && wanted !== "relaxed") {
+      throw new Error(`kernels: PHI2_KERNELS=${wanted} must be "baseline" or "relaxed"`);
+    }
+    defaultVariant = wanted === "baseline" ? "baseline" : "relaxed";
+    if (wanted !== "baseline" && !relaxedSimdAvailable(readWasm(relaxedUrl))) {
+      if (wanted === "relaxed") throw new Error("kernels: PHI2_KERNELS=relaxed but this Node cannot run relaxed SIMD");
+      defaultVariant = "baseline";
+    }
+  }
+  return defaultVariant;
+}
+
+/** The compiled kernel module (compiled once per thread and variant, synchronously). */
+export function kernelModule(variant: KernelVariant = kernelVariant()): WebAssembly.Module {
+  let module = compiled.get(variant);
+  if (!module) {
+    const bytes = readWasm(variant === "relaxed" ? relaxedUrl : baselineUrl);
+    if (variant === "relaxed" && !relaxedSimdAvailable(bytes)) throw new Error("kernels: this Node cannot run relaxed SIMD");
+    module = new WebAssembly.Module(bytes);
+    compiled.set(variant, module);
+  }
+  return module;
 }
 
 /** Instantiates the kernels on `memory` (sync). The module's static data is written below reservedBytes. */

@@ -2,7 +2,7 @@
 // odd head sizes, out == q.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { Arena, assertClose, randomF32, rng } from "./harness.js";
+import { Arena, VARIANTS, assertClose, randomF32, rng } from "./harness.js";
 import { attention } from "../../src/kernels/reference.js";
 import { attentionScratchBytes } from "../../src/kernels/wasm.js";
 
@@ -30,33 +30,35 @@ function check(arena: Arena, c: Case, seed: number): void {
   assertClose(arena.f32(outPtr, want.length), want, 2e-6, `attention ${JSON.stringify(c)}`);
 }
 
-test("attention: prefill against a cache (positions not starting at 0), MHA and GQA", () => {
-  const arena = new Arena(32 << 20);
-  check(arena, { T: 5, positions: [7, 8, 9, 10, 11], nHeads: 4, nKvHeads: 4, headDim: 80 }, 1);
-  check(arena, { T: 6, positions: [0, 1, 2, 3, 4, 5], nHeads: 8, nKvHeads: 2, headDim: 80 }, 2);
-  check(arena, { T: 3, positions: [30, 31, 32], nHeads: 6, nKvHeads: 3, headDim: 17 }, 3);
-  check(arena, { T: 2, positions: [4, 5], nHeads: 2, nKvHeads: 1, headDim: 3, inPlace: true }, 4);
-  check(arena, { T: 4, positions: [13, 14, 15, 16], nHeads: 4, nKvHeads: 2, headDim: 80, inPlace: true }, 5);
-});
+for (const variant of VARIANTS) {
+  test(`attention (${variant}): prefill against a cache (positions not starting at 0), MHA and GQA`, () => {
+    const arena = new Arena(32 << 20, variant);
+    check(arena, { T: 5, positions: [7, 8, 9, 10, 11], nHeads: 4, nKvHeads: 4, headDim: 80 }, 1);
+    check(arena, { T: 6, positions: [0, 1, 2, 3, 4, 5], nHeads: 8, nKvHeads: 2, headDim: 80 }, 2);
+    check(arena, { T: 3, positions: [30, 31, 32], nHeads: 6, nKvHeads: 3, headDim: 17 }, 3);
+    check(arena, { T: 2, positions: [4, 5], nHeads: 2, nKvHeads: 1, headDim: 3, inPlace: true }, 4);
+    check(arena, { T: 4, positions: [13, 14, 15, 16], nHeads: 4, nKvHeads: 2, headDim: 80, inPlace: true }, 5);
+  });
 
-test("attention: decode at late positions, odd counts of visible keys", () => {
-  const arena = new Arena(64 << 20);
-  for (const [i, pos] of [0, 1, 2, 3, 4, 6, 63, 64, 65, 130, 2047].entries()) {
-    check(arena, { T: 1, positions: [pos], nHeads: 4, nKvHeads: i % 2 === 0 ? 4 : 1, headDim: i % 3 === 0 ? 80 : 5 }, 10 + i);
-  }
-});
+  test(`attention (${variant}): decode at late positions, odd counts of visible keys`, () => {
+    const arena = new Arena(64 << 20, variant);
+    for (const [i, pos] of [0, 1, 2, 3, 4, 6, 63, 64, 65, 130, 2047].entries()) {
+      check(arena, { T: 1, positions: [pos], nHeads: 4, nKvHeads: i % 2 === 0 ? 4 : 1, headDim: i % 3 === 0 ? 80 : 5 }, 10 + i);
+    }
+  });
 
-test("attention: batch of unordered positions (each row attends to its own prefix)", () => {
-  const arena = new Arena(32 << 20);
-  check(arena, { T: 4, positions: [9, 0, 33, 2], nHeads: 2, nKvHeads: 2, headDim: 8 }, 30);
-});
+  test(`attention (${variant}): batch of unordered positions (each row attends to its own prefix)`, () => {
+    const arena = new Arena(32 << 20, variant);
+    check(arena, { T: 4, positions: [9, 0, 33, 2], nHeads: 2, nKvHeads: 2, headDim: 8 }, 30);
+  });
 
-test("attention: a single visible key returns its value exactly", () => {
-  const arena = new Arena();
-  const headDim = 7;
-  const v = randomF32(rng(9), headDim);
-  const out = arena.alloc(headDim * 4);
-  arena.k.attention(out, arena.put(randomF32(rng(8), headDim)), 1, arena.put(new Int32Array([0])),
-    arena.put(randomF32(rng(7), headDim)), arena.put(v), 1, 1, headDim, 0.5, arena.alloc(4));
-  assert.deepEqual([...arena.f32(out, headDim)], [...v]);
-});
+  test(`attention (${variant}): a single visible key returns its value exactly`, () => {
+    const arena = new Arena(16 << 20, variant);
+    const headDim = 7;
+    const v = randomF32(rng(9), headDim);
+    const out = arena.alloc(headDim * 4);
+    arena.k.attention(out, arena.put(randomF32(rng(8), headDim)), 1, arena.put(new Int32Array([0])),
+      arena.put(randomF32(rng(7), headDim)), arena.put(v), 1, 1, headDim, 0.5, arena.alloc(4));
+    assert.deepEqual([...arena.f32(out, headDim)], [...v]);
+  });
+}

@@ -1,7 +1,10 @@
 // Test helpers for the kernel tests: a deterministic RNG, a bump allocator over a kernel memory,
 // and a closeness check that reports the worst element.
 import assert from "node:assert/strict";
-import { createKernelMemory, instantiateKernels, type Kernels } from "../../src/kernels/wasm.js";
+import { createKernelMemory, instantiateKernels, kernelModule, type KernelVariant, type Kernels } from "../../src/kernels/wasm.js";
+
+/** Both builds: tests of kernels that use multiply-add run on each. */
+export const VARIANTS: KernelVariant[] = ["baseline", "relaxed"];
 
 /** mulberry32: deterministic uniform [0, 1). */
 export function rng(seed: number): () => number {
@@ -28,9 +31,9 @@ export class Arena {
   readonly memory: WebAssembly.Memory;
   private top: number;
 
-  constructor(bytes = 16 << 20) {
+  constructor(bytes = 16 << 20, variant?: KernelVariant) {
     this.memory = createKernelMemory(bytes);
-    this.k = instantiateKernels(this.memory);
+    this.k = instantiateKernels(this.memory, kernelModule(variant));
     this.top = this.k.reservedBytes;
   }
 

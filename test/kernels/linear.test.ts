@@ -2,7 +2,7 @@
 // Phi-2-like sizes, both accumulate modes, bias on/off, several k chunks and token blocks.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { Arena, EPS32, assertClose, randomF32, rng } from "./harness.js";
+import { Arena, EPS32, VARIANTS, assertClose, randomF32, rng } from "./harness.js";
 import { bf16ToF32, f16ToF32, f32ToBf16Array, f32ToF16Array, linear } from "../../src/kernels/reference.js";
 import type { LinearKernel } from "../../src/kernels/wasm.js";
 
@@ -51,9 +51,9 @@ function check(arena: Arena, type: WeightType, c: Case, seed: number): void {
   assertClose(arena.f32(outPtr, T * N), want, tol, `linear_${type} ${JSON.stringify(c)}`);
 }
 
-for (const type of ["f32", "bf16", "f16"] as const) {
-  test(`linear_${type}: odd sizes, all modes`, () => {
-    const arena = new Arena();
+for (const variant of VARIANTS) for (const type of ["f32", "bf16", "f16"] as const) {
+  test(`linear_${type} (${variant}): odd sizes, all modes`, () => {
+    const arena = new Arena(16 << 20, variant);
     let seed = 1;
     for (const K of [1, 3, 8, 17, 33, 65, 161]) {
       for (const N of [1, 4, 5, 7]) {
@@ -66,8 +66,8 @@ for (const type of ["f32", "bf16", "f16"] as const) {
     }
   });
 
-  test(`linear_${type}: every accumulate/bias combination`, () => {
-    const arena = new Arena();
+  test(`linear_${type} (${variant}): every accumulate/bias combination`, () => {
+    const arena = new Arena(16 << 20, variant);
     let seed = 100;
     for (const accumulate of [false, true]) {
       for (const bias of [false, true]) {
@@ -76,14 +76,14 @@ for (const type of ["f32", "bf16", "f16"] as const) {
     }
   });
 
-  test(`linear_${type}: Phi-2-like head sizes`, () => {
-    const arena = new Arena();
+  test(`linear_${type} (${variant}): Phi-2-like head sizes`, () => {
+    const arena = new Arena(16 << 20, variant);
     for (const T of [1, 2, 5]) check(arena, type, { T, K: 160, N: 480, accumulate: false, bias: true }, 200 + T);
     check(arena, type, { T: 3, K: 480, N: 160, accumulate: true, bias: false }, 210);
   });
 
-  test(`linear_${type}: several k chunks and token blocks`, () => {
-    const arena = new Arena(64 << 20);
+  test(`linear_${type} (${variant}): several k chunks and token blocks`, () => {
+    const arena = new Arena(64 << 20, variant);
     check(arena, type, { T: 3, K: 2048 + 2048 + 37, N: 6, accumulate: true, bias: true }, 300);
     check(arena, type, { T: 1, K: 4133, N: 5, accumulate: false, bias: true }, 301);
     check(arena, type, { T: 70, K: 33, N: 9, accumulate: true, bias: true }, 302);
@@ -95,7 +95,7 @@ for (const type of ["f32", "bf16", "f16"] as const) {
  * Every finite weight value through both paths (matvec T = 1 and panels T > 1) with one-hot x:
  * out[t, n] must equal w[n, t] exactly, which proves the conversion inside the kernel bit-exact.
  */
-function exhaustive(type: "bf16" | "f16"): void {
+function exhaustive(type: "bf16" | "f16", variant: (typeof VARIANTS)[number]): void {
   const isFinite = (h: number) => (type === "f16" ? (h & 0x7c00) !== 0x7c00 : (h & 0x7f80) !== 0x7f80);
   const decode = type === "f16" ? f16ToF32 : bf16ToF32;
   const finite: number[] = [];
@@ -104,7 +104,7 @@ function exhaustive(type: "bf16" | "f16"): void {
   const N = finite.length / K;
   assert.ok(Number.isInteger(N));
   const w = Uint16Array.from(finite);
-  const arena = new Arena(8 << 20);
+  const arena = new Arena(8 << 20, variant);
   const kernel = kernelOf(arena, type);
   const wPtr = arena.put(w);
   const want = new Float32Array(N * K);
@@ -134,5 +134,7 @@ function exhaustive(type: "bf16" | "f16"): void {
   }
 }
 
-test("linear_f16: every finite half value converts exactly (matvec and panels)", () => exhaustive("f16"));
-test("linear_bf16: every finite bf16 value converts exactly (matvec and panels)", () => exhaustive("bf16"));
+for (const variant of VARIANTS) {
+  test(`linear_f16 (${variant}): every finite half value converts exactly (matvec and panels)`, () => exhaustive("f16", variant));
+  test(`linear_bf16 (${variant}): every finite bf16 value converts exactly (matvec and panels)`, () => exhaustive("bf16", variant));
+}

@@ -9,7 +9,7 @@
 // New weight types (e.g. GGUF q8_0) only need a PanelConverter; PANEL_K is a multiple of 256 so
 // block-quantized formats can convert whole blocks.
 
-import { hsum4 } from "./_simd";
+import { hsum4, madd } from "./_simd";
 
 /** Weight rows converted together (the micro-kernel computes 4 outputs per token). */
 export const PANEL_ROWS: i32 = 4;
@@ -50,8 +50,8 @@ export function dotF32(a: usize, b: usize, n: i32): f32 {
   let acc1 = f32x4.splat(0);
   const end8 = a + (<usize>(n & ~7) << 2);
   while (a < end8) {
-    acc0 = f32x4.add(acc0, f32x4.mul(v128.load(a), v128.load(b)));
-    acc1 = f32x4.add(acc1, f32x4.mul(v128.load(a, 16), v128.load(b, 16)));
+    acc0 = madd(v128.load(a), v128.load(b), acc0);
+    acc1 = madd(v128.load(a, 16), v128.load(b, 16), acc1);
     a += 32;
     b += 32;
   }
@@ -87,17 +87,17 @@ function panelRows4(out: usize, os: usize, x: usize, xs: usize, T: i32, kc: i32,
       const va = v128.load(xa + k);
       const vb = v128.load(xb + k);
       const w0 = v128.load(p0 + k);
-      a0 = f32x4.add(a0, f32x4.mul(w0, va));
-      b0 = f32x4.add(b0, f32x4.mul(w0, vb));
+      a0 = madd(w0, va, a0);
+      b0 = madd(w0, vb, b0);
       const w1 = v128.load(p1 + k);
-      a1 = f32x4.add(a1, f32x4.mul(w1, va));
-      b1 = f32x4.add(b1, f32x4.mul(w1, vb));
+      a1 = madd(w1, va, a1);
+      b1 = madd(w1, vb, b1);
       const w2 = v128.load(p2 + k);
-      a2 = f32x4.add(a2, f32x4.mul(w2, va));
-      b2 = f32x4.add(b2, f32x4.mul(w2, vb));
+      a2 = madd(w2, va, a2);
+      b2 = madd(w2, vb, b2);
       const w3 = v128.load(p3 + k);
-      a3 = f32x4.add(a3, f32x4.mul(w3, va));
-      b3 = f32x4.add(b3, f32x4.mul(w3, vb));
+      a3 = madd(w3, va, a3);
+      b3 = madd(w3, vb, b3);
     }
     let sa = hsum4(a0, a1, a2, a3);
     let sb = hsum4(b0, b1, b2, b3);
@@ -114,10 +114,10 @@ function panelRows4(out: usize, os: usize, x: usize, xs: usize, T: i32, kc: i32,
     let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
     for (let k: usize = 0; k < vecBytes; k += 16) {
       const va = v128.load(xa + k);
-      a0 = f32x4.add(a0, f32x4.mul(v128.load(p0 + k), va));
-      a1 = f32x4.add(a1, f32x4.mul(v128.load(p1 + k), va));
-      a2 = f32x4.add(a2, f32x4.mul(v128.load(p2 + k), va));
-      a3 = f32x4.add(a3, f32x4.mul(v128.load(p3 + k), va));
+      a0 = madd(v128.load(p0 + k), va, a0);
+      a1 = madd(v128.load(p1 + k), va, a1);
+      a2 = madd(v128.load(p2 + k), va, a2);
+      a3 = madd(v128.load(p3 + k), va, a3);
     }
     let sa = hsum4(a0, a1, a2, a3);
     if (kc & 3) sa = f32x4.add(sa, tail4(xa, kc));

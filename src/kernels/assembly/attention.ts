@@ -1,6 +1,6 @@
 // Causal multi-head attention of T queries against one sequence's KV cache (GQA aware).
 
-import { exp4, hsum4 } from "./_simd";
+import { exp4, hsum4, madd } from "./_simd";
 import { dotF32 } from "./_linear";
 
 /**
@@ -45,10 +45,10 @@ function scores(scratch: usize, q: usize, k: usize, kvRow: usize, n: i32, headDi
     let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
     for (let d: usize = 0; d < vecBytes; d += 16) {
       const qv = v128.load(q + d);
-      a0 = f32x4.add(a0, f32x4.mul(qv, v128.load(k0 + d)));
-      a1 = f32x4.add(a1, f32x4.mul(qv, v128.load(k1 + d)));
-      a2 = f32x4.add(a2, f32x4.mul(qv, v128.load(k2 + d)));
-      a3 = f32x4.add(a3, f32x4.mul(qv, v128.load(k3 + d)));
+      a0 = madd(qv, v128.load(k0 + d), a0);
+      a1 = madd(qv, v128.load(k1 + d), a1);
+      a2 = madd(qv, v128.load(k2 + d), a2);
+      a3 = madd(qv, v128.load(k3 + d), a3);
     }
     let s = hsum4(a0, a1, a2, a3);
     if (headDim & 3) {

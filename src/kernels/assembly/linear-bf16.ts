@@ -1,7 +1,7 @@
 // linear_bf16: out (T, N) [+]= x (T, K) f32 · w (N, K) bf16ᵀ [+ bias (N) f32], f32 accumulation.
 
 import { PANEL, PANEL_STRIDE, linearPanels, store1, store4 } from "./_linear";
-import { bf16Scalar, hsum4 } from "./_simd";
+import { bf16Scalar, hsum4, madd } from "./_simd";
 
 /**
  * out[t*N+n] = (accumulate ? out[t*N+n] : 0) + (bias ? bias[n] : 0) + Σ_k w[n*K+k] * x[t*K+k].
@@ -54,17 +54,17 @@ function matvecBf16(out: usize, x: usize, w: usize, bias: usize, K: i32, N: i32,
       const xe = v128.shuffle<f32>(xa, xb, 0, 2, 4, 6);
       const xo = v128.shuffle<f32>(xa, xb, 1, 3, 5, 7);
       let v = v128.load(r0 + k);
-      e0 = f32x4.add(e0, f32x4.mul(i32x4.shl(v, 16), xe));
-      o0 = f32x4.add(o0, f32x4.mul(v128.and(v, high), xo));
+      e0 = madd(i32x4.shl(v, 16), xe, e0);
+      o0 = madd(v128.and(v, high), xo, o0);
       v = v128.load(r1 + k);
-      e1 = f32x4.add(e1, f32x4.mul(i32x4.shl(v, 16), xe));
-      o1 = f32x4.add(o1, f32x4.mul(v128.and(v, high), xo));
+      e1 = madd(i32x4.shl(v, 16), xe, e1);
+      o1 = madd(v128.and(v, high), xo, o1);
       v = v128.load(r2 + k);
-      e2 = f32x4.add(e2, f32x4.mul(i32x4.shl(v, 16), xe));
-      o2 = f32x4.add(o2, f32x4.mul(v128.and(v, high), xo));
+      e2 = madd(i32x4.shl(v, 16), xe, e2);
+      o2 = madd(v128.and(v, high), xo, o2);
       v = v128.load(r3 + k);
-      e3 = f32x4.add(e3, f32x4.mul(i32x4.shl(v, 16), xe));
-      o3 = f32x4.add(o3, f32x4.mul(v128.and(v, high), xo));
+      e3 = madd(i32x4.shl(v, 16), xe, e3);
+      o3 = madd(v128.and(v, high), xo, o3);
     }
     let sums = hsum4(f32x4.add(e0, o0), f32x4.add(e1, o1), f32x4.add(e2, o2), f32x4.add(e3, o3));
     if (K & 7) {

@@ -2,7 +2,11 @@
 // Weights must be finite (no inf/nan); subnormals and signed zeros are exact.
 
 import { PANEL, PANEL_STRIDE, linearPanels, store1, store4 } from "./_linear";
-import { F16_RESCALE, f16Scalar, f16x4, hsum4 } from "./_simd";
+import { f16Scalar, f16x4, hsum4, madd } from "./_simd";
+
+/** 2^56: half of the 2^112 that rebiases a half's exponent (see matvecF16). */
+// @ts-ignore: decorator
+@inline const HALF_RESCALE: f32 = reinterpret<f32>(0x5b800000);
 
 /**
  * out[t*N+n] = (accumulate ? out[t*N+n] : 0) + (bias ? bias[n] : 0) + Σ_k w[n*K+k] * x[t*K+k].
@@ -35,14 +39,16 @@ function f16Panel(w: usize, K: i32, n0: i32, rows: i32, k0: i32, kc: i32): void 
  * as i32 lanes holds element 2i in the low half and 2i+1 in the high half of lane i. An arithmetic
  * shift right by 3 of a half sitting in the top 16 bits moves its exponent and mantissa to their f32
  * positions and smears the sign over bits 28..31; masking with 0x8fffe000 keeps the sign at bit 31
- * and drops the neighbour's bits; the multiply by 2^112 fixes the exponent bias (and normalizes
- * subnormals). x is split into even/odd lanes once per 8 columns.
+ * and drops the neighbour's bits. That f32 is the weight times 2^-112; the missing 2^112 is split
+ * as 2^56 on x (once per 8 columns, shared by 4 rows) and 2^56 on the final sums: both are exact
+ * power-of-two scalings, and no finite activation below 2^72 overflows (products below 2^-70 may
+ * lose bits to f32 subnormals: far below f32 rounding of any sum they join).
  */
 function matvecF16(out: usize, x: usize, w: usize, bias: usize, K: i32, N: i32, addOut: bool): void {
   const rowBytes = <usize>K << 1;
   const vecBytes = <usize>(K & ~7) << 1;
   const mask = i32x4.splat(0x8fffe000);
-  const rescale = f32x4.splat(F16_RESCALE);
+  const halfRescale = f32x4.splat(HALF_RESCALE);
   let n = 0;
   for (; n + 4 <= N; n += 4) {
     const r0 = w + <usize>n * rowBytes;
@@ -55,22 +61,22 @@ function matvecF16(out: usize, x: usize, w: usize, bias: usize, K: i32, N: i32, 
       const xp = x + (k << 1);
       const xa = v128.load(xp);
       const xb = v128.load(xp, 16);
-      const xe = v128.shuffle<f32>(xa, xb, 0, 2, 4, 6);
-      const xo = v128.shuffle<f32>(xa, xb, 1, 3, 5, 7);
+      const xe = f32x4.mul(v128.shuffle<f32>(xa, xb, 0, 2, 4, 6), halfRescale);
+      const xo = f32x4.mul(v128.shuffle<f32>(xa, xb, 1, 3, 5, 7), halfRescale);
       let v = v128.load(r0 + k);
-      e0 = f32x4.add(e0, f32x4.mul(f32x4.mul(v128.and(i32x4.shr_s(i32x4.shl(v, 16), 3), mask), rescale), xe));
-      o0 = f32x4.add(o0, f32x4.mul(f32x4.mul(v128.and(i32x4.shr_s(v, 3), mask), rescale), xo));
+      e0 = madd(v128.and(i32x4.shr_s(i32x4.shl(v, 16), 3), mask), xe, e0);
+      o0 = madd(v128.and(i32x4.shr_s(v, 3), mask), xo, o0);
       v = v128.load(r1 + k);
-      e1 = f32x4.add(e1, f32x4.mul(f32x4.mul(v128.and(i32x4.shr_s(i32x4.shl(v, 16), 3), mask), rescale), xe));
-      o1 = f32x4.add(o1, f32x4.mul(f32x4.mul(v128.and(i32x4.shr_s(v, 3), mask), rescale), xo));
+      e1 = madd(v128.and(i32x4.shr_s(i32x4.shl(v, 16), 3), mask), xe, e1);
+      o1 = madd(v128.and(i32x4.shr_s(v, 3), mask), xo, o1);
       v = v128.load(r2 + k);
-      e2 = f32x4.add(e2, f32x4.mul(f32x4.mul(v128.and(i32x4.shr_s(i32x4.shl(v, 16), 3), mask), rescale), xe));
-      o2 = f32x4.add(o2, f32x4.mul(f32x4.mul(v128.and(i32x4.shr_s(v, 3), mask), rescale), xo));
+      e2 = madd(v128.and(i32x4.shr_s(i32x4.shl(v, 16), 3), mask), xe, e2);
+      o2 = madd(v128.and(i32x4.shr_s(v, 3), mask), xo, o2);
       v = v128.load(r3 + k);
-      e3 = f32x4.add(e3, f32x4.mul(f32x4.mul(v128.and(i32x4.shr_s(i32x4.shl(v, 16), 3), mask), rescale), xe));
-      o3 = f32x4.add(o3, f32x4.mul(f32x4.mul(v128.and(i32x4.shr_s(v, 3), mask), rescale), xo));
+      e3 = madd(v128.and(i32x4.shr_s(i32x4.shl(v, 16), 3), mask), xe, e3);
+      o3 = madd(v128.and(i32x4.shr_s(v, 3), mask), xo, o3);
     }
-    let sums = hsum4(f32x4.add(e0, o0), f32x4.add(e1, o1), f32x4.add(e2, o2), f32x4.add(e3, o3));
+    let sums = f32x4.mul(hsum4(f32x4.add(e0, o0), f32x4.add(e1, o1), f32x4.add(e2, o2), f32x4.add(e3, o3)), halfRescale);
     if (K & 7) {
       let s0: f32 = 0, s1: f32 = 0, s2: f32 = 0, s3: f32 = 0;
       for (let k = K & ~7; k < K; k++) {

@@ -1,7 +1,7 @@
 // linear_f32: out (T, N) [+]= x (T, K) · w (N, K)ᵀ [+ bias (N)], all f32.
 
 import { PANEL, PANEL_STRIDE, linearPanels, store1, store4, dotF32 } from "./_linear";
-import { hsum4 } from "./_simd";
+import { hsum4, madd } from "./_simd";
 
 /**
  * out[t*N+n] = (accumulate ? out[t*N+n] : 0) + (bias ? bias[n] : 0) + Σ_k w[n*K+k] * x[t*K+k].
@@ -35,14 +35,14 @@ function matvecF32(out: usize, x: usize, w: usize, bias: usize, K: i32, N: i32, 
     for (let k: usize = 0; k < vecBytes; k += 32) {
       const xa = v128.load(x + k);
       const xb = v128.load(x + k, 16);
-      a0 = f32x4.add(a0, f32x4.mul(v128.load(r0 + k), xa));
-      b0 = f32x4.add(b0, f32x4.mul(v128.load(r0 + k, 16), xb));
-      a1 = f32x4.add(a1, f32x4.mul(v128.load(r1 + k), xa));
-      b1 = f32x4.add(b1, f32x4.mul(v128.load(r1 + k, 16), xb));
-      a2 = f32x4.add(a2, f32x4.mul(v128.load(r2 + k), xa));
-      b2 = f32x4.add(b2, f32x4.mul(v128.load(r2 + k, 16), xb));
-      a3 = f32x4.add(a3, f32x4.mul(v128.load(r3 + k), xa));
-      b3 = f32x4.add(b3, f32x4.mul(v128.load(r3 + k, 16), xb));
+      a0 = madd(v128.load(r0 + k), xa, a0);
+      b0 = madd(v128.load(r0 + k, 16), xb, b0);
+      a1 = madd(v128.load(r1 + k), xa, a1);
+      b1 = madd(v128.load(r1 + k, 16), xb, b1);
+      a2 = madd(v128.load(r2 + k), xa, a2);
+      b2 = madd(v128.load(r2 + k, 16), xb, b2);
+      a3 = madd(v128.load(r3 + k), xa, a3);
+      b3 = madd(v128.load(r3 + k, 16), xb, b3);
     }
     let sums = hsum4(f32x4.add(a0, b0), f32x4.add(a1, b1), f32x4.add(a2, b2), f32x4.add(a3, b3));
     if (K & 7) {

@@ -1,0 +1,82 @@
+// Micro-benchmark of the linear kernels at Phi-2 sizes, single thread:
+//   matvec (T = 1): GB/s of weights streamed; matmul (T = 64, 512): GFLOP/s (2·T·K·N flops).
+// Run: node dist/bench/kernels.js [--quick] [--types bf16,f16,f32] [--tokens 1,64,512]
+import { createKernelMemory, instantiateKernels, kernelVariant, type LinearKernel } from "../src/kernels/wasm.js";
+
+const args = process.argv.slice(2);
+const option = (name: string, fallback: string): string => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 && args[i + 1] ? args[i + 1]! : fallback;
+};
+const quick = args.includes("--quick");
+const types = option("types", "bf16,f16,f32").split(",") as ("bf16" | "f16" | "f32")[];
+const tokenCounts = option("tokens", "1,64,512").split(",").map(Number);
+const shapes: [number, number][] = [[2560, 2560], [2560, 10240], [10240, 2560]];
+
+const maxK = 10240, maxN = 10240, maxT = Math.max(...tokenCounts);
+const memory = createKernelMemory(0);
+const k = instantiateKernels(memory);
+let top = k.reservedBytes;
+const alloc = (bytes: number): number => {
+  const p = top;
+  top += Math.ceil(bytes / 64) * 64 + 64;
+  const need = top - memory.buffer.byteLength;
+  if (need > 0) memory.grow(Math.ceil(need / 65536));
+  return p;
+};
+const wPtr = alloc(maxK * 2560 * 4);
+const xPtr = alloc(maxT * maxK * 4);
+const outPtr = alloc(maxT * maxN * 4);
+const biasPtr = alloc(maxN * 4);
+// fill weights with small finite values valid in every type (bf16/f16 bit patterns of ~0.01..0.1)
+const u16 = new Uint16Array(memory.buffer);
+for (let i = wPtr / 2; i < (wPtr + maxK * 2560 * 4) / 2; i++) u16[i] = 0x2000 + (i * 7919) % 4096;
+const f32 = new Float32Array(memory.buffer);
+for (let i = xPtr / 4; i < (xPtr + maxT * maxK * 4) / 4; i++) f32[i] = ((i * 31) % 101) / 101 - 0.5;
+
+const kernelOf = (t: string): LinearKernel => (t === "bf16" ? k.linear_bf16 : t === "f16" ? k.linear_f16 : k.linear_f32);
+const bytesPer = (t: string): number => (t === "f32" ? 4 : 2);
+
+/**
+ * Seconds per call: warm up (lets V8 tier the wasm up to TurboFan), then the fastest of the timed
+ * repetitions, in process CPU time: on a shared machine wall time also counts the time this thread
+ * sat descheduled, which says nothing about the kernel.
+ */
+function time(run: () => void, minSeconds: number): { cpu: number; wall: number } {
+  for (let i = 0; i < 2; i++) run();
+  let best = Infinity;
+  let bestWall = Infinity;
+  const start = process.hrtime.bigint();
+  let reps = 0;
+  do {
+    const before = process.cpuUsage();
+    const wallBefore = process.hrtime.bigint();
+    run();
+    bestWall = Math.min(bestWall, Number(process.hrtime.bigint() - wallBefore) / 1e9);
+    const used = process.cpuUsage(before);
+    best = Math.min(best, (used.user + used.system) / 1e6);
+    reps++;
+  } while (reps < 3 || Number(process.hrtime.bigint() - start) / 1e9 < minSeconds);
+  return { cpu: best, wall: bestWall };
+}
+
+// tier-up on small sizes first so the first timed shape is not measured on baseline code
+for (const t of types) for (const T of [1, 2, 8]) for (let i = 0; i < 20; i++) kernelOf(t)(outPtr, xPtr, wPtr, biasPtr, T, 256, 64, 0);
+
+console.log(`linear kernels (${kernelVariant()} build), 1 thread, node ${process.version}`);
+console.log("fastest call in CPU time (and in wall time, which also counts time descheduled on a busy machine)");
+console.log("type  K      N      T    ms/call (wall)        result (wall)");
+for (const t of types) {
+  for (const [K, N] of shapes) {
+    for (const T of tokenCounts) {
+      const fn = kernelOf(t);
+      const { cpu, wall } = time(() => fn(outPtr, xPtr, wPtr, biasPtr, T, K, N, 0), quick ? 0.2 : 1);
+      const rate = (seconds: number): string => T === 1
+        ? ((K * N * bytesPer(t)) / seconds / 1e9).toFixed(2)
+        : ((2 * T * K * N) / seconds / 1e9).toFixed(2);
+      const unit = T === 1 ? "GB/s of weights" : "GFLOP/s";
+      const ms = `${(cpu * 1e3).toFixed(2)} (${(wall * 1e3).toFixed(2)})`;
+      console.log(`${t.padEnd(5)} ${String(K).padEnd(6)} ${String(N).padEnd(6)} ${String(T).padEnd(4)} ${ms.padEnd(21)} ${rate(cpu)} (${rate(wall)}) ${unit}`);
+    }
+  }
+}
