@@ -43,7 +43,15 @@ export interface ResolvedModel {
 /** A local path as is, else the downloaded (or cached) snapshot path of a hub id. */
 export async function resolveModel(spec: string = DEFAULT_MODEL_ID, options: HubOptions = {}): Promise<string> {
   if (existsSync(spec)) return spec;
-  return (await pullModel(spec, options)).path;
+  try {
+    return (await pullModel(spec, options)).path;
+  } catch (err) {
+    // "models/phi-2" may be a mistyped local path as much as a hub id: say both were tried.
+    if (err instanceof HubError && /repository not found|not found, private or gated/.test(err.message)) {
+      throw new HubError(`${err.message}. There is no local file or folder "${spec}" either.`, err.kind, err.status);
+    }
+    throw err;
+  }
 }
 
 /** Download a hub model into the cache (or find it there). */

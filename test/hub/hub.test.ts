@@ -199,7 +199,7 @@ describe("access, revisions, errors", () => {
   test("unknown repos, .bin-only repos and bad specs get clear errors", async () => {
     const cacheDir = tempCache();
     await rejectsWith(resolveModel("acme/missing", opts(hub, cacheDir, { env: { HF_TOKEN: "x" } })), "not-found", /acme\/missing: repository not found/);
-    await rejectsWith(resolveModel("acme/missing", opts(hub, cacheDir)), "auth", /not found, private or gated/);
+    await rejectsWith(resolveModel("acme/missing", opts(hub, cacheDir)), "auth", /not found, private or gated.*no local file or folder "acme\/missing" either/s);
     await rejectsWith(resolveModel("acme/bin-only", opts(hub, cacheDir)), "unsupported", /only PyTorch/);
     await rejectsWith(resolveModel("./no/such/dir/model", opts(hub, cacheDir)), "spec", /neither an existing local path nor a hub id/);
   });
