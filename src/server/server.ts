@@ -111,8 +111,16 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const shutdown = (graceMs = 30_000): Promise<void> => {
     stopping ??= (async () => {
       context.closing = true;
-      const drained = context.model ? context.model.scheduler.drain(graceMs) : Promise.resolve(true);
-      await Promise.all([drained, app.close()]);
+      const closed = app.close(); // stops listening; waits for open connections
+      // Connections that turn idle after close() began (a finished stream on a keep-alive socket) would
+      // otherwise linger until their keep-alive timeout: sweep them while we wait.
+      const sweep = setInterval(() => app.server.closeIdleConnections(), 50);
+      try {
+        if (context.model) await context.model.scheduler.drain(graceMs);
+        await closed;
+      } finally {
+        clearInterval(sweep);
+      }
       const loaded = await ready.catch(() => undefined);
       if (loaded && ownsModel) await loaded.dispose();
     })();
