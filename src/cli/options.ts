@@ -25,7 +25,8 @@ export function addModelOptions(cmd: Command): Command {
   return cmd
     .option("-m, --model <path|id>", "model folder (Hugging Face layout), .gguf file, or hub id (user/repo, user/repo:QUANT)", DEFAULT_MODEL_ID)
     .option("-t, --threads <n>", "worker threads (default: all cores)", intArg("--threads", 1, 256))
-    .option("-c, --ctx-size <n>", "context length in tokens (default: the model's, 2048)", intArg("--ctx-size", 1, 1 << 20));
+    .option("-c, --ctx-size <n>", "context length in tokens (default: the model's, 2048)", intArg("--ctx-size", 1, 1 << 20))
+    .addOption(new Option("-q, --quant <type>", "quantize 16/32-bit weights in memory at load (no file written)").choices(["q8_0", "q4_0"]));
 }
 
 export function addSamplingOptions(cmd: Command): Command {
@@ -45,10 +46,10 @@ export function addSamplingOptions(cmd: Command): Command {
     .option("--no-default-stops", "do not add the format's default stop strings");
 }
 
-export interface ModelOpts { model: string; threads?: number; ctxSize?: number }
+export interface ModelOpts { model: string; threads?: number; ctxSize?: number; quant?: "q8_0" | "q4_0" }
 
 export function loadOptions(o: ModelOpts): LoadOptions {
-  return { threads: o.threads, contextLength: o.ctxSize };
+  return { threads: o.threads, contextLength: o.ctxSize, quant: o.quant };
 }
 
 /** Resolves --model (downloading a hub id into the cache when needed) and loads it. */

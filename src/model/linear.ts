@@ -1,23 +1,29 @@
-// Picks the matrix kernel for a weight's dtype. Every kernel computes
-// out(T, N) = [out +] bias + x(T, K) · W(N, K)^T; quantized ones use the scratch area to quantize x.
+// Picks the matrix kernel for a weight's held dtype. Every kernel computes
+// out(T, N) = [out +] bias + x(T, K) · W(N, K)^T; quantized ones quantize x into the scratch area first.
 import type { DType } from "../formats/tensor.js";
 import type { Kernels } from "../kernels/wasm.js";
+import { quantKernels, quantScratchBytes, type QuantKernels } from "../kernels/quant-kernels.js";
 
 export type LinearFn = (
   out: number, x: number, w: number, bias: number, T: number, K: number, N: number, accumulate: number, scratch: number,
 ) => void;
 
-/** Scratch bytes the quantized kernels may need for T rows of K activations (int8 + per-block scales). */
+/** Scratch bytes the quantized kernels need for T rows of K activations. */
 export function linearScratchBytes(T: number, K: number): number {
-  return T * (K + Math.ceil(K / 32) * 8) + 1024;
+  return quantScratchBytes(T, Math.ceil(K / 32) * 32);
 }
 
 export function linearKernel(k: Kernels, dtype: DType): LinearFn {
+  let q: QuantKernels | undefined;
+  const quant = () => (q ??= quantKernels(k.raw, k.memory, k.reservedBytes));
   switch (dtype) {
     case "F32": return (o, x, w, b, T, K, N, a) => k.linear_f32(o, x, w, b, T, K, N, a);
     case "BF16": return (o, x, w, b, T, K, N, a) => k.linear_bf16(o, x, w, b, T, K, N, a);
     case "F16": return (o, x, w, b, T, K, N, a) => k.linear_f16(o, x, w, b, T, K, N, a);
+    case "Q8_0": return quant().linear_q8_0;
+    case "Q4_0": return quant().linear_q4_0;
+    case "Q4_K": return quant().linear_q4_k;
     default:
-      throw new Error(`no matrix kernel for ${dtype} weights`);
+      throw new Error(`no matrix kernel for ${dtype} weights (they are converted at load)`);
   }
 }
