@@ -106,36 +106,50 @@ export function normaliseEtag(etag: string | undefined): string | undefined {
   return etag?.replace(/^W\//, "").replace(/^"|"$/g, "") || undefined;
 }
 
+/** A Location without scheme and host ("/api/resolve-cache/...") stays on the hub. */
+function isRelativeLocation(location: string): boolean {
+  return !/^[a-z][a-z0-9+.-]*:/i.test(location) && !location.startsWith("//");
+}
+
 /**
- * HEAD the resolve URL without following redirects to another place: an LFS file answers 302 to the
- * CDN, and that 302 carries the metadata. A redirect without hub headers (a renamed repository) is
- * followed, as get_hf_file_metadata does with relative redirects.
+ * HEAD the resolve URL as get_hf_file_metadata does: relative redirects (a renamed repository, the
+ * hub's resolve-cache for small files) are followed, an absolute one (an LFS file on the CDN) is not:
+ * its Location is where the bytes are, and that 302 carries the metadata. Hub headers seen on an
+ * earlier hop fill in what a later one lacks.
  */
 export async function fetchFileMetadata(ctx: HubContext, repo: string, revision: string, file: string): Promise<FileMetadata> {
   const { settings } = ctx;
   const tokenSent = settings.token !== undefined;
+  const resolveAt = resolveUrl(settings.endpoint, repo, revision, file);
   return withRetries(3, ctx.retryDelayMs, async () => {
-    let url = resolveUrl(settings.endpoint, repo, revision, file);
+    let url = resolveAt;
+    let commit: string | undefined;
+    let linkedEtag: string | undefined;
+    let linkedSize: string | undefined;
     for (let hop = 0; hop < 10; hop++) {
       const res = await httpRequest("HEAD", url, { headers: authHeaders(settings), timeoutMs: ctx.timeoutMs });
       res.discard();
+      if (res.status >= 400) throw statusError(res, { repo, revision, file }, tokenSent);
+      commit = header(res.headers, "x-repo-commit") ?? commit;
+      linkedEtag = header(res.headers, "x-linked-etag") ?? linkedEtag;
+      linkedSize = header(res.headers, "x-linked-size") ?? linkedSize;
       const location = header(res.headers, "location");
-      const commit = header(res.headers, "x-repo-commit");
-      const linkedEtag = header(res.headers, "x-linked-etag");
-      if (res.status >= 300 && res.status < 400 && location && !commit && !linkedEtag) {
-        url = new URL(location, url).toString(); // renamed repository: ask again at the new place
+      const isRedirect = res.status >= 300 && res.status < 400 && location !== undefined;
+      const hubHeaders = header(res.headers, "x-repo-commit") !== undefined || header(res.headers, "x-linked-etag") !== undefined;
+      if (isRedirect && (isRelativeLocation(location!) || !hubHeaders)) {
+        url = new URL(location!, url).toString();
         continue;
       }
-      if (res.status >= 400) throw statusError(res, { repo, revision, file }, tokenSent);
       if (!commit) {
         throw new HubError(`${url}: no X-Repo-Commit header; ${settings.endpoint} does not look like a Hugging Face hub`, "http", res.status);
       }
       const etag = normaliseEtag(linkedEtag ?? header(res.headers, "etag"));
       if (!etag) throw new HubError(`${url}: no ETag header; cannot cache the file reproducibly`, "http", res.status);
-      const sizeText = header(res.headers, "x-linked-size") ?? header(res.headers, "content-length");
+      const sizeText = linkedSize ?? header(res.headers, "content-length");
       const size = sizeText !== undefined && /^\d+$/.test(sizeText) ? Number(sizeText) : undefined;
-      const redirected = res.status >= 300 && res.status < 400 && location !== undefined;
-      return { commit, etag, size, location: redirected ? new URL(location!, url).toString() : url, redirected };
+      const bytesAt = isRedirect ? new URL(location!, url).toString() : url;
+      // huggingface_hub drops the token whenever the bytes are fetched from elsewhere than the resolve URL.
+      return { commit, etag, size, location: bytesAt, redirected: bytesAt !== resolveAt };
     }
     throw new HubError(`${repo}/${file}: too many redirects`, "http");
   });

@@ -33,6 +33,11 @@ export interface FakeHubOptions {
   token?: string;
   /** LFS redirects use a relative Location ("/cdn-lfs/...") or an absolute one (default). */
   cdnLocation?: "absolute" | "relative";
+  /**
+   * Small files answer 307 to /api/resolve-cache/models/{repo}/{commit}/{file} (a relative redirect with
+   * only X-Repo-Commit), as huggingface.co does today, instead of 200 at once.
+   */
+  resolveCache?: boolean;
 }
 
 const sha256 = (b: Buffer) => createHash("sha256").update(b).digest("hex");
@@ -110,7 +115,8 @@ export class FakeHub {
     let m: RegExpExecArray | null;
     if ((m = /^\/api\/models\/([^/]+\/[^/]+)\/revision\/([^/]+)$/.exec(path))) return this.apiInfo(req, res, m[1], m[2]);
     if ((m = /^\/cdn-lfs\/([0-9a-f]{64})$/.exec(path))) return this.cdn(req, res, m[1]);
-    if ((m = /^\/([^/]+\/[^/]+)\/resolve\/([^/]+)\/(.+)$/.exec(path))) return this.resolveFile(req, res, m[1], m[2], m[3]);
+    if ((m = /^\/api\/resolve-cache\/models\/([^/]+\/[^/]+)\/([0-9a-f]{40})\/(.+)$/.exec(path))) return this.resolveFile(req, res, m[1], m[2], m[3], true);
+    if ((m = /^\/([^/]+\/[^/]+)\/resolve\/([^/]+)\/(.+)$/.exec(path))) return this.resolveFile(req, res, m[1], m[2], m[3], false);
     res.writeHead(404, { "x-error-code": "RepoNotFound" }).end("not found");
   }
 
@@ -145,9 +151,14 @@ export class FakeHub {
     res.writeHead(200, { "content-type": "application/json", "content-length": Buffer.byteLength(body) }).end(req.method === "HEAD" ? undefined : body);
   }
 
-  private resolveFile(req: http.IncomingMessage, res: http.ServerResponse, id: string, rev: string, file: string): void {
+  private resolveFile(req: http.IncomingMessage, res: http.ServerResponse, id: string, rev: string, file: string, fromCache: boolean): void {
     const found = this.lookup(req, res, id, rev);
     if (!found) return;
+    if (this.options.resolveCache && !fromCache && found.files.has(file) && !isLfsFile(file)) {
+      const target = `/api/resolve-cache/models/${id}/${found.commit}/${file.split("/").map(encodeURIComponent).join("/")}?etag=x`;
+      res.writeHead(307, { location: target, "x-repo-commit": found.commit, "content-length": "0" }).end();
+      return;
+    }
     const bytes = found.files.get(file);
     if (!bytes) {
       res.writeHead(404, { "x-error-code": "EntryNotFound", "x-repo-commit": found.commit }).end();
@@ -182,7 +193,7 @@ export class FakeHub {
       res.writeHead(404).end();
       return;
     }
-    if (req.headers.authorization) {
+    if (req.headers.authorization && req.method === "GET") {
       // A signed CDN URL plus an Authorization header is refused by S3-like stores.
       res.writeHead(400).end("Only one auth mechanism allowed");
       return;

@@ -42,7 +42,7 @@ for (const cdnLocation of ["absolute", "relative"] as const) {
     const files = tinyRepoFiles();
     let commit: string;
     before(async () => {
-      hub = await startFakeHub({ cdnLocation });
+      hub = await startFakeHub({ cdnLocation, resolveCache: cdnLocation === "relative" });
       commit = hub.addRepo("acme/tiny-phi", { files });
     });
     after(() => hub.close());
@@ -68,6 +68,7 @@ for (const cdnLocation of ["absolute", "relative"] as const) {
       const fetched = hub.requests.filter((r) => r.method === "GET" && r.path.includes("/resolve/"));
       assert.ok(!fetched.some((r) => /README|pytorch_model|onnx|gitattributes/.test(r.path)), "skips files phi2 does not read");
       assert.ok(hub.requestsTo("/acme/tiny-phi/resolve/").every((r) => r.path.includes(`/resolve/${commit}/`)), "pins files to the commit");
+      if (cdnLocation === "relative") assert.ok(hub.requestsTo("/api/resolve-cache/").length >= 3, "small files came through the resolve cache");
     });
 
     test("a second pull only asks which commit main is", async () => {
