@@ -48,8 +48,14 @@ export function chatCommand(): Command {
     let model: LoadedModel;
     try {
       const path = await resolveModel(o.model, { revision: o.revision, hubUrl: o.hubUrl });
-      process.stderr.write(`loading ${path} ...\n`);
-      model = await loadModel(path, { threads: o.threads, contextLength: o.ctxSize });
+      const tty = process.stderr.isTTY === true;
+      process.stderr.write(`loading ${path} ...${tty ? "" : "\n"}`);
+      model = await loadModel(path, {
+        threads: o.threads,
+        contextLength: o.ctxSize,
+        onProgress: tty ? (f) => process.stderr.write(`\r\x1b[Kloading ${path} ... ${Math.round(f * 100)}%`) : undefined,
+      });
+      if (tty) process.stderr.write("\n");
     } catch (e) {
       fail(e);
     }

@@ -327,6 +327,7 @@ $("prompt").addEventListener("keydown", (e) => {
   }
 });
 $("stop").addEventListener("click", () => state.controller?.abort());
+$("settings-form").addEventListener("submit", (e) => e.preventDefault()); // Enter in a field must not reload
 $("clear").addEventListener("click", () => {
   state.controller?.abort();
   state.messages = [];

@@ -24,6 +24,7 @@ let url: string;
 let browser: Browser;
 let page: Page;
 const posted: Array<{ path: string; body: Record<string, unknown> }> = [];
+const pageErrors: string[] = [];
 
 /**
  * Until the server serves the playground itself, a small front serves the static files and passes
@@ -66,6 +67,10 @@ before(async () => {
   page = await context.newPage();
   page.on("request", (r) => {
     if (r.method() === "POST") posted.push({ path: new URL(r.url()).pathname, body: JSON.parse(r.postData() ?? "{}") });
+  });
+  page.on("pageerror", (e) => pageErrors.push(e.message));
+  page.on("console", (m) => {
+    if (m.type() === "error" || m.type() === "warning") pageErrors.push(m.text());
   });
   await page.goto(url);
 });
@@ -173,4 +178,5 @@ test("QA and code modes use the model-card formats; code blocks have a working c
 
   mkdirSync(artifacts, { recursive: true });
   await page.screenshot({ path: join(artifacts, "playground.png"), fullPage: true });
+  assert.deepEqual(pageErrors, [], "no errors or warnings in the browser console");
 });
