@@ -246,3 +246,33 @@ export function argmax(v: ArrayLike<number>): number {
   for (let i = 1; i < v.length; i++) if (v[i] > v[best]) best = i;
   return best;
 }
+
+/** The top-1 logit minus the runner-up, over ids [0, limit). */
+export function topMargin(logits: ArrayLike<number>, limit = logits.length): { top: number; margin: number } {
+  let top = 0, second = -1;
+  for (let i = 1; i < limit; i++) {
+    if (logits[i] > logits[top]) { second = top; top = i; }
+    else if (second < 0 || logits[i] > logits[second]) second = i;
+  }
+  return { top, margin: second < 0 ? Infinity : logits[top] - logits[second] };
+}
+
+/**
+ * Greedy decoding with the reference: `steps` tokens after `prompt`, each the argmax over ids below
+ * `limit` (default: all; phi-2's sampler allows only the 50295 real tokens). `margins[i]` says how
+ * clearly token i won: a parity test can demand equality wherever the margin exceeds its tolerance.
+ */
+export function referenceGreedy(dir: string, prompt: number[], steps: number, limit?: number): { tokens: number[]; margins: number[] } {
+  const folder = openHfFolder(dir);
+  const weights = resolveWeights(folder.tensors, folder.config, folder.dir);
+  const ids = [...prompt];
+  const tokens: number[] = [], margins: number[] = [];
+  for (let s = 0; s < steps; s++) {
+    const [logits] = referenceForward(folder.config, weights, ids);
+    const { top, margin } = topMargin(logits, limit ?? folder.config.vocab_size);
+    tokens.push(top);
+    margins.push(margin);
+    ids.push(top);
+  }
+  return { tokens, margins };
+}
