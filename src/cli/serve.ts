@@ -15,12 +15,16 @@ interface ServeOpts extends ModelOpts {
   userName?: string;
   assistantName?: string;
   grace: number;
+  revision: string;
+  hubUrl?: string;
+  playground: boolean;
 }
 
 const EXAMPLES = `
 Endpoints (OpenAI wire format):
   POST /v1/completions        POST /v1/chat/completions     GET /v1/models
   GET  /health (503 while the model loads)   POST /tokenize   POST /detokenize   GET /metrics (Prometheus)
+  GET  /  the web playground
 
 Examples:
   phi2 serve --model ./phi-2 --parallel 8
@@ -45,6 +49,9 @@ export function serveCommand(): Command {
     .option("--user-name <name>", "chat format: name of the user's turns (default Alice, as in the model card)")
     .option("--assistant-name <name>", "chat format: name of the model's turns (default Bob)")
     .option("--grace <s>", "on SIGTERM, seconds to let running requests finish before ending them", intArg("--grace", 0), 30)
+    .option("-r, --revision <rev>", "hub revision when --model is a hub id", "main")
+    .option("--hub-url <url>", "hub endpoint (default: HF_ENDPOINT or https://huggingface.co)")
+    .option("--no-playground", "do not serve the web playground at /")
     .addHelpText("after", EXAMPLES)
     .action(async (o: ServeOpts) => {
       const apiKey = o.apiKey ?? process.env.PHI2_API_KEY;
@@ -63,12 +70,16 @@ export function serveCommand(): Command {
           alias: o.alias,
           stepTokenBudget: o.batchTokens,
           chatNames: { user: o.userName, assistant: o.assistantName },
+          quant: o.quant,
+          hub: { revision: o.revision, hubUrl: o.hubUrl },
+          playground: o.playground,
         });
       } catch (e) {
         fail(e);
       }
       const running = server;
       process.stderr.write(`phi2 serve: listening on ${running.url} (OpenAI base URL ${running.url}/v1); loading ${o.model} ...\n`);
+      if (o.playground) process.stderr.write(`phi2 serve: playground at ${running.url}/\n`);
       let stopping = false;
       const stop = (signal: string) => {
         if (stopping) return;

@@ -7,14 +7,20 @@ import { handleCompletion } from "./completions.js";
 import type { ServerContext } from "./context.js";
 import { ApiError, bodyTooLarge, internalError, invalidJson, invalidParam, missingApiKey, routeNotFound, wrongApiKey } from "./errors.js";
 import { Fields } from "./fields.js";
+import { PLAYGROUND_ASSETS, readPlaygroundAsset } from "../index.js";
 
 export interface AppOptions {
   /** Largest accepted request body (default 8 MiB: a 2048-token prompt as ids is ~16 KB, chats with history more). */
   bodyLimit?: number;
+  /** Serve the web playground (src/web) at / (default true). */
+  playground?: boolean;
 }
 
-/** Routes reachable without the API key: load balancers probe /health. */
-const PUBLIC_ROUTES = new Set(["/health"]);
+/**
+ * Routes reachable without the API key: load balancers probe /health, and the playground's static files
+ * hold no data (the page sends the key with its API calls).
+ */
+const PUBLIC_ROUTES = new Set(["/health", ...PLAYGROUND_ASSETS.map((a) => a.path)]);
 
 function sameKey(given: string, expected: string): boolean {
   // Compare digests so the comparison takes the same time whatever the lengths.
@@ -114,6 +120,16 @@ export function buildApp(ctx: ServerContext, options: AppOptions = {}): FastifyI
     // llama.cpp answers `content`, vLLM `prompt`: both, so either client works.
     return { content: text, prompt: text };
   });
+
+  if (options.playground ?? true) {
+    for (const asset of PLAYGROUND_ASSETS) {
+      app.get(asset.path, async (_request, reply) => {
+        const file = readPlaygroundAsset(asset.path);
+        if (!file) throw routeNotFound("GET", asset.path);
+        return reply.type(file.contentType).header("cache-control", "no-cache").send(file.body);
+      });
+    }
+  }
 
   app.get("/metrics", async (_request, reply) => {
     return reply.type("text/plain; version=0.0.4; charset=utf-8").send(ctx.metrics.render());

@@ -1,7 +1,8 @@
 // A loaded model turned into what the routes serve: its scheduler (one slot per --parallel), tokenizer,
 // chat rendering and the names a request may call it by.
+import { existsSync } from "node:fs";
 import { basename } from "node:path";
-import { GenerationSequence, renderChat, DEFAULT_CHAT_NAMES, type LoadedModel } from "../index.js";
+import { GenerationSequence, renderChat, DEFAULT_CHAT_NAMES, looksLikeHubId, type LoadedModel } from "../index.js";
 import type { ServedModel } from "./context.js";
 import type { ServerMetrics } from "./metrics.js";
 import { Scheduler } from "./scheduler.js";
@@ -11,8 +12,10 @@ export interface ServeModelOptions {
   queueSize: number;
   /** Tokens per batched forward step (decodes + prefill chunks). */
   stepTokenBudget?: number;
-  /** The id served in /v1/models (default: the model's display name). */
+  /** The id served in /v1/models (default: the hub id it was asked for, else the model's display name). */
   alias?: string;
+  /** What the operator passed as --model (a hub id like microsoft/phi-2, or a path); accepted as a name. */
+  requestedAs?: string;
   metrics?: ServerMetrics;
 }
 
@@ -24,9 +27,11 @@ export function serveModel(loaded: LoadedModel, options: ServeModelOptions): Ser
       new GenerationSequence(tokenizer, promptIds, { ...generation, cachedTokens }, engine.contextLength),
     { queueSize: options.queueSize, stepTokenBudget: options.stepTokenBudget, metrics: options.metrics },
   );
-  const id = options.alias ?? loaded.name;
+  const requested = options.requestedAs;
+  const id = options.alias ?? (requested && looksLikeHubId(requested) && !existsSync(requested) ? requested : loaded.name);
   // Clients often send the path or hub id they know the model by; accept those as well as the id.
-  const aliases = [...new Set([loaded.name, loaded.source, basename(loaded.source)])].filter((a) => a && a !== id);
+  const names = [loaded.name, loaded.source, basename(loaded.source), requested ?? ""];
+  const aliases = [...new Set(names)].filter((a) => a !== "" && a !== id);
   return {
     id,
     aliases,

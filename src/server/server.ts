@@ -1,7 +1,7 @@
 // Starts the server: listen first (so /health answers 503 "loading" at once), load the model, then
 // serve. shutdown() is the graceful path SIGTERM takes: refuse new work, let in-flight streams finish
 // within a grace period, end the rest cleanly, close the port, free the model.
-import { loadModel, type LoadedModel } from "../index.js";
+import { loadModel, resolveModel, type HubOptions, type LoadedModel } from "../index.js";
 import { buildApp } from "./app.js";
 import { ServerContext, type ChatNames } from "./context.js";
 import { ServerMetrics } from "./metrics.js";
@@ -35,6 +35,10 @@ export interface ServerOptions {
   bodyLimit?: number;
   /** Quantize float weights at load. */
   quant?: "q8_0" | "q4_0";
+  /** How a hub id given as `model` is fetched (revision, hub URL, progress); local paths skip the hub. */
+  hub?: HubOptions;
+  /** Serve the web playground at / (default true). */
+  playground?: boolean;
   onProgress?: (fraction: number) => void;
 }
 
@@ -76,7 +80,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     },
     metrics,
   );
-  const app = buildApp(context, { bodyLimit: options.bodyLimit });
+  const app = buildApp(context, { bodyLimit: options.bodyLimit, playground: options.playground });
   const host = options.host ?? DEFAULTS.host;
   await app.listen({ host, port: options.port ?? DEFAULTS.port });
   const address = app.server.address();
@@ -87,7 +91,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const ready = (async () => {
     const loaded =
       typeof options.model === "string"
-        ? await loadModel(options.model, {
+        ? await loadModel(await resolveModel(options.model, options.hub), {
             threads: options.threads,
             slots: parallel,
             contextLength: options.contextLength,
@@ -99,6 +103,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       queueSize,
       stepTokenBudget: options.stepTokenBudget ?? DEFAULTS.stepTokenBudget,
       alias: options.alias,
+      requestedAs: typeof options.model === "string" ? options.model : undefined,
       metrics,
     });
     return loaded;
