@@ -14,7 +14,7 @@ import { INDEX_FILE, SINGLE_FILE } from "../formats/hf-folder.js";
 import { elementSize, shapeSize } from "../formats/tensor.js";
 import { phi2TokenizerFiles } from "../tokenizer/files.js";
 import { NormalStream } from "./random.js";
-import { f32ToBf16Array, f32ToF16Array } from "./half.js";
+import { f32ToBf16Array, f32ToF16Array } from "../kernels/reference.js";
 
 export type TestPreset = "tiny" | "small" | "full";
 export type TestDType = "f32" | "f16" | "bf16";

@@ -16,7 +16,6 @@ export const TEST_MODELS_DIR = join(tmpdir(), "phi2-test-models");
 const GENERATOR_FILES = [
   "../../src/testing/make-test-model.js",
   "../../src/testing/random.js",
-  "../../src/testing/half.js",
   "../../src/kernels/reference.js",
   "../../src/formats/safetensors.js",
   "../../src/tokenizer/files.js",
