@@ -11,6 +11,8 @@ export interface HubContext {
   retryDelayMs: number;
   /** Idle timeout of one request. */
   timeoutMs: number;
+  /** Informational lines (waiting for a lock, falling back to the cache). */
+  log?: (line: string) => void;
 }
 
 export interface RepoInfo {

@@ -11,6 +11,7 @@ import { authHeaders, fetchFileMetadata, statusError, type FileMetadata, type Hu
 import type { RepoCache } from "./cache.js";
 import { HubError } from "./errors.js";
 import { header, httpRequest, networkError, withRetries, type HttpResponse } from "./http.js";
+import { withFileLock } from "./lock.js";
 import type { ProgressListener } from "./progress.js";
 
 /** Tries per file when the connection drops (each try resumes where the last one stopped). */
@@ -31,10 +32,15 @@ export async function downloadToCache(
   if (cache.hasFile(commit, file)) return cache.pointerPath(commit, file);
   const meta = await fetchFileMetadata(ctx, cache.repo, commit, file);
   const blob = cache.blobPath(meta.etag);
-  if (!(existsSync(blob) && (meta.size === undefined || statSync(blob).size === meta.size))) {
+  const complete = () => existsSync(blob) && (meta.size === undefined || statSync(blob).size === meta.size);
+  if (!complete()) {
     let pending = inFlight.get(blob);
     if (!pending) {
-      pending = fetchBlob(ctx, cache, meta, file, onProgress).finally(() => inFlight.delete(blob));
+      const lock = `${cache.incompletePath(meta.etag)}.phi2-lock`;
+      const onWait = (pid: number) => ctx.log?.(`${file}: another phi2 process (pid ${pid}) is downloading it; waiting`);
+      // Once we hold the lock, the other process may have finished the blob for us.
+      pending = withFileLock(lock, async () => (complete() ? undefined : fetchBlob(ctx, cache, meta, file, onProgress)), onWait)
+        .finally(() => inFlight.delete(blob));
       inFlight.set(blob, pending);
     }
     await pending;

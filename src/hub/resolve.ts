@@ -13,12 +13,12 @@ import { stderrProgress, type ProgressListener } from "./progress.js";
 import {
   CONFIG_FILE, DEFAULT_MODEL_ID, SAFETENSORS_INDEX, parseModelSpec, pickGguf, pickHfFiles, shardsFromIndex,
 } from "./select.js";
-import { hubSettings, type HubSettingsInput } from "./settings.js";
+import { envFlag, hubSettings, type HubSettingsInput } from "./settings.js";
 
 export interface HubOptions extends HubSettingsInput {
   /** Branch, tag or commit hash (default "main"). */
   revision?: string;
-  /** true (default): progress bars on stderr; false: silent; a function: receive progress events. */
+  /** true (default unless HF_HUB_DISABLE_PROGRESS_BARS): progress bars on stderr; false: silent; a function: events. */
   progress?: boolean | ProgressListener;
   /** Informational lines (which commit, cache fallbacks). Default: stderr. */
   log?: (line: string) => void;
@@ -60,9 +60,9 @@ export async function pullModel(spec: string = DEFAULT_MODEL_ID, options: HubOpt
   const settings = hubSettings(options);
   const revision = options.revision ?? "main";
   const log = options.log ?? ((line: string) => process.stderr.write(line + "\n"));
-  const onProgress = options.progress === false ? undefined
-    : typeof options.progress === "function" ? options.progress : stderrProgress();
-  const ctx: HubContext = { settings, retryDelayMs: options.retryDelayMs ?? 500, timeoutMs: options.timeoutMs ?? 30_000 };
+  const progress = options.progress ?? !envFlag((options.env ?? process.env).HF_HUB_DISABLE_PROGRESS_BARS);
+  const onProgress = progress === false ? undefined : typeof progress === "function" ? progress : stderrProgress();
+  const ctx: HubContext = { settings, retryDelayMs: options.retryDelayMs ?? 500, timeoutMs: options.timeoutMs ?? 30_000, log };
   const cache = new RepoCache(settings.cacheDir, repo);
 
   if (settings.offline) {

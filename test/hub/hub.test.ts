@@ -1,6 +1,7 @@
 // The hub client against a fake hub: cache layout shared with huggingface_hub, resume after a cut,
 // integrity checks, auth, offline mode, revisions and GGUF quant picks.
 import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -135,6 +136,39 @@ describe("robust downloads", () => {
     // The next run starts over and succeeds.
     const path = await resolveModel("acme/tiny-phi", opts(hub, cacheDir));
     assert.deepEqual(readFileSync(join(path, "model-00002-of-00002.safetensors")), shard);
+  });
+
+  test("a blob another live phi2 process is downloading is waited for, not fetched twice; a dead owner's lock is taken over", async () => {
+    const shard = files["model-00002-of-00002.safetensors"];
+    const cacheDir = tempCache();
+    const blobs = join(cacheDir, "models--acme--tiny-phi", "blobs");
+    mkdirSync(blobs, { recursive: true });
+    const lock = join(blobs, `${sha256(shard)}.incomplete.phi2-lock`);
+    const other = spawn("sleep", ["30"]);
+    try {
+      writeFileSync(lock, String(other.pid));
+      const lines: string[] = [];
+      const start = hub.requests.length;
+      const pulling = resolveModel("acme/tiny-phi", opts(hub, cacheDir, { log: (l) => lines.push(l) }));
+      for (let i = 0; i < 100 && !lines.some((l) => l.includes(`pid ${other.pid}`)); i++) await new Promise((r) => setTimeout(r, 20));
+      assert.ok(lines.some((l) => /model-00002-of-00002\.safetensors: another phi2 process .* waiting/.test(l)), lines.join("\n"));
+      writeFileSync(join(blobs, sha256(shard)), shard); // the other process finishes...
+      rmSync(lock); // ...and lets go
+      const path = await pulling;
+      assert.deepEqual(readFileSync(join(path, "model-00002-of-00002.safetensors")), shard);
+      assert.equal(hub.requests.slice(start).filter((r) => r.path === `/cdn-lfs/${sha256(shard)}`).length, 0);
+    } finally {
+      other.kill();
+    }
+    const dead = spawn("true");
+    await new Promise((r) => dead.on("exit", r));
+    const cacheDir2 = tempCache();
+    const blobs2 = join(cacheDir2, "models--acme--tiny-phi", "blobs");
+    mkdirSync(blobs2, { recursive: true });
+    writeFileSync(join(blobs2, `${sha256(shard)}.incomplete.phi2-lock`), String(dead.pid));
+    const path = await resolveModel("acme/tiny-phi", opts(hub, cacheDir2));
+    assert.deepEqual(readFileSync(join(path, "model-00002-of-00002.safetensors")), shard);
+    assert.deepEqual(readdirSync(blobs2).filter((f) => f.includes("lock")), []);
   });
 
   test("a corrupted body is an error and leaves nothing that looks complete", async () => {
