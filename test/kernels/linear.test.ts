@@ -92,7 +92,7 @@ for (const variant of VARIANTS) for (const type of ["f32", "bf16", "f16"] as con
 }
 
 /**
- * Every finite weight value through both paths (matvec T = 1 and panels T > 1) with one-hot x:
+ * Every finite weight value through every path (matvec, two-token small batch, panels) with one-hot x:
  * out[t, n] must equal w[n, t] exactly, which proves the conversion inside the kernel bit-exact.
  */
 function exhaustive(type: "bf16" | "f16", variant: (typeof VARIANTS)[number]): void {
@@ -121,6 +121,21 @@ function exhaustive(type: "bf16" | "f16", variant: (typeof VARIANTS)[number]): v
       if (got[n] !== want[n * K + j]) assert.fail(`linear_${type} T=1: weight 0x${w[n * K + j]!.toString(16)} gave ${got[n]}, want ${want[n * K + j]}`);
     }
   }
+  // small batch, two tokens sharing each converted weight vector: x = (e_j, e_j+1)
+  const out2 = arena.alloc(2 * N * 4);
+  for (let j = 0; j < K; j += 2) {
+    const x = new Float32Array(2 * K);
+    x[j] = 1;
+    x[K + j + 1] = 1;
+    kernel(out2, arena.put(x), wPtr, 0, 2, K, N, 0);
+    const got = arena.f32(out2, 2 * N);
+    for (let t = 0; t < 2; t++) {
+      for (let n = 0; n < N; n++) {
+        const want1 = want[n * K + j + t]!;
+        if (got[t * N + n] !== want1) assert.fail(`linear_${type} T=2: weight 0x${w[n * K + j + t]!.toString(16)} gave ${got[t * N + n]}, want ${want1}`);
+      }
+    }
+  }
   // panels: x = identity (K tokens) gives out[t, n] = w[n, t]
   const eye = new Float32Array(K * K);
   for (let j = 0; j < K; j++) eye[j * K + j] = 1;
@@ -135,6 +150,6 @@ function exhaustive(type: "bf16" | "f16", variant: (typeof VARIANTS)[number]): v
 }
 
 for (const variant of VARIANTS) {
-  test(`linear_f16 (${variant}): every finite half value converts exactly (matvec and panels)`, () => exhaustive("f16", variant));
-  test(`linear_bf16 (${variant}): every finite bf16 value converts exactly (matvec and panels)`, () => exhaustive("bf16", variant));
+  test(`linear_f16 (${variant}): every finite half value converts exactly (matvec, two-token, panels)`, () => exhaustive("f16", variant));
+  test(`linear_bf16 (${variant}): every finite bf16 value converts exactly (matvec, two-token, panels)`, () => exhaustive("bf16", variant));
 }

@@ -6,7 +6,7 @@
 // inner loop can feed i32x4.dot_i16x8_s (x86 pmaddwd) without re-extending x for every weight row:
 //
 //   scratch layout for T tokens of K values (K % 32 == 0), quantScratchBytes(T, K) = T·K·2 + T·(K/32)·8:
-//     xq (T, K)    i16  quantized activations, values in [-127, 127]
+//     xq (T, K)    i16  quantized activations, values in [-127, 127] (4-bit kernels: in nibble order)
 //     xd (T, K/32) f32  per-block scale d
 //     xs (T, K/32) f32  d · Σ q over the block (for formats with a per-block minimum, q4_k)
 //
@@ -38,8 +38,12 @@ export const QPANEL_MIN: usize = memory.data(QPANEL_ROWS * (QPANEL_K / QK) * 4, 
   return xdBase(scratch, T, K) + ((<usize>T * <usize>(K >> 5)) << 2);
 }
 
-/** Fills scratch with the int16 quantization of x (T, K); K % 32 == 0. */
-export function quantizeActivations(x: usize, T: i32, K: i32, scratch: usize): void {
+/**
+ * Fills scratch with the int16 quantization of x (T, K); K % 32 == 0. With nibbleOrder, each group of
+ * 16 values is stored as its 8 even-indexed values then its 8 odd ones: the order in which 4-bit
+ * weights come out of a v128 read as i16 lanes (see nibble0..3), so they need no byte widening.
+ */
+export function quantizeActivations(x: usize, T: i32, K: i32, scratch: usize, nibbleOrder: bool): void {
   const nb = K >> 5;
   const xd = xdBase(scratch, T, K);
   const xs = xsBase(scratch, T, K);
@@ -65,16 +69,40 @@ export function quantizeActivations(x: usize, T: i32, K: i32, scratch: usize): v
     const q6 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v6, id)));
     const q7 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v7, id)));
     const dst = scratch + (<usize>i << 6); // 32 i16 = 64 bytes
-    v128.store(dst, i16x8.narrow_i32x4_s(q0, q1));
-    v128.store(dst, i16x8.narrow_i32x4_s(q2, q3), 16);
-    v128.store(dst, i16x8.narrow_i32x4_s(q4, q5), 32);
-    v128.store(dst, i16x8.narrow_i32x4_s(q6, q7), 48);
+    const a = i16x8.narrow_i32x4_s(q0, q1), b = i16x8.narrow_i32x4_s(q2, q3);
+    const c = i16x8.narrow_i32x4_s(q4, q5), e = i16x8.narrow_i32x4_s(q6, q7);
+    if (nibbleOrder) {
+      v128.store(dst, v128.shuffle<i16>(a, b, 0, 2, 4, 6, 8, 10, 12, 14));
+      v128.store(dst, v128.shuffle<i16>(a, b, 1, 3, 5, 7, 9, 11, 13, 15), 16);
+      v128.store(dst, v128.shuffle<i16>(c, e, 0, 2, 4, 6, 8, 10, 12, 14), 32);
+      v128.store(dst, v128.shuffle<i16>(c, e, 1, 3, 5, 7, 9, 11, 13, 15), 48);
+    } else {
+      v128.store(dst, a);
+      v128.store(dst, b, 16);
+      v128.store(dst, c, 32);
+      v128.store(dst, e, 48);
+    }
     const s4 = i32x4.add(i32x4.add(i32x4.add(q0, q1), i32x4.add(q2, q3)), i32x4.add(i32x4.add(q4, q5), i32x4.add(q6, q7)));
     const sum = i32x4.extract_lane(s4, 0) + i32x4.extract_lane(s4, 1) + i32x4.extract_lane(s4, 2) + i32x4.extract_lane(s4, 3);
     store<f32>(xd + (<usize>i << 2), d);
     store<f32>(xs + (<usize>i << 2), d * <f32>sum);
   }
 }
+
+/**
+ * 4-bit weights without widening: 16 bytes read as 8 u16 lanes hold, per lane i, bytes 2i and 2i+1.
+ * nibble0 = low nibbles of the even bytes, nibble1 = low nibbles of the odd bytes, nibble2/3 = the
+ * high nibbles of the even/odd bytes: i16 lanes ready for i32x4.dot_i16x8_s against activations
+ * stored in nibbleOrder.
+ */
+// @ts-ignore: decorator
+@inline export function nibble0(v: v128): v128 { return v128.and(v, i16x8.splat(0x000f)); }
+// @ts-ignore: decorator
+@inline export function nibble1(v: v128): v128 { return v128.and(i16x8.shr_u(v, 8), i16x8.splat(0x000f)); }
+// @ts-ignore: decorator
+@inline export function nibble2(v: v128): v128 { return v128.and(i16x8.shr_u(v, 4), i16x8.splat(0x000f)); }
+// @ts-ignore: decorator
+@inline export function nibble3(v: v128): v128 { return i16x8.shr_u(v, 12); }
 
 /** Σ over 32 values of int16 weights (4 vectors) times the int16 activations at xp, as 4 i32 lanes. */
 // @ts-ignore: decorator

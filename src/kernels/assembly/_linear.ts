@@ -11,6 +11,11 @@
 
 import { hsum4, madd } from "./_simd";
 
+/**
+ * Below this many tokens the weights are converted in registers and shared by the tokens of the
+ * batch (decode, small batches); from it on they go through the f32 panels.
+ */
+export const SMALL_BATCH: i32 = 8;
 /** Weight rows converted together (the micro-kernel computes 4 outputs per token). */
 export const PANEL_ROWS: i32 = 4;
 /** Columns (k) per panel chunk: 4 rows × 2048 f32 = 32 KiB, fits L1. */
@@ -86,16 +91,16 @@ function panelRows4(out: usize, os: usize, x: usize, xs: usize, T: i32, kc: i32,
     for (let k: usize = 0; k < vecBytes; k += 16) {
       const va = v128.load(xa + k);
       const vb = v128.load(xb + k);
-      const w0 = v128.load(p0 + k);
+      const w0 = v128.load(k, PANEL);
       a0 = madd(w0, va, a0);
       b0 = madd(w0, vb, b0);
-      const w1 = v128.load(p1 + k);
+      const w1 = v128.load(k, PANEL + PANEL_STRIDE);
       a1 = madd(w1, va, a1);
       b1 = madd(w1, vb, b1);
-      const w2 = v128.load(p2 + k);
+      const w2 = v128.load(k, PANEL + 2 * PANEL_STRIDE);
       a2 = madd(w2, va, a2);
       b2 = madd(w2, vb, b2);
-      const w3 = v128.load(p3 + k);
+      const w3 = v128.load(k, PANEL + 3 * PANEL_STRIDE);
       a3 = madd(w3, va, a3);
       b3 = madd(w3, vb, b3);
     }
@@ -137,6 +142,42 @@ function tail4(x: usize, kc: i32): v128 {
     s3 += load<f32>(PANEL + 3 * PANEL_STRIDE + off) * xv;
   }
   return f32x4(s0, s1, s2, s3);
+}
+
+/** out[0..4] (one token) = rows r0, r0 + rowBytes, ... (4 weight rows) · x (K), via store4. */
+export type Rows4Token1 = (out: usize, x: usize, r0: usize, rowBytes: usize, K: i32, bias: usize, addOut: bool) => void;
+/** Same for two tokens: x rows xs bytes apart, outputs os bytes apart. */
+export type Rows4Tokens2 = (
+  out: usize, os: usize, x: usize, xs: usize, r0: usize, rowBytes: usize, K: i32, bias: usize, addOut: bool,
+) => void;
+/** One weight row · one token, via store1 (the N % 4 leftover rows). */
+export type Row1Token1 = (out: usize, x: usize, row: usize, K: i32, bias: usize, addOut: bool) => void;
+
+/**
+ * The decode / small-batch driver (T < SMALL_BATCH): weights stream from memory once, 4 rows at a
+ * time; the 4 rows (a few KiB) stay in L1/L2 while the tokens run against them two by two, each
+ * weight type converting in registers (rows4Tokens2 shares every converted vector by two tokens).
+ */
+export function linearSmallBatch(
+  out: usize, x: usize, w: usize, bias: usize, T: i32, K: i32, N: i32, addOut: bool, weightBytes: i32,
+  one: Rows4Token1, two: Rows4Tokens2, single: Row1Token1,
+): void {
+  const rowBytes = <usize>K * <usize>weightBytes;
+  const xs = <usize>K << 2;
+  const os = <usize>N << 2;
+  let n = 0;
+  for (; n + 4 <= N; n += 4) {
+    const rows = w + <usize>n * rowBytes;
+    const b = bias != 0 ? bias + (<usize>n << 2) : 0;
+    const o = out + (<usize>n << 2);
+    let t = 0;
+    for (; t + 2 <= T; t += 2) two(o + <usize>t * os, os, x + <usize>t * xs, xs, rows, rowBytes, K, b, addOut);
+    if (t < T) one(o + <usize>t * os, x + <usize>t * xs, rows, rowBytes, K, b, addOut);
+  }
+  for (; n < N; n++) {
+    const b = bias != 0 ? bias + (<usize>n << 2) : 0;
+    for (let t = 0; t < T; t++) single(out + <usize>t * os + (<usize>n << 2), x + <usize>t * xs, w + <usize>n * rowBytes, K, b, addOut);
+  }
 }
 
 /**

@@ -1,12 +1,13 @@
 // linear_q4_0: out (T, N) [+]= x (T, K) f32 · w (N, K) Q4_0ᵀ [+ bias (N) f32].
 // w: N rows of K/32 ggml blocks { f16 d; u8 qs[16] } (18 bytes): value j (j < 16) is the low nibble of
 // qs[j], value 16 + j its high nibble, value = (nibble − 8) · d. Activations are quantized to int16-held
-// int8 per 32 values into `scratch` (see _linear-quant.ts; quantScratchBytes(T, K)).
+// int8 per 32 values into `scratch` in nibble order (see _linear-quant.ts; quantScratchBytes(T, K)).
+// The −8 is applied once per block through the activation sums: Σ (q − 8)·x = Σ q·x − 8·Σ x.
 
-import { f16Scalar, hsum4 } from "./_simd";
+import { f16Scalar } from "./_simd";
 import {
-  QK, QPANEL, QPANEL_K, QPANEL_MIN, QPANEL_SCALE, dot32, linearQuantPanels, qstore1, qstore4,
-  quantizeActivations, xdBase,
+  QK, QPANEL, QPANEL_K, QPANEL_MIN, QPANEL_SCALE, dot32, linearQuantPanels, nibble0, nibble1, nibble2, nibble3,
+  qstore1, quantizeActivations, xdBase, xsBase,
 } from "./_linear-quant";
 
 const BLOCK_BYTES: usize = 18;
@@ -15,31 +16,16 @@ const BLOCK_BYTES: usize = 18;
 export function linear_q4_0(
   out: usize, x: usize, w: usize, bias: usize, T: i32, K: i32, N: i32, accumulate: i32, scratch: usize,
 ): void {
-  quantizeActivations(x, T, K, scratch);
+  quantizeActivations(x, T, K, scratch, true);
   if (T == 1) matvecQ4_0(out, w, bias, K, N, accumulate != 0, scratch);
-  else linearQuantPanels(out, w, bias, T, K, N, accumulate != 0, scratch, q4_0Panel, false);
+  else linearQuantPanels(out, w, bias, T, K, N, accumulate != 0, scratch, q4_0Panel, true);
 }
 
-/** The 32 values of a Q4_0 block as two i8x16 of (nibble − 8): low nibbles (values 0..15), high (16..31). */
-// @ts-ignore: decorator
-@inline function unpackLow(v: v128): v128 {
-  return i8x16.sub(v128.and(v, i8x16.splat(0x0f)), i8x16.splat(8));
-}
-// @ts-ignore: decorator
-@inline function unpackHigh(v: v128): v128 {
-  return i8x16.sub(i8x16.shr_u(v, 4), i8x16.splat(8));
-}
-
-/** Σ of one Q4_0 block against 32 activations. */
+/** Σ nibble·x over one Q4_0 block (nibbles 0..15, without the −8). */
 // @ts-ignore: decorator
 @inline function blockDot(blk: usize, xp: usize): v128 {
   const v = v128.load(blk, 2);
-  const lo = unpackLow(v);
-  const hi = unpackHigh(v);
-  return dot32(
-    i16x8.extend_low_i8x16_s(lo), i16x8.extend_high_i8x16_s(lo),
-    i16x8.extend_low_i8x16_s(hi), i16x8.extend_high_i8x16_s(hi), xp,
-  );
+  return dot32(nibble0(v), nibble1(v), nibble2(v), nibble3(v), xp);
 }
 
 // @ts-ignore: decorator
@@ -47,48 +33,35 @@ export function linear_q4_0(
   return f16Scalar(<i32>load<i16>(blk));
 }
 
+/** Decode: streams the weights once, one row at a time (x stays in L1). */
 function matvecQ4_0(out: usize, w: usize, bias: usize, K: i32, N: i32, addOut: bool, scratch: usize): void {
   const nb = K >> 5;
   const rowBytes = <usize>nb * BLOCK_BYTES;
   const xd = xdBase(scratch, 1, K);
-  let n = 0;
-  for (; n + 4 <= N; n += 4) {
-    let r0 = w + <usize>n * rowBytes;
-    let r1 = r0 + rowBytes;
-    let r2 = r1 + rowBytes;
-    let r3 = r2 + rowBytes;
-    let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
-    let xp = scratch;
-    let dp = xd;
-    for (let b = 0; b < nb; b++) {
-      const dx = load<f32>(dp);
-      a0 = f32x4.add(a0, f32x4.mul(f32x4.convert_i32x4_s(blockDot(r0, xp)), f32x4.splat(blockScale(r0) * dx)));
-      a1 = f32x4.add(a1, f32x4.mul(f32x4.convert_i32x4_s(blockDot(r1, xp)), f32x4.splat(blockScale(r1) * dx)));
-      a2 = f32x4.add(a2, f32x4.mul(f32x4.convert_i32x4_s(blockDot(r2, xp)), f32x4.splat(blockScale(r2) * dx)));
-      a3 = f32x4.add(a3, f32x4.mul(f32x4.convert_i32x4_s(blockDot(r3, xp)), f32x4.splat(blockScale(r3) * dx)));
-      r0 += BLOCK_BYTES;
-      r1 += BLOCK_BYTES;
-      r2 += BLOCK_BYTES;
-      r3 += BLOCK_BYTES;
-      xp += 64;
-      dp += 4;
-    }
-    qstore4(out + (<usize>n << 2), hsum4(a0, a1, a2, a3), bias != 0 ? bias + (<usize>n << 2) : 0, addOut);
-  }
-  for (; n < N; n++) {
+  const xs = xsBase(scratch, 1, K);
+  for (let n = 0; n < N; n++) {
     let r = w + <usize>n * rowBytes;
     let acc = f32x4.splat(0);
+    let offset: f32 = 0; // Σ_b d_b · dx_b · Σ q_x over the block
+    let xp = scratch;
+    let dp = xd;
+    let sp = xs;
     for (let b = 0; b < nb; b++) {
-      const dx = load<f32>(xd + (<usize>b << 2));
-      acc = f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(blockDot(r, scratch + (<usize>b << 6))), f32x4.splat(blockScale(r) * dx)));
+      const d = blockScale(r);
+      acc = f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(blockDot(r, xp)), f32x4.splat(d * load<f32>(dp))));
+      offset += d * load<f32>(sp);
       r += BLOCK_BYTES;
+      xp += 64;
+      dp += 4;
+      sp += 4;
     }
     const pairs = f32x4.add(acc, v128.shuffle<f32>(acc, acc, 2, 3, 0, 1));
-    qstore1(out + (<usize>n << 2), f32x4.extract_lane(pairs, 0) + f32x4.extract_lane(pairs, 1), bias != 0 ? bias + (<usize>n << 2) : 0, addOut);
+    const sum = f32x4.extract_lane(pairs, 0) + f32x4.extract_lane(pairs, 1) - 8 * offset;
+    qstore1(out + (<usize>n << 2), sum, bias != 0 ? bias + (<usize>n << 2) : 0, addOut);
   }
 }
 
-/** Q4_0 rows → int16 panel of (nibble − 8) + f32 block scales (no minimum). */
+/** Q4_0 rows → int16 panel of nibbles (nibble order) with scale d and minimum 8·d. */
 function q4_0Panel(w: usize, K: i32, n0: i32, rows: i32, k0: i32, kc: i32): void {
   const nb = K >> 5;
   const nbc = kc >> 5;
@@ -100,14 +73,13 @@ function q4_0Panel(w: usize, K: i32, n0: i32, rows: i32, k0: i32, kc: i32): void
     let mp = QPANEL_MIN + <usize>r * <usize>((QPANEL_K / QK) << 2);
     for (let b = 0; b < nbc; b++) {
       const v = v128.load(blk, 2);
-      const lo = unpackLow(v);
-      const hi = unpackHigh(v);
-      v128.store(dst, i16x8.extend_low_i8x16_s(lo));
-      v128.store(dst, i16x8.extend_high_i8x16_s(lo), 16);
-      v128.store(dst, i16x8.extend_low_i8x16_s(hi), 32);
-      v128.store(dst, i16x8.extend_high_i8x16_s(hi), 48);
-      store<f32>(sp, blockScale(blk));
-      store<f32>(mp, 0);
+      v128.store(dst, nibble0(v));
+      v128.store(dst, nibble1(v), 16);
+      v128.store(dst, nibble2(v), 32);
+      v128.store(dst, nibble3(v), 48);
+      const d = blockScale(blk);
+      store<f32>(sp, d);
+      store<f32>(mp, 8 * d);
       blk += BLOCK_BYTES;
       dst += 64;
       sp += 4;

@@ -2,123 +2,134 @@
 // w: N rows of K/256 ggml super-blocks { f16 d; f16 dmin; u8 scales[12]; u8 qs[128] } (144 bytes):
 // 8 sub-blocks of 32 with 6-bit scale sc_j and min m_j, value = d·sc_j·q − dmin·m_j; qs holds 4 chunks
 // of 32 bytes, low nibbles = sub-block 2c, high nibbles = sub-block 2c+1.
-// Activations: int16-held int8 per 32 values (not ggml's Q8_K with one scale per 256: per-32 scales are
-// more accurate and share the scratch layout of the other kernels), so per sub-block
+// Activations: int16-held int8 per 32 values in nibble order (not ggml's Q8_K with one scale per 256:
+// per-32 scales are more accurate and share the scratch layout of the other kernels), so per sub-block
 //   Σ_i w_i x_i ≈ d·sc_j·dx_j · Σ_i q_i qx_i − dmin·m_j · (dx_j · Σ_i qx_i).
 
 import { f16Scalar } from "./_simd";
 import {
-  QK, QPANEL, QPANEL_K, QPANEL_MIN, QPANEL_SCALE, dot32, linearQuantPanels, qstore1,
-  quantizeActivations, xdBase, xsBase,
+  QK, QPANEL, QPANEL_K, QPANEL_MIN, QPANEL_SCALE, dot32, linearQuantPanels, nibble0, nibble1, nibble2, nibble3,
+  qstore1, quantizeActivations, xdBase, xsBase,
 } from "./_linear-quant";
 
 const BLOCK_BYTES: usize = 144;
+/** The 8 sub-block scales of the current super-block (d·sc_j, times dx_j in the matvec). */
+const SCALES: usize = memory.data(32, 16);
 
 export function linear_q4_k(
   out: usize, x: usize, w: usize, bias: usize, T: i32, K: i32, N: i32, accumulate: i32, scratch: usize,
 ): void {
-  quantizeActivations(x, T, K, scratch);
+  quantizeActivations(x, T, K, scratch, true);
   if (T == 1) matvecQ4K(out, w, bias, K, N, accumulate != 0, scratch);
   else linearQuantPanels(out, w, bias, T, K, N, accumulate != 0, scratch, q4kPanel, true);
 }
 
-/** get_scale_min_k4: 6-bit scale (low 8 bits of the result) and min (next 8 bits) of sub-block j. */
+/** The 8 sub-block minimums of the current super-block (dmin·m_j). */
+const MINS: usize = memory.data(32, 16);
+
+/**
+ * get_scale_min_k4 for all 8 sub-blocks at once, from the 12 scale bytes at s: d·sc_j to SCALES and
+ * dmin·m_j to MINS (j = 0..7).
+ *   j < 4:  sc = s[j] & 63,                          m = s[j+4] & 63
+ *   j >= 4: sc = (s[j+4] & 15) | (s[j-4] >> 6) << 4, m = (s[j+4] >> 4) | (s[j] >> 6) << 4
+ */
 // @ts-ignore: decorator
-@inline function scaleMin(s: usize, j: i32): u32 {
-  let sc: u32, m: u32;
-  if (j < 4) {
-    sc = <u32>load<u8>(s + j) & 63;
-    m = <u32>load<u8>(s + j + 4) & 63;
-  } else {
-    sc = (<u32>load<u8>(s + j + 4) & 0xf) | ((<u32>load<u8>(s + j - 4) >> 6) << 4);
-    m = (<u32>load<u8>(s + j + 4) >> 4) | ((<u32>load<u8>(s + j) >> 6) << 4);
-  }
-  return sc | (m << 8);
+@inline function unpackScales(s: usize, d: f32, dmin: f32): void {
+  const raw = v128.load(s); // 12 scale bytes + 4 bytes of qs (unused)
+  const lo16 = i16x8.extend_low_i8x16_u(raw);
+  const u0 = i32x4.extend_low_i16x8_u(lo16); // bytes 0..3
+  const u4 = i32x4.extend_high_i16x8_u(lo16); // bytes 4..7
+  const u8v = i32x4.extend_low_i16x8_u(i16x8.extend_high_i8x16_u(raw)); // bytes 8..11
+  const m63 = i32x4.splat(63);
+  const scLo = v128.and(u0, m63);
+  const mLo = v128.and(u4, m63);
+  const scHi = v128.or(v128.and(u8v, i32x4.splat(15)), i32x4.shl(i32x4.shr_u(u0, 6), 4));
+  const mHi = v128.or(i32x4.shr_u(u8v, 4), i32x4.shl(i32x4.shr_u(u4, 6), 4));
+  const dv = f32x4.splat(d);
+  const dmv = f32x4.splat(dmin);
+  v128.store(SCALES, f32x4.mul(f32x4.convert_i32x4_s(scLo), dv));
+  v128.store(SCALES, f32x4.mul(f32x4.convert_i32x4_s(scHi), dv), 16);
+  v128.store(MINS, f32x4.mul(f32x4.convert_i32x4_s(mLo), dmv));
+  v128.store(MINS, f32x4.mul(f32x4.convert_i32x4_s(mHi), dmv), 16);
 }
 
+/** Decode: streams the weights once, one row at a time (x stays in L1). */
 function matvecQ4K(out: usize, w: usize, bias: usize, K: i32, N: i32, addOut: bool, scratch: usize): void {
   const nsb = K >> 8;
   const rowBytes = <usize>nsb * BLOCK_BYTES;
   const xd = xdBase(scratch, 1, K);
   const xs = xsBase(scratch, 1, K);
-  const mask = i8x16.splat(0x0f);
   for (let n = 0; n < N; n++) {
     let blk = w + <usize>n * rowBytes;
     let acc = f32x4.splat(0);
-    let minAcc: f32 = 0;
+    let minAcc = f32x4.splat(0);
     let xp = scratch;
-    let j0 = 0; // index of the first 32-block of this super-block
+    let dp = xd;
+    let sp = xs;
     for (let sb = 0; sb < nsb; sb++) {
-      const d = f16Scalar(<i32>load<i16>(blk));
-      const dmin = f16Scalar(<i32>load<i16>(blk, 2));
-      const sp = blk + 4;
+      unpackScales(blk + 4, f16Scalar(<i32>load<i16>(blk)), f16Scalar(<i32>load<i16>(blk, 2)));
+      // scale_j · dx_j for the 8 sub-blocks; the mins meet the activation sums here, once per 256.
+      v128.store(SCALES, f32x4.mul(v128.load(SCALES), v128.load(dp)));
+      v128.store(SCALES, f32x4.mul(v128.load(SCALES, 16), v128.load(dp, 16)), 16);
+      minAcc = f32x4.add(minAcc, f32x4.add(
+        f32x4.mul(v128.load(MINS), v128.load(sp)), f32x4.mul(v128.load(MINS, 16), v128.load(sp, 16))));
+      let q = blk + 16;
+      let sc = SCALES;
       for (let c = 0; c < 4; c++) {
-        const q = blk + 16 + (<usize>c << 5);
         const v0 = v128.load(q);
         const v1 = v128.load(q, 16);
-        const lo0 = v128.and(v0, mask), lo1 = v128.and(v1, mask);
-        const hi0 = i8x16.shr_u(v0, 4), hi1 = i8x16.shr_u(v1, 4);
-        const sLo = dot32(
-          i16x8.extend_low_i8x16_u(lo0), i16x8.extend_high_i8x16_u(lo0),
-          i16x8.extend_low_i8x16_u(lo1), i16x8.extend_high_i8x16_u(lo1), xp);
-        const sHi = dot32(
-          i16x8.extend_low_i8x16_u(hi0), i16x8.extend_high_i8x16_u(hi0),
-          i16x8.extend_low_i8x16_u(hi1), i16x8.extend_high_i8x16_u(hi1), xp + 64);
-        const smA = scaleMin(sp, 2 * c);
-        const smB = scaleMin(sp, 2 * c + 1);
-        const ja = <usize>(j0 + 2 * c) << 2;
-        const dxA = load<f32>(xd + ja), dxB = load<f32>(xd + ja, 4);
-        acc = f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(sLo), f32x4.splat(d * <f32>(smA & 0xff) * dxA)));
-        acc = f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(sHi), f32x4.splat(d * <f32>(smB & 0xff) * dxB)));
-        minAcc += dmin * (<f32>(smA >> 8) * load<f32>(xs + ja) + <f32>(smB >> 8) * load<f32>(xs + ja, 4));
+        const sA = dot32(nibble0(v0), nibble1(v0), nibble0(v1), nibble1(v1), xp);
+        const sB = dot32(nibble2(v0), nibble3(v0), nibble2(v1), nibble3(v1), xp + 64);
+        acc = f32x4.add(acc, f32x4.add(
+          f32x4.mul(f32x4.convert_i32x4_s(sA), f32x4.splat(load<f32>(sc))),
+          f32x4.mul(f32x4.convert_i32x4_s(sB), f32x4.splat(load<f32>(sc, 4)))));
+        q += 32;
+        sc += 8;
         xp += 128;
       }
       blk += BLOCK_BYTES;
-      j0 += 8;
+      dp += 32;
+      sp += 32;
     }
-    const pairs = f32x4.add(acc, v128.shuffle<f32>(acc, acc, 2, 3, 0, 1));
-    const sum = f32x4.extract_lane(pairs, 0) + f32x4.extract_lane(pairs, 1) - minAcc;
+    const diff = f32x4.sub(acc, minAcc);
+    const pairs = f32x4.add(diff, v128.shuffle<f32>(diff, diff, 2, 3, 0, 1));
+    const sum = f32x4.extract_lane(pairs, 0) + f32x4.extract_lane(pairs, 1);
     qstore1(out + (<usize>n << 2), sum, bias != 0 ? bias + (<usize>n << 2) : 0, addOut);
   }
 }
 
-/** Q4_K rows → int16 panel of 0..15 + per-32 scale d·sc_j and minimum dmin·m_j. */
+/** Q4_K rows → int16 panel of nibbles (nibble order) + per-32 scale d·sc_j and minimum dmin·m_j. */
 function q4kPanel(w: usize, K: i32, n0: i32, rows: i32, k0: i32, kc: i32): void {
   const nsb = K >> 8;
-  const mask = i8x16.splat(0x0f);
   for (let r = 0; r < rows; r++) {
     let blk = w + (<usize>(n0 + r) * <usize>nsb + <usize>(k0 >> 8)) * BLOCK_BYTES;
     let dst = QPANEL + <usize>r * <usize>(QPANEL_K << 1);
     let sp = QPANEL_SCALE + <usize>r * <usize>((QPANEL_K / QK) << 2);
     let mp = QPANEL_MIN + <usize>r * <usize>((QPANEL_K / QK) << 2);
     for (let sb = 0; sb < kc >> 8; sb++) {
-      const d = f16Scalar(<i32>load<i16>(blk));
-      const dmin = f16Scalar(<i32>load<i16>(blk, 2));
+      unpackScales(blk + 4, f16Scalar(<i32>load<i16>(blk)), f16Scalar(<i32>load<i16>(blk, 2)));
+      v128.store(sp, v128.load(SCALES));
+      v128.store(sp, v128.load(SCALES, 16), 16);
+      v128.store(mp, v128.load(MINS));
+      v128.store(mp, v128.load(MINS, 16), 16);
+      let q = blk + 16;
       for (let c = 0; c < 4; c++) {
-        const q = blk + 16 + (<usize>c << 5);
         const v0 = v128.load(q);
         const v1 = v128.load(q, 16);
-        const lo0 = v128.and(v0, mask), lo1 = v128.and(v1, mask);
-        const hi0 = i8x16.shr_u(v0, 4), hi1 = i8x16.shr_u(v1, 4);
-        v128.store(dst, i16x8.extend_low_i8x16_u(lo0));
-        v128.store(dst, i16x8.extend_high_i8x16_u(lo0), 16);
-        v128.store(dst, i16x8.extend_low_i8x16_u(lo1), 32);
-        v128.store(dst, i16x8.extend_high_i8x16_u(lo1), 48);
-        v128.store(dst, i16x8.extend_low_i8x16_u(hi0), 64);
-        v128.store(dst, i16x8.extend_high_i8x16_u(hi0), 80);
-        v128.store(dst, i16x8.extend_low_i8x16_u(hi1), 96);
-        v128.store(dst, i16x8.extend_high_i8x16_u(hi1), 112);
-        const smA = scaleMin(blk + 4, 2 * c);
-        const smB = scaleMin(blk + 4, 2 * c + 1);
-        store<f32>(sp, d * <f32>(smA & 0xff));
-        store<f32>(sp, d * <f32>(smB & 0xff), 4);
-        store<f32>(mp, dmin * <f32>(smA >> 8));
-        store<f32>(mp, dmin * <f32>(smB >> 8), 4);
+        v128.store(dst, nibble0(v0));
+        v128.store(dst, nibble1(v0), 16);
+        v128.store(dst, nibble0(v1), 32);
+        v128.store(dst, nibble1(v1), 48);
+        v128.store(dst, nibble2(v0), 64);
+        v128.store(dst, nibble3(v0), 80);
+        v128.store(dst, nibble2(v1), 96);
+        v128.store(dst, nibble3(v1), 112);
+        q += 32;
         dst += 128;
-        sp += 8;
-        mp += 8;
       }
       blk += BLOCK_BYTES;
+      sp += 32;
+      mp += 32;
     }
   }
 }
