@@ -141,3 +141,13 @@ test("a client that aborts mid-stream frees its slot; the other streams are unha
   const next = await client.completions.create(request(5) as never);
   assert.equal(next.choices[0].finish_reason, "length");
 });
+
+test("filters that leave only the top token make sampling at temperature 1 greedy, whatever the seed", async () => {
+  const ask = async (extra: Record<string, unknown>) =>
+    (await client.completions.create({ model: model.name, prompt: "Hello there", max_tokens: 12, ignore_eos: true, ...extra } as never))
+      .choices[0].text;
+  const greedy = await ask({ temperature: 0 });
+  for (const filter of [{ top_k: 1 }, { top_p: 1e-6 }, { min_p: 1 }]) {
+    for (const seed of [1, 2]) assert.equal(await ask({ temperature: 1, seed, ...filter }), greedy, JSON.stringify(filter));
+  }
+});
