@@ -2,6 +2,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { Worker } from "node:worker_threads";
+import { execFileSync } from "node:child_process";
 import { Arena, randomF32, rng } from "./harness.js";
 import { createKernelMemory, instantiateKernels, kernelModule } from "../../src/kernels/wasm.js";
 import { linear } from "../../src/kernels/reference.js";
@@ -69,4 +70,15 @@ test("each worker thread instantiates its own kernels on its own memory", async 
     worker.once("error", reject);
   })));
   assert.deepEqual(results, [[1, 5], [1, 5]]);
+});
+
+test("PHI2_KERNELS picks the build; a bad value is a clear error", () => {
+  const wasmUrl = new URL("../../src/kernels/wasm.js", import.meta.url).href;
+  const run = (value: string): string => execFileSync(process.execPath, [
+    "--input-type=module", "-e",
+    `import(${JSON.stringify(wasmUrl)}).then((m) => { try { console.log(m.kernelVariant()); } catch (e) { console.log(e.message); } });`,
+  ], { env: { ...process.env, PHI2_KERNELS: value }, encoding: "utf8" }).trim();
+  assert.equal(run("baseline"), "baseline");
+  assert.equal(run("relaxed"), "relaxed"); // Node 20 needs the V8 flag, which the loader sets
+  assert.match(run("fast"), /PHI2_KERNELS=fast must be "baseline" or "relaxed"/);
 });
