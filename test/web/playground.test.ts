@@ -3,14 +3,12 @@
 // modes, copy a code block. A screenshot goes to test-artifacts/playground.png.
 import assert from "node:assert/strict";
 import { existsSync, mkdirSync, mkdtempSync } from "node:fs";
-import http from "node:http";
-import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { after, before, test } from "node:test";
 import type { Browser, Page } from "playwright-core";
-import { readPlaygroundAsset } from "../../src/index.js";
+import { PLAYGROUND_ASSETS, readPlaygroundAsset } from "../../src/index.js";
 import { startServer, type RunningServer } from "../../src/server/server.js";
 import { makeTestModel } from "../../src/testing/make-test-model.js";
 
@@ -19,33 +17,12 @@ const artifacts = fileURLToPath(new URL("../../../test-artifacts/", import.meta.
 const skip = existsSync(CHROMIUM) ? false : `no chromium at ${CHROMIUM} (apt-get install chromium)`;
 
 let server: RunningServer;
-let front: http.Server | undefined;
 let url: string;
 let browser: Browser;
 let page: Page;
 const posted: Array<{ path: string; body: Record<string, unknown> }> = [];
 const pageErrors: string[] = [];
-
-/**
- * Until the server serves the playground itself, a small front serves the static files and passes
- * everything else through (streams included, and aborts: closing the browser's request closes ours).
- */
-async function frontFor(target: string): Promise<string> {
-  const upstream = new URL(target);
-  front = http.createServer((req, res) => {
-    const asset = req.method === "GET" ? readPlaygroundAsset((req.url ?? "/").split("?")[0]) : undefined;
-    if (asset) return void res.writeHead(200, { "content-type": asset.contentType }).end(asset.body);
-    const out = http.request({ host: upstream.hostname, port: upstream.port, path: req.url, method: req.method, headers: req.headers }, (up) => {
-      res.writeHead(up.statusCode ?? 502, up.headers);
-      up.pipe(res);
-    });
-    out.on("error", () => res.destroy());
-    res.on("close", () => out.destroy());
-    req.pipe(out);
-  });
-  await new Promise<void>((r) => front!.listen(0, "127.0.0.1", r));
-  return `http://127.0.0.1:${(front.address() as AddressInfo).port}`;
-}
+const requestedUrls: string[] = [];
 
 before(async () => {
   if (skip) return;
@@ -53,9 +30,7 @@ before(async () => {
   makeTestModel({ preset: "tiny", dtype: "f32", seed: 11, out: join(dir, "model") });
   server = await startServer({ model: join(dir, "model"), port: 0, parallel: 2, threads: 1 });
   await server.ready;
-  const home = await fetch(`${server.url}/`);
-  const servesPlayground = home.ok && (home.headers.get("content-type") ?? "").startsWith("text/html");
-  url = servesPlayground ? server.url : await frontFor(server.url);
+  url = server.url;
   const { chromium } = await import("playwright-core");
   browser = await chromium.launch({
     executablePath: CHROMIUM,
@@ -66,6 +41,7 @@ before(async () => {
   await context.grantPermissions(["clipboard-read", "clipboard-write"], { origin: url });
   page = await context.newPage();
   page.on("request", (r) => {
+    requestedUrls.push(r.url());
     if (r.method() === "POST") posted.push({ path: new URL(r.url()).pathname, body: JSON.parse(r.postData() ?? "{}") });
   });
   page.on("pageerror", (e) => pageErrors.push(e.message));
@@ -77,7 +53,6 @@ before(async () => {
 
 after(async () => {
   await browser?.close();
-  await new Promise<void>((r) => (front ? front.close(() => r()) : r()));
   await server?.shutdown(100);
 });
 
@@ -97,6 +72,17 @@ async function watchLengths(): Promise<void> {
     observer.observe(document.getElementById("log")!, { childList: true, subtree: true, characterData: true });
   });
 }
+
+test("the server serves the playground's files at / without an API key, and nothing from a CDN", { skip }, async () => {
+  for (const asset of PLAYGROUND_ASSETS) {
+    const res = await fetch(`${url}${asset.path}`);
+    assert.equal(res.status, 200, asset.path);
+    assert.equal(res.headers.get("content-type"), asset.contentType);
+    assert.deepEqual(Buffer.from(await res.arrayBuffer()), readPlaygroundAsset(asset.path)!.body);
+  }
+  const html = readPlaygroundAsset("/")!.body.toString();
+  assert.doesNotMatch(html, /(src|href)="(https?:)?\/\//, "every file is local");
+});
 
 test("chat: a typed prompt streams in, with token count and tokens/s", { skip }, async () => {
   await page.locator("#health.ok").waitFor({ timeout: 30_000 });
@@ -179,4 +165,5 @@ test("QA and code modes use the model-card formats; code blocks have a working c
   mkdirSync(artifacts, { recursive: true });
   await page.screenshot({ path: join(artifacts, "playground.png"), fullPage: true });
   assert.deepEqual(pageErrors, [], "no errors or warnings in the browser console");
+  assert.deepEqual(requestedUrls.filter((u) => !u.startsWith(url) && !u.startsWith("data:")), [], "the page only talks to its server");
 });
