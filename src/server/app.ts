@@ -45,6 +45,20 @@ export function buildApp(ctx: ServerContext, options: AppOptions = {}): FastifyI
     }
   });
 
+  // CORS: browsers on other origins may call the API (the key, when set, still guards it), as with
+  // OpenAI's API and llama.cpp's server. Preflights are answered here, before the key check.
+  app.addHook("onRequest", async (request, reply) => {
+    void reply.header("access-control-allow-origin", "*");
+    if (request.method === "OPTIONS") {
+      return reply
+        .code(204)
+        .header("access-control-allow-methods", "GET, POST, OPTIONS")
+        .header("access-control-allow-headers", request.headers["access-control-request-headers"] ?? "authorization, content-type")
+        .header("access-control-max-age", "86400")
+        .send();
+    }
+  });
+
   app.addHook("onRequest", async (request, reply) => {
     // 'close' fires once per response, finished or cut off, streamed or not.
     reply.raw.on("close", () => {

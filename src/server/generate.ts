@@ -90,7 +90,11 @@ export async function runGeneration(
   // A sequence cut short by the timeout or by shutdown ends with "length": the server's budget ran out.
   const usage = usageOf(job.promptTokens, completionTokens);
   ctx.metrics.requestDuration.observe((performance.now() - job.arrivedAt) / 1000);
-  if (run.clientGone) return;
+  if (run.clientGone) {
+    // Nobody to answer: take the reply out of fastify's hands so it does not try to send one.
+    if (!sse) reply.hijack();
+    return;
+  }
 
   if (sse) {
     if (failure) sse.error(failure);

@@ -10,6 +10,7 @@ export class SseStream {
     // From here on we write the response ourselves; fastify's serialisation and hooks step aside.
     reply.hijack();
     reply.raw.writeHead(200, {
+      "access-control-allow-origin": "*",
       "content-type": "text/event-stream; charset=utf-8",
       "cache-control": "no-cache",
       connection: "keep-alive",

@@ -158,3 +158,18 @@ test("429 with Retry-After when every slot is busy and the queue is full", async
   assert.equal(served.status, 200, "the queued request runs once the slot is free");
   assert.equal(served.json.usage.completion_tokens <= 2, true);
 });
+
+test("CORS: preflights are answered without the key; responses allow any origin", async () => {
+  const res = await fetch(`${server.url}/v1/chat/completions`, {
+    method: "OPTIONS",
+    headers: { origin: "http://example.com", "access-control-request-method": "POST", "access-control-request-headers": "authorization, content-type" },
+  });
+  assert.equal(res.status, 204);
+  assert.equal(res.headers.get("access-control-allow-origin"), "*");
+  assert.match(res.headers.get("access-control-allow-methods") ?? "", /POST/);
+  assert.match(res.headers.get("access-control-allow-headers") ?? "", /authorization/);
+  const models = await http(server, "GET", "/v1/models", undefined, auth);
+  assert.equal(models.headers.get("access-control-allow-origin"), "*");
+  const stream = await http(server, "POST", "/v1/completions", { prompt: "x", max_tokens: 1, stream: true }, auth);
+  assert.equal(stream.headers.get("access-control-allow-origin"), "*");
+});
