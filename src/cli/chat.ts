@@ -146,14 +146,14 @@ async function repl(model: LoadedModel, session: ChatSession): Promise<number> {
   /** One message: a line, lines joined by trailing backslashes, or a """ block. */
   const readMessage = async (): Promise<string | null | typeof CANCELLED> => {
     rl.setPrompt(">>> ");
-    rl.prompt();
+    if (tty) rl.prompt(); // piped input: replies only, no prompts
     const first = await queue.next();
     if (typeof first !== "string") return first;
     let text: string;
     const continuation = async (): Promise<string | null | typeof CANCELLED> => {
       midInput = true;
       rl.setPrompt("... ");
-      rl.prompt();
+      if (tty) rl.prompt();
       const line = await queue.next();
       midInput = false;
       return line;
