@@ -1,6 +1,11 @@
-// Loads dist/kernels/kernels.wasm (built by scripts/build-kernels.mjs from src/kernels/assembly) and
-// instantiates it on a caller-owned memory. Every pointer is a byte offset into that memory; the
-// kernels never allocate. Each worker thread instantiates its own instance on its own memory.
+// Loads the kernels (built by scripts/build-kernels.mjs from src/kernels/assembly into
+// dist/kernels/kernels.wasm and kernels-relaxed.wasm) and instantiates them on a caller-owned memory.
+//
+// Contract: every pointer is a byte offset into that memory (wasm32: up to 4 GiB, offsets above 2 GiB
+// are fine); the kernels never allocate; activations are f32, rows are row-major, Linear weights are
+// PyTorch's (out_features, in_features). Bytes below `reservedBytes` hold the module's static data
+// (rewritten on instantiation): one instance per memory. Each worker thread compiles/instantiates
+// its own (or receives the WebAssembly.Module by postMessage) on its own memory.
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { setFlagsFromString } from "node:v8";

@@ -1,13 +1,14 @@
 // Shared machinery of the linear (matmul) kernels: out (T, N) = x (T, K) · w (N, K)ᵀ [+ bias] [+ out].
 //
-// Decode (T = 1) is memory bound; each weight type has its own matvec that converts weights inline
-// while streaming them (see linear-*.ts). Prefill (T > 1) is compute bound and goes through
-// `linearPanels` below: it converts a block of 4 weight rows × PANEL_K columns into an f32 panel in
-// static memory (L1-resident), then runs every token of the current token block against it, so the
-// conversion cost is paid once per TOKEN_BLOCK tokens and the inner loop is pure f32 SIMD.
-//
-// New weight types (e.g. GGUF q8_0) only need a PanelConverter; PANEL_K is a multiple of 256 so
-// block-quantized formats can convert whole blocks.
+// Two drivers, chosen by each linear-*.ts on T:
+// - T < SMALL_BATCH (decode, small batches) is memory bound: `linearSmallBatch` streams the weights
+//   once, 4 rows at a time, and each weight type converts them in registers (rows4*, linear-*.ts),
+//   one converted vector serving two tokens.
+// - T >= SMALL_BATCH (prefill) is compute bound: `linearPanels` converts 4 weight rows × PANEL_K
+//   columns into an f32 panel in static memory (L1-resident), then runs every token of the current
+//   token block against it, so the conversion is paid once per TOKEN_BLOCK tokens and the inner
+//   loop (4 rows × 2 tokens, 8 accumulators: as many as 16 xmm registers allow) is pure f32 SIMD.
+// A new float-like weight type only needs its PanelConverter and rows4* functions.
 
 import { hsum4, madd } from "./_simd";
 
