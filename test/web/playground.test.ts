@@ -167,3 +167,47 @@ test("QA and code modes use the model-card formats; code blocks have a working c
   assert.deepEqual(pageErrors, [], "no errors or warnings in the browser console");
   assert.deepEqual(requestedUrls.filter((u) => !u.startsWith(url) && !u.startsWith("data:")), [], "the page only talks to its server");
 });
+
+test("chat replies render fenced code as a copyable block; server errors are shown in the reply", { skip }, async () => {
+  // A canned stream (the tiny model writes no code): exercises the SSE parser and the chat renderer.
+  const deltas = ["Here you are:\n``", "`python\nprint(", "'hi')\n```\nThat is all."];
+  const events = [
+    { choices: [{ index: 0, delta: { role: "assistant", content: "" }, finish_reason: null }] },
+    ...deltas.map((content) => ({ choices: [{ index: 0, delta: { content }, finish_reason: null }] })),
+    { choices: [{ index: 0, delta: {}, finish_reason: "stop" }] },
+    { choices: [], usage: { prompt_tokens: 7, completion_tokens: 9, total_tokens: 16 } },
+  ];
+  const body = events.map((e) => `data: ${JSON.stringify(e)}\r\n\r\n`).join("") + "data: [DONE]\n\n";
+  await page.route("**/v1/chat/completions", (route) => route.fulfill({ status: 200, contentType: "text/event-stream", body }));
+  try {
+    await page.click('#modes button[data-mode="chat"]');
+    await page.fill("#prompt", "Show me code");
+    await page.keyboard.press("Enter");
+    await page.locator("#stop:disabled").waitFor();
+    const reply = page.locator(".msg.assistant").last();
+    assert.equal(await reply.locator(".code pre").innerText(), "print('hi')");
+    assert.match(await reply.locator(".content").innerText(), /^Here you are:\n/);
+    assert.match(await reply.locator(".content").innerText(), /That is all\.$/);
+    assert.match(await page.locator("#stats").innerText(), /^9 tokens .*prompt 7 · stop$/);
+    await reply.locator("button.copy").click();
+    assert.equal(await page.evaluate(() => navigator.clipboard.readText()), "print('hi')");
+
+    await page.unroute("**/v1/chat/completions");
+    await page.route("**/v1/chat/completions", (route) =>
+      route.fulfill({ status: 400, contentType: "application/json", body: JSON.stringify({ error: { message: "'temperature' must be at most 2.", type: "invalid_request_error" } }) }));
+    await page.fill("#prompt", "again");
+    await page.keyboard.press("Enter");
+    await page.locator("#stop:disabled").waitFor();
+    assert.equal(await page.locator(".msg.assistant .error").last().innerText(), "'temperature' must be at most 2.");
+  } finally {
+    await page.unroute("**/v1/chat/completions");
+  }
+  // The failed turn is not kept: the next request carries only the successful exchanges.
+  await page.fill("#max_tokens", "4");
+  await page.fill("#prompt", "last");
+  await page.keyboard.press("Enter");
+  await page.locator("#stop:disabled").waitFor({ timeout: 30_000 });
+  const messages = posted.at(-1)!.body.messages as Array<{ role: string; content: string }>;
+  assert.deepEqual(messages.slice(-3).map((m) => m.content), ["Show me code", "Here you are:\n```python\nprint('hi')\n```\nThat is all.", "last"]);
+  pageErrors.splice(0); // the 400 above is logged by the browser on purpose
+});
