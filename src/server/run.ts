@@ -37,6 +37,7 @@ export class RequestRun {
     response.on("close", () => {
       if (!response.writableFinished) this.abort("client");
     });
+    if (response.destroyed || response.socket?.destroyed) this.abort("client"); // gone before we listened
     if (timeoutMs > 0) {
       this.timer = setTimeout(() => this.abort("timeout"), timeoutMs);
       this.timer.unref();

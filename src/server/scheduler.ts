@@ -181,7 +181,16 @@ export class Scheduler {
         this.endAborted();
         this.admit();
         if (this.active.length === 0) break;
-        await this.step();
+        try {
+          await this.step();
+        } catch (err) {
+          // A bug, not an engine error (those are handled in step): fail what runs rather than crash the
+          // server; the slots' cache records may be wrong, so forget them.
+          for (const seq of [...this.active]) {
+            this.slots[seq.slot].tokens = [];
+            this.fail(seq, asError(err));
+          }
+        }
         // Let HTTP handlers run between steps (new requests, closed sockets) even when forward resolves
         // without touching the event loop.
         await new Promise((resolve) => setImmediate(resolve));
