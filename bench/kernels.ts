@@ -1,6 +1,7 @@
 // Micro-benchmark of the linear kernels at Phi-2 sizes, single thread:
 //   matvec (T = 1): GB/s of weights streamed; matmul (T = 64, 512): GFLOP/s (2·T·K·N flops).
-// Run: node dist/bench/kernels.js [--quick] [--types bf16,f16,f32] [--tokens 1,64,512]
+// Then layernorm, gelu_new, rope and attention at Phi-2 sizes (skip with --linear-only).
+// Run: node dist/bench/kernels.js [--quick] [--linear-only] [--types bf16,f16,f32] [--tokens 1,64,512]
 import { createKernelMemory, instantiateKernels, kernelVariant, type LinearKernel } from "../src/kernels/wasm.js";
 
 const args = process.argv.slice(2);
@@ -13,7 +14,7 @@ const types = option("types", "bf16,f16,f32").split(",") as ("bf16" | "f16" | "f
 const tokenCounts = option("tokens", "1,64,512").split(",").map(Number);
 const shapes: [number, number][] = [[2560, 2560], [2560, 10240], [10240, 2560]];
 
-const maxK = 10240, maxN = 10240, maxT = Math.max(...tokenCounts);
+const maxK = 10240, maxN = 10240, maxT = Math.max(512, ...tokenCounts); // 512: the other kernels use T = 512
 const memory = createKernelMemory(0);
 const k = instantiateKernels(memory);
 let top = k.reservedBytes;
@@ -79,4 +80,34 @@ for (const t of types) {
       console.log(`${t.padEnd(5)} ${String(K).padEnd(6)} ${String(N).padEnd(6)} ${String(T).padEnd(4)} ${ms.padEnd(21)} ${rate(cpu)} (${rate(wall)}) ${unit}`);
     }
   }
+}
+
+// The other kernels at Phi-2 sizes (C 2560, 32 heads of 80, rotary 32, MLP 10240), same timing.
+if (!args.includes("--linear-only")) {
+  const C = 2560, H = 32, hd = 80, ctx = 2048;
+  const kCache = wPtr, vCache = wPtr + ctx * C * 4; // (ctx, C) each, inside the weight area
+  const positions = alloc(512 * 4);
+  const scratch = alloc(ctx * 4);
+  const gamma = alloc(C * 4), beta = alloc(C * 4);
+  new Float32Array(memory.buffer, gamma, C).fill(1);
+  const f32w = new Float32Array(memory.buffer, wPtr, 2 * ctx * C);
+  for (let i = 0; i < f32w.length; i++) f32w[i] = ((i * 17) % 97) / 97 - 0.5;
+  const setPositions = (from: number, T: number) => new Int32Array(memory.buffer, positions, T).set(Array.from({ length: T }, (_, t) => from + t));
+  const report = (name: string, run: () => void, work: number, unit: string): void => {
+    for (let i = 0; i < 3; i++) run();
+    const { cpu, wall } = time(run, quick ? 0.2 : 0.5);
+    const ms = `${(cpu * 1e3).toFixed(3)} (${(wall * 1e3).toFixed(3)})`;
+    console.log(`${name.padEnd(44)} ${ms.padEnd(21)} ${(work / cpu / 1e9).toFixed(2)} (${(work / wall / 1e9).toFixed(2)}) ${unit}`);
+  };
+  console.log("\nkernel                                       ms/call (wall)        result (wall)");
+  report("layernorm T=512 C=2560", () => k.layernorm(outPtr, xPtr, gamma, beta, 512, C, 1e-5), 512 * C, "G elements/s");
+  report("gelu_new n=512*10240", () => k.gelu_new(outPtr, 512 * 10240), 512 * 10240, "G elements/s");
+  setPositions(100, 512);
+  report("rope q+k T=512, 64 heads of 80, rotary 32", () => k.rope(xPtr, 512, 2 * C, 2 * H, hd, 32, positions, 10000), 512 * 2 * H * 16, "G pairs/s");
+  setPositions(ctx - 1, 1);
+  report("attention decode T=1 at position 2047", () => k.attention(outPtr, xPtr, 1, positions, kCache, vCache, H, H, hd, 1 / Math.sqrt(hd), scratch),
+    2 * ctx * C * 4, "GB/s of KV cache");
+  setPositions(0, 512);
+  report("attention prefill T=512 from position 0", () => k.attention(outPtr, xPtr, 512, positions, kCache, vCache, H, H, hd, 1 / Math.sqrt(hd), scratch),
+    H * 2 * 2 * hd * (512 * 513) / 2, "GFLOP/s");
 }
