@@ -31,7 +31,10 @@ export interface KernelExports {
   kernel_reserved_bytes(): number;
 }
 
-/** A linear kernel: out (T, N) = [out +] [bias (N) +] x (T, K) · w (N, K)ᵀ; bias 0 = none. */
+/**
+ * A linear kernel: out (T, N) = [out +] [bias (N) +] x (T, K) · w (N, K)ᵀ; bias 0 = none; accumulate
+ * truthy adds to out's current values. out must not overlap x or w. f32 accumulation.
+ */
 export type LinearKernel = (
   out: number, x: number, w: number, bias: number, T: number, K: number, N: number, accumulate: number | boolean,
 ) => void;

@@ -5,7 +5,7 @@ import { hsum4, madd } from "./_simd";
 
 /**
  * out[t*N+n] = (accumulate ? out[t*N+n] : 0) + (bias ? bias[n] : 0) + Σ_k w[n*K+k] * x[t*K+k].
- * Pointers are byte offsets; bias = 0 means no bias; any T, K, N ≥ 1.
+ * Pointers are byte offsets; bias = 0 means no bias; any T, K, N ≥ 1; out must not overlap x or w.
  */
 export function linear_f32(out: usize, x: usize, w: usize, bias: usize, T: i32, K: i32, N: i32, accumulate: i32): void {
   if (T < SMALL_BATCH) linearSmallBatch(out, x, w, bias, T, K, N, accumulate != 0, 4, rows4F32, rows4x2F32, rows1F32);
