@@ -48,10 +48,11 @@ export function openHfFolder(dirArg: string): HfFolder {
   const tensors = new Map<string, TensorRef>();
   const indexFile = join(dir, INDEX_FILE);
   const singleFile = join(dir, SINGLE_FILE);
-  if (existsSync(indexFile)) {
-    readShards(dir, indexFile, tensors);
-  } else if (existsSync(singleFile)) {
+  // transformers looks for the single file first, then the index; so do we.
+  if (existsSync(singleFile)) {
     for (const ref of readSafetensorsHeader(singleFile)) tensors.set(ref.name, ref);
+  } else if (existsSync(indexFile)) {
+    readShards(dir, indexFile, tensors);
   } else {
     const others = readdirSync(dir).filter((f) => f.endsWith(".safetensors"));
     throw new ModelFormatError(

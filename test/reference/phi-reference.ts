@@ -6,6 +6,7 @@
 // It shares nothing with the engine but the folder reader (openHfFolder + resolveWeights, which only
 // say where the bytes are): it reads the bytes itself and decodes f32/f16/bf16 with its own code.
 import { closeSync, openSync, readSync } from "node:fs";
+import { endianness } from "node:os";
 import { openHfFolder } from "../../src/formats/hf-folder.js";
 import { headDim, rotaryDim, type PhiConfig } from "../../src/model/config.js";
 import { resolveWeights, type LayerWeights, type PhiWeights, type WeightSlice } from "../../src/model/weights.js";
@@ -31,10 +32,21 @@ export function bf16ToNumber(h: number): number {
   return scratch.getFloat32(0, false);
 }
 
+let f16Values: Float64Array | undefined;
+/** All 65536 half values, decoded once by f16ToNumber. */
+function f16Table(): Float64Array {
+  if (!f16Values) {
+    f16Values = new Float64Array(65536);
+    for (let h = 0; h < 65536; h++) f16Values[h] = f16ToNumber(h);
+  }
+  return f16Values;
+}
+
 /** Reads a slice (rows × cols elements) from its file and returns it as float64, row-major. */
 export function readSlice(s: WeightSlice): Float64Array {
   const { ref } = s;
   const n = s.rows * s.cols;
+  if (endianness() !== "LE") throw new Error("reference: reads safetensors through little-endian typed arrays");
   const size = ref.dtype === "F32" ? 4 : ref.dtype === "F16" || ref.dtype === "BF16" ? 2 : 0;
   if (size === 0) throw new Error(`reference: tensor ${ref.name} has dtype ${ref.dtype}; the reference reads F32, F16 and BF16 only`);
   const bytes = new Uint8Array(n * size);
@@ -50,11 +62,20 @@ export function readSlice(s: WeightSlice): Float64Array {
   } finally {
     closeSync(fd);
   }
-  const view = new DataView(bytes.buffer);
+  // Typed-array views read the platform's byte order; safetensors is little-endian, as are the machines we run on.
   const out = new Float64Array(n);
-  if (ref.dtype === "F32") for (let i = 0; i < n; i++) out[i] = view.getFloat32(4 * i, true);
-  else if (ref.dtype === "F16") for (let i = 0; i < n; i++) out[i] = f16ToNumber(view.getUint16(2 * i, true));
-  else for (let i = 0; i < n; i++) out[i] = bf16ToNumber(view.getUint16(2 * i, true));
+  if (ref.dtype === "F32") {
+    out.set(new Float32Array(bytes.buffer));
+  } else if (ref.dtype === "BF16") {
+    const halves = new Uint16Array(bytes.buffer);
+    const words = new Uint32Array(n);
+    for (let i = 0; i < n; i++) words[i] = halves[i] << 16; // bf16 is the top half of a float32
+    out.set(new Float32Array(words.buffer));
+  } else {
+    const halves = new Uint16Array(bytes.buffer);
+    const table = f16Table();
+    for (let i = 0; i < n; i++) out[i] = table[halves[i]];
+  }
   return out;
 }
 
@@ -82,7 +103,21 @@ export function linear(x: Float64Array, T: number, inF: number, w: Float64Array,
   const y = new Float64Array(T * outF);
   for (let o = 0; o < outF; o++) {
     const row = o * inF;
-    for (let t = 0; t < T; t++) {
+    let t = 0;
+    // Four tokens per pass over the weight row (the same sums, each in the same order): ~2x faster for long prompts.
+    for (; t + 4 <= T; t += 4) {
+      const x0 = t * inF, x1 = x0 + inF, x2 = x1 + inF, x3 = x2 + inF;
+      let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+      for (let i = 0; i < inF; i++) {
+        const wi = w[row + i];
+        s0 += x[x0 + i] * wi; s1 += x[x1 + i] * wi; s2 += x[x2 + i] * wi; s3 += x[x3 + i] * wi;
+      }
+      y[t * outF + o] = s0 + b[o];
+      y[(t + 1) * outF + o] = s1 + b[o];
+      y[(t + 2) * outF + o] = s2 + b[o];
+      y[(t + 3) * outF + o] = s3 + b[o];
+    }
+    for (; t < T; t++) {
       const xt = t * inF;
       let sum = 0;
       for (let i = 0; i < inF; i++) sum += x[xt + i] * w[row + i];
