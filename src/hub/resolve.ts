@@ -69,7 +69,7 @@ export async function pullModel(spec: string = DEFAULT_MODEL_ID, options: HubOpt
     const found = fromCache(cache, repo, revision, quant);
     if ("missing" in found) {
       throw new HubError(
-        `HF_HUB_OFFLINE is set and ${spec} (revision ${revision}) is not complete in the cache ${cache.root}: ` +
+        `offline mode (HF_HUB_OFFLINE) is on and ${spec} (revision ${revision}) is not complete in the cache ${cache.root}: ` +
           `missing ${found.missing.join(", ")}. Unset HF_HUB_OFFLINE to download it (phi2 pull ${spec}).`,
         "offline",
       );
