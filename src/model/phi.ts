@@ -91,7 +91,8 @@ export class PhiEngine implements Engine {
         sizes, plans: indices.map((i) => this.plan.partitions[i]!), partitionCount: P,
         workerCount: this.plan.workers.length, weights: this.weights, shared,
       };
-      const w = new Worker(new URL("./worker.js", import.meta.url), { workerData: init });
+      // execArgv: [] so options meant for the main script (e.g. --input-type) do not break the worker.
+      const w = new Worker(new URL("./worker.js", import.meta.url), { workerData: init, execArgv: [] });
       this.workers.push(w);
       w.on("message", (m: FromWorker) => {
         if (m.type === "progress") {
