@@ -5,7 +5,7 @@ import { contextExceeded } from "./errors.js";
 import { runGeneration, type EndpointFormat } from "./generate.js";
 import { promptRecords } from "./logprobs.js";
 import { parseCompletionRequest, type CompletionRequest } from "./openai.js";
-import { ChoiceState, completionLogprobs, newId, type TokenRecord } from "./responses.js";
+import { ChoiceState, completionLogprobs, newId, textLength, type TokenRecord } from "./responses.js";
 
 /** OpenAI's default max_tokens for /v1/completions. */
 export const DEFAULT_COMPLETION_MAX_TOKENS = 16;
@@ -22,10 +22,6 @@ function completionFormat(model: ServedModel, req: CompletionRequest, echoes: Ec
   const texts = model.tokenizer;
   const withLogprobs = req.logprobs !== null;
   const withTop = (req.logprobs ?? 0) > 0;
-  const logprobsOf = (state: EchoState, records: TokenRecord[]) => {
-    const shaped = completionLogprobs(records, texts, state.offset, withTop);
-    return shaped;
-  };
   return {
     object: "text_completion",
     chunkObject: "text_completion",
@@ -44,8 +40,8 @@ function completionFormat(model: ServedModel, req: CompletionRequest, echoes: Ec
         state.echoPending = false;
       }
       if (text === "" && records.length === 0 && finishReason === null) return undefined;
-      const logprobs = withLogprobs ? logprobsOf(state, records) : null;
-      state.offset += records.reduce((sum, r) => sum + texts.tokenText(r.id).length, 0);
+      const logprobs = withLogprobs ? completionLogprobs(records, texts, state.offset, withTop) : null;
+      state.offset += textLength(records, texts);
       return { index: choice.index, text, logprobs, finish_reason: finishReason };
     },
     finalChoice(choice) {
