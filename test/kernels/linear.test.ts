@@ -153,3 +153,41 @@ for (const variant of VARIANTS) {
   test(`linear_f16 (${variant}): every finite half value converts exactly (matvec, two-token, panels)`, () => exhaustive("f16", variant));
   test(`linear_bf16 (${variant}): every finite bf16 value converts exactly (matvec, two-token, panels)`, () => exhaustive("bf16", variant));
 }
+
+/**
+ * Batch invariance: a token's outputs are bit-identical whether it is computed alone (decode path),
+ * in a small batch (two-token path), or in a large one (panels), at any place in the batch.
+ */
+for (const variant of VARIANTS) {
+  test(`linear kernels (${variant}): results do not depend on T or the token's place in the batch`, () => {
+    const arena = new Arena(64 << 20, variant);
+    let seed = 500;
+    for (const type of ["f32", "bf16", "f16"] as const) {
+      for (const [K, N] of [[37, 7], [160, 9], [4133, 6]] as const) {
+        const rand = rng(seed++);
+        const T = 19;
+        const x = randomF32(rand, T * K, -3, 3);
+        const w = makeWeights(type, rand, N * K);
+        const bias = randomF32(rand, N);
+        const before = randomF32(rand, T * N);
+        const wPtr = arena.put(w.stored);
+        const bPtr = arena.put(bias);
+        const kernel = kernelOf(arena, type);
+        const run = (t0: number, count: number): Float32Array => {
+          const out = arena.put(before.subarray(t0 * N, (t0 + count) * N));
+          kernel(out, arena.put(x.subarray(t0 * K, (t0 + count) * K)), wPtr, bPtr, count, K, N, 1);
+          return arena.f32(out, count * N);
+        };
+        const all = run(0, T);
+        for (const [t0, count] of [[0, 1], [18, 1], [7, 1], [3, 2], [4, 3], [10, 7], [1, 8], [2, 17]] as const) {
+          const part = run(t0, count);
+          for (let i = 0; i < part.length; i++) {
+            if (!Object.is(part[i], all[t0 * N + i])) {
+              assert.fail(`linear_${type} K=${K} N=${N}: token ${t0 + Math.floor(i / N)} row ${i % N} gives ${part[i]} in a batch of ${count} but ${all[t0 * N + i]} in a batch of ${T}`);
+            }
+          }
+        }
+      }
+    }
+  });
+}

@@ -1,7 +1,6 @@
 // Causal multi-head attention of T queries against one sequence's KV cache (GQA aware).
 
-import { exp4, hsum4, madd } from "./_simd";
-import { dotF32 } from "./_linear";
+import { exp4, hsum, hsum4, madd } from "./_simd";
 
 /**
  * out (T, nHeads*headDim) = softmax(q·kᵀ·scale) · v per query and head, where
@@ -138,4 +137,14 @@ function weightedSum(out: usize, p: usize, v: usize, kvRow: usize, n: i32, headD
   const iv = f32x4.splat(inv);
   for (let d: usize = 0; d < vecBytes; d += 16) v128.store(out + d, f32x4.mul(v128.load(out + d), iv));
   for (let d = vecBytes; d < end; d += 4) store<f32>(out + d, load<f32>(out + d) * inv);
+}
+
+/** Dot product of two f32 vectors of length n (the j % 4 leftover keys). */
+function dotF32(a: usize, b: usize, n: i32): f32 {
+  let acc = f32x4.splat(0);
+  const vecBytes = <usize>(n & ~3) << 2;
+  for (let k: usize = 0; k < vecBytes; k += 16) acc = madd(v128.load(a + k), v128.load(b + k), acc);
+  let s = hsum(acc);
+  for (let k = vecBytes; k < (<usize>n << 2); k += 4) s += load<f32>(a + k) * load<f32>(b + k);
+  return s;
 }

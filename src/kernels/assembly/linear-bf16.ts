@@ -1,7 +1,10 @@
 // linear_bf16: out (T, N) [+]= x (T, K) f32 · w (N, K) bf16ᵀ [+ bias (N) f32], f32 accumulation.
+// Summation order: the canonical one of _linear.ts (results do not depend on T or batch position).
 
-import { PANEL, PANEL_STRIDE, SMALL_BATCH, linearPanels, linearSmallBatch, store1, store4 } from "./_linear";
-import { bf16Scalar, hsum4, madd } from "./_simd";
+import {
+  PANEL, PANEL_K, PANEL_STRIDE, SMALL_BATCH, combine1, combine4, linearPanels, linearSmallBatch,
+} from "./_linear";
+import { bf16Scalar, hsum, hsum4, madd } from "./_simd";
 
 /**
  * out[t*N+n] = (accumulate ? out[t*N+n] : 0) + (bias ? bias[n] : 0) + Σ_k w[n*K+k] * x[t*K+k].
@@ -9,10 +12,16 @@ import { bf16Scalar, hsum4, madd } from "./_simd";
  */
 export function linear_bf16(out: usize, x: usize, w: usize, bias: usize, T: i32, K: i32, N: i32, accumulate: i32): void {
   if (T < SMALL_BATCH) linearSmallBatch(out, x, w, bias, T, K, N, accumulate != 0, 2, rows4Bf16, rows4x2Bf16, rows1Bf16);
-  else linearPanels(out, x, w, bias, T, K, N, accumulate != 0, bf16Panel);
+  else linearPanels(out, x, w, bias, T, K, N, accumulate != 0, bf16Panel, 1);
 }
 
-/** bf16 rows → f32 panel: widen to 32 bits and shift into the high half. */
+/** 4 bf16 at p → 4 f32: zero-extend to 32 bits, shift into the high half. */
+// @ts-ignore: decorator
+@inline function bf16x4At(p: usize): v128 {
+  return i32x4.shl(v128.load16x4_u(p), 16);
+}
+
+/** bf16 rows → f32 panel. */
 function bf16Panel(w: usize, K: i32, n0: i32, rows: i32, k0: i32, kc: i32): void {
   const vecBytes = <usize>(kc & ~7) << 1;
   for (let r = 0; r < rows; r++) {
@@ -29,113 +38,106 @@ function bf16Panel(w: usize, K: i32, n0: i32, rows: i32, k0: i32, kc: i32): void
   }
 }
 
-/** One leftover row against one token. */
-function rows1Bf16(out: usize, x: usize, row: usize, K: i32, bias: usize, addOut: bool): void {
-  let s: f32 = 0;
-  for (let k = 0; k < K; k++) s += bf16Scalar(load<u16>(row + (<usize>k << 1))) * load<f32>(x + (<usize>k << 2));
-  store1(out, s, bias, addOut);
-}
-
 /**
  * Decode and small batches (T < SMALL_BATCH, see linearSmallBatch): out[0..4] (one token) from rows
- * r0.. (rowBytes apart) against x. A v128 of 8 bf16 read as i32 lanes holds element 2i in the low
- * half and 2i+1 in the high half of lane i, so `<< 16` gives the even elements as f32 and
- * `& 0xffff0000` the odd ones: x is split into even/odd lanes once per 8 columns and shared by the
- * 4 rows.
+ * r0.. (rowBytes apart) against x, 4 columns per step: each row's 4 bf16 are loaded zero-extended
+ * to i32 lanes and shifted into f32 position, x is loaded once for the 4 rows.
  */
 function rows4Bf16(out: usize, x: usize, r0: usize, rowBytes: usize, K: i32, bias: usize, addOut: bool): void {
-  const vecBytes = <usize>(K & ~7) << 1; // bf16 bytes covered by the 8-wide loop
-  const high = i32x4.splat(0xffff0000);
-  const r1 = r0 + rowBytes;
-  const r2 = r1 + rowBytes;
-  const r3 = r2 + rowBytes;
-  let e0 = f32x4.splat(0), e1 = f32x4.splat(0), e2 = f32x4.splat(0), e3 = f32x4.splat(0);
-  let o0 = f32x4.splat(0), o1 = f32x4.splat(0), o2 = f32x4.splat(0), o3 = f32x4.splat(0);
-  for (let k: usize = 0; k < vecBytes; k += 16) {
-    const xp = x + (k << 1);
-    const xa = v128.load(xp);
-    const xb = v128.load(xp, 16);
-    const xe = v128.shuffle<f32>(xa, xb, 0, 2, 4, 6);
-    const xo = v128.shuffle<f32>(xa, xb, 1, 3, 5, 7);
-    let v = v128.load(r0 + k);
-    e0 = madd(i32x4.shl(v, 16), xe, e0);
-    o0 = madd(v128.and(v, high), xo, o0);
-    v = v128.load(r1 + k);
-    e1 = madd(i32x4.shl(v, 16), xe, e1);
-    o1 = madd(v128.and(v, high), xo, o1);
-    v = v128.load(r2 + k);
-    e2 = madd(i32x4.shl(v, 16), xe, e2);
-    o2 = madd(v128.and(v, high), xo, o2);
-    v = v128.load(r3 + k);
-    e3 = madd(i32x4.shl(v, 16), xe, e3);
-    o3 = madd(v128.and(v, high), xo, o3);
+  let v = f32x4.splat(0);
+  for (let k0 = 0; k0 < K; k0 += PANEL_K) {
+    const kc = min(PANEL_K, K - k0);
+    const w0 = r0 + (<usize>k0 << 1);
+    const w1 = w0 + rowBytes;
+    const w2 = w1 + rowBytes;
+    const w3 = w2 + rowBytes;
+    const xk = x + (<usize>k0 << 2);
+    let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+    const vecBytes = <usize>(kc & ~3) << 1; // bf16 bytes of whole 4-column vectors
+    for (let k: usize = 0; k < vecBytes; k += 8) {
+      const xv = v128.load(xk + (k << 1));
+      a0 = madd(bf16x4At(w0 + k), xv, a0);
+      a1 = madd(bf16x4At(w1 + k), xv, a1);
+      a2 = madd(bf16x4At(w2 + k), xv, a2);
+      a3 = madd(bf16x4At(w3 + k), xv, a3);
+    }
+    let s = hsum4(a0, a1, a2, a3);
+    if (kc & 3) s = f32x4.add(s, tail4(xk, w0, rowBytes, kc));
+    v = combine4(s, v, k0 == 0, out, bias, addOut);
   }
-  let sums = hsum4(f32x4.add(e0, o0), f32x4.add(e1, o1), f32x4.add(e2, o2), f32x4.add(e3, o3));
-  if (K & 7) sums = f32x4.add(sums, tail4(x, r0, rowBytes, K));
-  store4(out, sums, bias, addOut);
+  v128.store(out, v);
 }
 
-/**
- * out[0..4] and out[os..os+4] (two tokens, x rows xs apart) from rows r0.. (rowBytes apart). Each
- * accumulator takes one add per step (even·x + odd·x summed off the dependency chain).
- */
+/** out[0..4] and out[os..os+4] (two tokens, x rows xs apart): each converted vector serves both. */
 function rows4x2Bf16(out: usize, os: usize, x: usize, xs: usize, r0: usize, rowBytes: usize, K: i32, bias: usize, addOut: bool): void {
-  const vecBytes = <usize>(K & ~7) << 1;
-  const high = i32x4.splat(0xffff0000);
-  const r1 = r0 + rowBytes;
-  const r2 = r1 + rowBytes;
-  const r3 = r2 + rowBytes;
-  const y = x + xs;
-  let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
-  let b0 = f32x4.splat(0), b1 = f32x4.splat(0), b2 = f32x4.splat(0), b3 = f32x4.splat(0);
-  for (let k: usize = 0; k < vecBytes; k += 16) {
-    const xp = x + (k << 1);
-    const yp = y + (k << 1);
-    let lo = v128.load(xp);
-    let hi = v128.load(xp, 16);
-    const xe = v128.shuffle<f32>(lo, hi, 0, 2, 4, 6);
-    const xo = v128.shuffle<f32>(lo, hi, 1, 3, 5, 7);
-    lo = v128.load(yp);
-    hi = v128.load(yp, 16);
-    const ye = v128.shuffle<f32>(lo, hi, 0, 2, 4, 6);
-    const yo = v128.shuffle<f32>(lo, hi, 1, 3, 5, 7);
-    let v = v128.load(r0 + k);
-    let we = i32x4.shl(v, 16);
-    let wo = v128.and(v, high);
-    a0 = f32x4.add(a0, madd(wo, xo, f32x4.mul(we, xe)));
-    b0 = f32x4.add(b0, madd(wo, yo, f32x4.mul(we, ye)));
-    v = v128.load(r1 + k);
-    we = i32x4.shl(v, 16);
-    wo = v128.and(v, high);
-    a1 = f32x4.add(a1, madd(wo, xo, f32x4.mul(we, xe)));
-    b1 = f32x4.add(b1, madd(wo, yo, f32x4.mul(we, ye)));
-    v = v128.load(r2 + k);
-    we = i32x4.shl(v, 16);
-    wo = v128.and(v, high);
-    a2 = f32x4.add(a2, madd(wo, xo, f32x4.mul(we, xe)));
-    b2 = f32x4.add(b2, madd(wo, yo, f32x4.mul(we, ye)));
-    v = v128.load(r3 + k);
-    we = i32x4.shl(v, 16);
-    wo = v128.and(v, high);
-    a3 = f32x4.add(a3, madd(wo, xo, f32x4.mul(we, xe)));
-    b3 = f32x4.add(b3, madd(wo, yo, f32x4.mul(we, ye)));
+  let va = f32x4.splat(0), vb = f32x4.splat(0);
+  for (let k0 = 0; k0 < K; k0 += PANEL_K) {
+    const kc = min(PANEL_K, K - k0);
+    const w0 = r0 + (<usize>k0 << 1);
+    const w1 = w0 + rowBytes;
+    const w2 = w1 + rowBytes;
+    const w3 = w2 + rowBytes;
+    const xk = x + (<usize>k0 << 2);
+    const yk = xk + xs;
+    let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+    let b0 = f32x4.splat(0), b1 = f32x4.splat(0), b2 = f32x4.splat(0), b3 = f32x4.splat(0);
+    const vecBytes = <usize>(kc & ~3) << 1;
+    for (let k: usize = 0; k < vecBytes; k += 8) {
+      const xv = v128.load(xk + (k << 1));
+      const yv = v128.load(yk + (k << 1));
+      let wv = bf16x4At(w0 + k);
+      a0 = madd(wv, xv, a0);
+      b0 = madd(wv, yv, b0);
+      wv = bf16x4At(w1 + k);
+      a1 = madd(wv, xv, a1);
+      b1 = madd(wv, yv, b1);
+      wv = bf16x4At(w2 + k);
+      a2 = madd(wv, xv, a2);
+      b2 = madd(wv, yv, b2);
+      wv = bf16x4At(w3 + k);
+      a3 = madd(wv, xv, a3);
+      b3 = madd(wv, yv, b3);
+    }
+    let sa = hsum4(a0, a1, a2, a3);
+    let sb = hsum4(b0, b1, b2, b3);
+    if (kc & 3) {
+      sa = f32x4.add(sa, tail4(xk, w0, rowBytes, kc));
+      sb = f32x4.add(sb, tail4(yk, w0, rowBytes, kc));
+    }
+    va = combine4(sa, va, k0 == 0, out, bias, addOut);
+    vb = combine4(sb, vb, k0 == 0, out + os, bias, addOut);
   }
-  let sa = hsum4(a0, a1, a2, a3);
-  let sb = hsum4(b0, b1, b2, b3);
-  if (K & 7) {
-    sa = f32x4.add(sa, tail4(x, r0, rowBytes, K));
-    sb = f32x4.add(sb, tail4(y, r0, rowBytes, K));
-  }
-  store4(out, sa, bias, addOut);
-  store4(out + os, sb, bias, addOut);
+  v128.store(out, va);
+  v128.store(out + os, vb);
 }
 
-/** Scalar sums of the last K % 8 columns of 4 rows against x, as a vector. */
-function tail4(x: usize, r0: usize, rowBytes: usize, K: i32): v128 {
+/** One leftover row against one token. */
+function rows1Bf16(out: usize, x: usize, row: usize, K: i32, bias: usize, addOut: bool): void {
+  let v: f32 = 0;
+  for (let k0 = 0; k0 < K; k0 += PANEL_K) {
+    const kc = min(PANEL_K, K - k0);
+    const wk = row + (<usize>k0 << 1);
+    const xk = x + (<usize>k0 << 2);
+    let acc = f32x4.splat(0);
+    const vecBytes = <usize>(kc & ~3) << 1;
+    for (let k: usize = 0; k < vecBytes; k += 8) acc = madd(bf16x4At(wk + k), v128.load(xk + (k << 1)), acc);
+    let s = hsum(acc);
+    if (kc & 3) {
+      let tail: f32 = 0;
+      for (let k = kc & ~3; k < kc; k++) tail += bf16Scalar(load<u16>(wk + (<usize>k << 1))) * load<f32>(xk + (<usize>k << 2));
+      s += tail;
+    }
+    v = combine1(s, v, k0 == 0, out, bias, addOut);
+  }
+  store<f32>(out, v);
+}
+
+/** Scalar sums of the last kc % 4 columns of 4 rows (w0.., rowBytes apart) against x, as a vector. */
+function tail4(x: usize, w0: usize, rowBytes: usize, kc: i32): v128 {
   let s0: f32 = 0, s1: f32 = 0, s2: f32 = 0, s3: f32 = 0;
-  for (let k = K & ~7; k < K; k++) {
+  for (let k = kc & ~3; k < kc; k++) {
     const xv = load<f32>(x + (<usize>k << 2));
-    const off = r0 + (<usize>k << 1);
+    const off = w0 + (<usize>k << 1);
     s0 += bf16Scalar(load<u16>(off)) * xv;
     s1 += bf16Scalar(load<u16>(off + rowBytes)) * xv;
     s2 += bf16Scalar(load<u16>(off + 2 * rowBytes)) * xv;
