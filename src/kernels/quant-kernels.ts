@@ -5,7 +5,7 @@
 // Contract: out (T, N) = [out +] [bias (N) +] x (T, K) · w (N, K)ᵀ, w in ggml's block layout (N rows of
 // K / blockSize blocks). The kernel first quantizes x to int8 per 32 values into `scratch` (owned by
 // the caller, quantScratchBytes(T, K) bytes, 16-byte aligned), then does integer dot products.
-import { dequantizeRow, rowBytes } from "../formats/ggml-quants.js";
+import { dequantizeRow, fp16ToFp32, fp32ToFp16, rowBytes } from "../formats/ggml-quants.js";
 
 export type QuantDType = "Q8_0" | "Q4_0" | "Q4_K";
 
@@ -91,7 +91,10 @@ export interface QuantizedActivations {
   d: Float32Array;
 }
 
-/** The kernels' activation quantization: per 32 values d = amax/127, q = round-half-even(x · 127/amax). */
+/**
+ * The kernels' activation quantization (= ggml's x86 quantize_row_q8_0): per 32 values d = amax/127 rounded
+ * to f16, q = round-half-even(x · 127/amax).
+ */
 export function quantizeActivationsRef(x: Float32Array, T: number, K: number): QuantizedActivations {
   const nb = K / 32;
   const q = new Int16Array(T * K);
@@ -99,7 +102,7 @@ export function quantizeActivationsRef(x: Float32Array, T: number, K: number): Q
   for (let i = 0; i < T * nb; i++) {
     let amax = 0;
     for (let j = 0; j < 32; j++) amax = Math.max(amax, Math.abs(x[i * 32 + j]));
-    d[i] = Math.fround(amax / 127);
+    d[i] = fp16ToFp32(fp32ToFp16(Math.fround(amax / 127))); // ggml keeps activation scales as f16
     const id = amax > 0 ? Math.fround(127 / amax) : 0;
     for (let j = 0; j < 32; j++) {
       const v = Math.fround(x[i * 32 + j] * id);

@@ -1,7 +1,8 @@
 // linear_q8_0 / linear_q4_0 / linear_q4_k against (1) their TypeScript twin (same activation
 // quantization; only f32 rounding differs) and (2) the exact product of the dequantized weights with the
 // unquantized activations, within the error bound of int8 activation quantization: each activation is
-// off by at most half its block's step d/2, so |error| <= Σ_i |w_i| · d(block of i) / 2.
+// off by at most half its block's step d/2 plus the f16 rounding of d (2^-11 relative), so
+// |error| <= Σ_i |w_i| · (d(block of i) / 2 + |x_i| · 2^-11).
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createKernelMemory, instantiateKernels } from "../../src/kernels/wasm.js";
@@ -81,7 +82,8 @@ function runCase(dtype: QuantDType, c: Case, seed: number): void {
         for (let j = 0; j < 32; j++) {
           const i = b * 32 + j;
           exact += deq[n * K + i] * x[t * K + i];
-          bound += Math.abs(deq[n * K + i]) * step / 2;
+          // half a step, plus the f16 rounding of the block scale (as ggml) applied to the value
+          bound += Math.abs(deq[n * K + i]) * (step / 2 + Math.abs(x[t * K + i]) * 2 ** -11);
           mag += Math.abs(deq[n * K + i] * x[t * K + i]);
         }
       }

@@ -2,7 +2,8 @@
 // out (T, N) [+]= x (T, K) · w (N, K)ᵀ [+ bias], w in ggml's block layout, integer dot products.
 //
 // As ggml does (vec_dot_q8_0_q8_0 / q4_0_q8_0), the activations are first quantized to int8 per block
-// of 32 values (d = amax / 127, q = round(x / d)), here into the caller's scratch, kept as int16 so the
+// of 32 values exactly as ggml's x86 quantize_row_q8_0 does (d = amax / 127 rounded to f16,
+// q = round-half-even(x · 127 / amax)), here into the caller's scratch, kept as int16 so the
 // inner loop can feed i32x4.dot_i16x8_s (x86 pmaddwd) without re-extending x for every weight row:
 //
 //   scratch layout for T tokens of K values (K % 32 == 0), quantScratchBytes(T, K) = T·K·2 + T·(K/32)·8:
@@ -58,7 +59,7 @@ export function quantizeActivations(x: usize, T: i32, K: i32, scratch: usize, ni
     );
     m = f32x4.max(m, v128.shuffle<f32>(m, m, 2, 3, 0, 1));
     const amax = max(f32x4.extract_lane(m, 0), f32x4.extract_lane(m, 1));
-    const d: f32 = amax / 127;
+    const d = roundToHalf(amax / 127);
     const id = f32x4.splat(amax > 0 ? <f32>127 / amax : 0);
     const q0 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v0, id)));
     const q1 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v1, id)));
@@ -103,6 +104,18 @@ export function quantizeActivations(x: usize, T: i32, K: i32, scratch: usize, ni
 @inline export function nibble2(v: v128): v128 { return v128.and(i16x8.shr_u(v, 4), i16x8.splat(0x000f)); }
 // @ts-ignore: decorator
 @inline export function nibble3(v: v128): v128 { return i16x8.shr_u(v, 12); }
+
+/**
+ * f32 → nearest IEEE half (ties to even) → f32, for the positive finite scales of activation blocks.
+ * ggml stores its activation scales as f16 (block_q8_0.d); rounding ours the same way makes our
+ * integer sums and scales those of llama.cpp, so quantized models agree with it to f32 rounding.
+ */
+// @ts-ignore: decorator
+@inline export function roundToHalf(v: f32): f32 {
+  if (v < <f32>6.103515625e-5) return nearest(v * <f32>16777216) * <f32>5.9604644775390625e-8; // half subnormals: multiples of 2^-24
+  const bits = reinterpret<u32>(v);
+  return reinterpret<f32>((bits + 0xfff + ((bits >> 13) & 1)) & 0xffffe000);
+}
 
 /** Σ over 32 values of int16 weights (4 vectors) times the int16 activations at xp, as 4 i32 lanes. */
 // @ts-ignore: decorator
