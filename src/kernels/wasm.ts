@@ -48,11 +48,15 @@ export interface Kernels {
   /** First byte the caller may use (16-byte aligned); below it lies the module's static data. */
   readonly reservedBytes: number;
   readonly raw: KernelExports;
-  /** w f32 (N, K). T = 1 is the streaming matvec, T > 1 the blocked matmul. */
+  /**
+   * w f32 (N, K). T < 8 streams the weights once for all tokens (decode, small batches), T >= 8
+   * runs f32 panels (prefill). Batch invariant: a token's outputs are bit-identical whatever T and
+   * its place in the batch.
+   */
   linear_f32: LinearKernel;
-  /** w bf16 (N, K). */
+  /** w bf16 (N, K); as linear_f32. */
   linear_bf16: LinearKernel;
-  /** w IEEE half (N, K), finite values only. */
+  /** w IEEE half (N, K), finite values only (|x| < 2^72); as linear_f32. */
   linear_f16: LinearKernel;
   /** Per row of C: (x - mean) / sqrt(var + eps) * gamma + beta (biased variance). out may equal x. */
   layernorm(out: number, x: number, gamma: number, beta: number, T: number, C: number, eps: number): void;
