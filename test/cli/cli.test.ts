@@ -1,0 +1,88 @@
+// The CLI commands other checks rely on (run, eval, tokenize, detokenize), run as a user would:
+// as child processes on a tiny random model, their output parsed and checked against the reference.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { join, dirname } from "node:path";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+import { testModel } from "../helpers/test-models.js";
+import { tempDir } from "../helpers/temp-dir.js";
+import { referenceLogits, referenceGreedy } from "../reference/phi-reference.js";
+
+const run = promisify(execFile);
+const main = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "src", "cli", "main.js");
+const phi2 = (...args: string[]) => run(process.execPath, [main, ...args], { maxBuffer: 64 << 20 });
+
+async function phi2Fails(...args: string[]): Promise<string> {
+  try {
+    await phi2(...args);
+  } catch (e) {
+    const err = e as { code: number; stderr: string };
+    assert.notEqual(err.code, 0);
+    return err.stderr;
+  }
+  assert.fail(`phi2 ${args.join(" ")} succeeded`);
+}
+
+test("run --json: greedy text, ids and counts, equal to the reference's greedy continuation", async () => {
+  const dir = testModel({ preset: "tiny", dtype: "f32", seed: 11, peaked: true });
+  const { stdout, stderr } = await phi2("run", "--model", dir, "--threads", "2", "--temperature", "0", "-n", "12", "--json", "Hello world");
+  const r = JSON.parse(stdout);
+  assert.deepEqual(Object.keys(r).sort(), ["completion_tokens", "finish_reason", "ids", "prompt_tokens", "text", "timings"]);
+  assert.equal(r.prompt_tokens, 2); // "Hello world" = [15496, 995]
+  assert.equal(r.finish_reason, "length");
+  assert.equal(r.completion_tokens, 12);
+  const ref = referenceGreedy(dir, [15496, 995], 12, 50295);
+  assert.deepEqual(r.ids, ref.tokens);
+  assert.match(stderr, /load [\d.]+ s \| prompt 2 tokens, [\d.]+ tokens\/s \| generated 12 tokens, [\d.]+ tokens\/s/);
+});
+
+test("run streams text to stdout and unescapes \\n in the prompt; --format qa wraps the prompt", async () => {
+  const dir = testModel({ preset: "tiny", dtype: "bf16", seed: 11, peaked: true });
+  const plain = await phi2("run", "--model", dir, "--temperature", "0", "-n", "8", "--json", "Instruct: hi\\nOutput:");
+  const qa = await phi2("run", "--model", dir, "--temperature", "0", "-n", "8", "--json", "--format", "qa", "hi");
+  const a = JSON.parse(plain.stdout), b = JSON.parse(qa.stdout);
+  assert.equal(a.prompt_tokens, b.prompt_tokens);
+  assert.deepEqual(a.ids.slice(0, 3), b.ids.slice(0, 3));
+  const streamed = await phi2("run", "--model", dir, "--temperature", "0", "-n", "8", "--no-default-stops", "Instruct: hi\\nOutput:");
+  assert.ok(streamed.stdout.startsWith(a.text.slice(0, 5)), `streamed ${JSON.stringify(streamed.stdout)} vs ${JSON.stringify(a.text)}`);
+});
+
+test("eval prints the top logits and writes all logits, equal to the reference", async () => {
+  const dir = testModel({ preset: "tiny", dtype: "f32", seed: 7, peaked: true });
+  const out = join(tempDir(), "logits.f32");
+  const ids = [464, 2068, 7586];
+  const { stdout } = await phi2("eval", "--model", dir, "--ids", ids.join(","), "--top", "5", "--logits-out", out, "--json");
+  const top = JSON.parse(stdout).top as Array<{ id: number; logit: number }>;
+  const ref = referenceLogits(dir, ids)[0]!;
+  const order = Array.from(ref.keys()).sort((a, b) => ref[b]! - ref[a]!).slice(0, 5);
+  assert.deepEqual(top.map((t) => t.id), order);
+  const bytes = readFileSync(out);
+  const all = new Float32Array(bytes.buffer, bytes.byteOffset, bytes.length / 4);
+  assert.equal(all.length, 51200);
+  for (let i = 0; i < all.length; i++) assert.ok(Math.abs(all[i]! - ref[i]!) < 1e-3, `logit ${i}`);
+});
+
+test("tokenize / detokenize", async () => {
+  const dir = testModel({ preset: "tiny", dtype: "f32", seed: 7 });
+  const t = await phi2("tokenize", "--model", dir, "--json", "Hello world");
+  assert.deepEqual(JSON.parse(t.stdout), { ids: [15496, 995] });
+  const d = await phi2("detokenize", "--model", dir, "15496,995");
+  assert.equal(d.stdout, "Hello world\n");
+});
+
+test("bad input: one clear line naming the problem, no stack trace", async () => {
+  const dir = testModel({ preset: "tiny", dtype: "f32", seed: 7 });
+  let err = await phi2Fails("run", "--model", "/nonexistent/phi-2", "hi");
+  assert.match(err, /nonexistent/);
+  assert.doesNotMatch(err, /at .*\.js:\d+/);
+  err = await phi2Fails("eval", "--model", dir, "--ids", "1,x");
+  assert.match(err, /--ids/);
+  err = await phi2Fails("run", "--model", dir, "--top-p", "2", "hi");
+  assert.match(err, /--top-p/);
+  err = await phi2Fails("run", "--model", dir, "--ctx-size", "16", "-n", "4", "a ".repeat(40));
+  assert.match(err, /context|16/);
+  assert.doesNotMatch(err, /at .*\.js:\d+/);
+});
