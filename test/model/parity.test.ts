@@ -67,6 +67,35 @@ for (const c of cases) {
   });
 }
 
+// Configs other than phi-2's shapes: grouped KV heads, qk_layernorm, odd sizes, a small vocabulary,
+// a head count that does not split evenly across partitions.
+const variants: Array<{ label: string; preset: "tiny" | "small"; config: Record<string, unknown>; threads: number; vocab: number }> = [
+  { label: "tiny, 1 KV head, qk_layernorm", preset: "tiny", config: { num_key_value_heads: 1, qk_layernorm: true }, threads: 2, vocab: 51200 },
+  { label: "small, 2 KV heads for 8 heads", preset: "small", config: { num_key_value_heads: 2 }, threads: 2, vocab: 51200 },
+  {
+    label: "3 heads of 32, 3 layers, intermediate 200, rotary 0.5, vocab 1000", preset: "tiny",
+    config: { hidden_size: 96, num_attention_heads: 3, num_key_value_heads: 3, num_hidden_layers: 3, intermediate_size: 200, partial_rotary_factor: 0.5, vocab_size: 1000 },
+    threads: 2, vocab: 1000,
+  },
+];
+
+for (const v of variants) {
+  test(`logits match the reference: ${v.label}, ${v.threads} threads`, async () => {
+    const dir = testModel({ preset: v.preset, dtype: "f32", seed: 5, peaked: true, config: v.config });
+    const model = await loadModel(dir, { threads: v.threads, contextLength: 64 });
+    try {
+      for (const T of [1, 9, 40]) {
+        const seq = ids(T, T + 100).map((id) => id % v.vocab);
+        const [logits] = await model.engine.forward([{ slot: 0, tokens: seq, startPos: 0 }]);
+        const d = maxAbsDiff(logits!, referenceLogits(dir, seq)[0]!);
+        assert.ok(d <= 1e-3, `T=${T}: max |engine - reference| = ${d}`);
+      }
+    } finally {
+      await model.dispose();
+    }
+  });
+}
+
 test("decode with the KV cache equals full recomputation, and greedy continuations are identical", async () => {
   const dir = await testModel({ preset: "tiny", dtype: "f32", seed: 11, peaked: true });
   const model = await loadModel(dir, { threads: 2, contextLength: 128 });
