@@ -23,26 +23,11 @@ export interface TensorRef {
   nbytes: number;
 }
 
-/** Elements per block and bytes per block of every type (ggml's block layouts; floats are 1-element blocks). */
-export const BLOCK_LAYOUT: Record<DType, { elems: number; bytes: number }> = {
-  F32: { elems: 1, bytes: 4 }, F16: { elems: 1, bytes: 2 }, BF16: { elems: 1, bytes: 2 },
-  Q8_0: { elems: 32, bytes: 34 }, Q4_0: { elems: 32, bytes: 18 }, Q4_1: { elems: 32, bytes: 20 },
-  Q5_0: { elems: 32, bytes: 22 }, Q5_1: { elems: 32, bytes: 24 },
-  Q2_K: { elems: 256, bytes: 84 }, Q3_K: { elems: 256, bytes: 110 }, Q4_K: { elems: 256, bytes: 144 },
-  Q5_K: { elems: 256, bytes: 176 }, Q6_K: { elems: 256, bytes: 210 },
-};
-
 /** Bytes per element for the plain float types. */
 export function elementSize(dtype: "F32" | "F16" | "BF16"): number {
   return dtype === "F32" ? 4 : 2;
 }
 
-/** Bytes of `n` consecutive elements of a row (n must be a whole number of blocks). */
-export function rowBytes(dtype: DType, n: number): number {
-  const b = BLOCK_LAYOUT[dtype];
-  if (n % b.elems !== 0) throw new Error(`${n} elements is not a whole number of ${dtype} blocks (${b.elems})`);
-  return (n / b.elems) * b.bytes;
-}
 
 export function shapeSize(shape: readonly number[]): number {
   return shape.reduce((a, b) => a * b, 1);

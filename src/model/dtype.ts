@@ -1,10 +1,5 @@
-import { BLOCK_LAYOUT, type DType } from "../formats/tensor.js";
-import type { WritableDType } from "../formats/ggml-quants.js";
-
-/** Elements per quantization block (1 for plain floats): partition boundaries must respect it. */
-export function blockElems(dtype: DType): number {
-  return BLOCK_LAYOUT[dtype].elems;
-}
+import type { DType } from "../formats/tensor.js";
+import { blockSize, type WritableDType } from "../formats/ggml-quants.js";
 
 /** Weight types with a fast matrix kernel. */
 const FAST: ReadonlySet<DType> = new Set<DType>(["F32", "F16", "BF16", "Q8_0", "Q4_0", "Q4_K"]);
@@ -21,7 +16,7 @@ export function computeDType(file: DType, cols: number, quant?: LoadQuant): DTyp
   let target: DType = file;
   if (quant && (file === "F32" || file === "F16" || file === "BF16")) target = quant === "q8_0" ? "Q8_0" : "Q4_0";
   else if (!FAST.has(file)) target = file === "Q2_K" || file === "Q3_K" ? "Q4_K" : "Q8_0";
-  if (cols % blockElems(target) !== 0) target = cols % 32 === 0 ? "Q8_0" : "F32";
+  if (cols % blockSize(target) !== 0) target = cols % 32 === 0 ? "Q8_0" : "F32";
   return target;
 }
 

@@ -1,6 +1,6 @@
 // The token embedding table, kept on the main thread in its file dtype (read once, never widened):
 // a lookup decodes just the rows a batch needs.
-import { rowBytes } from "../formats/tensor.js";
+import { rowBytes } from "../formats/ggml-quants.js";
 import { FileReader, readRows } from "./weight-io.js";
 import { decodeToF32 } from "./decode.js";
 import type { WeightSlice } from "./weights.js";

@@ -7,7 +7,8 @@ import type { PartitionPlan, Range } from "./plan.js";
 import type { LayerWeights, PhiWeights, WeightSlice } from "./weights.js";
 import { FileReader, readColumns, readConverted, readRows, readVectorF32 } from "./weight-io.js";
 import { computeDType, isWritable, type LoadQuant } from "./dtype.js";
-import { rowBytes, type DType } from "../formats/tensor.js";
+import type { DType } from "../formats/tensor.js";
+import { rowBytes } from "../formats/ggml-quants.js";
 import { instantiateKernels, type Kernels } from "../kernels/wasm.js";
 import { linearScratchBytes, linearKernel, type LinearFn } from "./linear.js";
 

@@ -9,7 +9,7 @@
 // exchange per layer. Workers (threads) each run one or more partitions.
 import { headDim, type PhiConfig } from "./config.js";
 import type { DType } from "../formats/tensor.js";
-import { blockElems } from "./dtype.js";
+import { blockSize } from "../formats/ggml-quants.js";
 
 export interface Range { start: number; end: number }
 
@@ -57,12 +57,12 @@ export function planPartitions(input: PlanInput): ModelPlan {
   const hd = headDim(config);
   const group = config.num_attention_heads / config.num_key_value_heads;
   // Smallest number of KV heads whose dense columns (kv * group * hd) are a whole number of blocks.
-  const denseBlock = blockElems(input.denseDType);
+  const denseBlock = blockSize(input.denseDType);
   let kvUnit = 1;
   while ((kvUnit * group * hd) % denseBlock !== 0 && kvUnit < config.num_key_value_heads) kvUnit++;
   if ((kvUnit * group * hd) % denseBlock !== 0) kvUnit = config.num_key_value_heads;
   const maxParts = Math.max(1, Math.floor(config.num_key_value_heads / kvUnit));
-  const interUnit = blockElems(input.fc2DType);
+  const interUnit = blockSize(input.fc2DType);
 
   const make = (parts: number): PartitionPlan[] => {
     const kv = split(config.num_key_value_heads, parts, kvUnit);

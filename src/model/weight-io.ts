@@ -1,7 +1,8 @@
 // Reads pieces of weight tensors straight from their files into their final place (a worker's wasm
 // memory), without ever holding a whole tensor or file in a JS buffer.
 import { closeSync, openSync, readSync } from "node:fs";
-import { rowBytes, type DType } from "../formats/tensor.js";
+import type { DType } from "../formats/tensor.js";
+import { rowBytes } from "../formats/ggml-quants.js";
 import type { WeightSlice } from "./weights.js";
 import { decodeToF32 } from "./decode.js";
 import { quantizeRow, type WritableDType } from "../formats/ggml-quants.js";
