@@ -23,6 +23,7 @@ import { writeGguf } from "./gguf-writer.js";
 import type { GgufTensorToWrite } from "./gguf-writer.js";
 import { blockSize, dequantizeRow, quantizeRow, rowBytes } from "./ggml-quants.js";
 import type { WritableDType } from "./ggml-quants.js";
+import { quantizeQ4_KFast } from "./ggml-quants-wasm.js";
 
 export const QUANTIZE_TYPES = ["q8_0", "q4_0", "q4_k", "f16", "bf16"] as const;
 export type QuantizeType = (typeof QUANTIZE_TYPES)[number];
@@ -159,7 +160,9 @@ function tensorData(p: Planned, fds: Map<string, number>): () => Iterable<Uint8A
         } else {
           const rb = rowBytes(p.dtype, cols);
           const out = new Uint8Array((r1 - r) * rb);
-          for (let i = 0; i < r1 - r; i++) quantizeRow(p.dtype as WritableDType, x, i * cols, cols, out, i * rb);
+          // Q4_K rows are whole super-blocks, so the chunk is one run of blocks: quantize it in wasm.
+          if (p.dtype === "Q4_K") quantizeQ4_KFast(x, 0, x.length, out, 0);
+          else for (let i = 0; i < r1 - r; i++) quantizeRow(p.dtype as WritableDType, x, i * cols, cols, out, i * rb);
           yield out;
         }
       }

@@ -6,6 +6,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { dequantizeRow, quantizeRow, rowBytes } from "../../src/formats/ggml-quants.js";
+import { quantizeQ4_KFast } from "../../src/formats/ggml-quants-wasm.js";
 import type { DType } from "../../src/formats/tensor.js";
 
 const FIXTURE = new URL("../../../test/gguf/fixtures/ggml-oracle.bin", import.meta.url);
@@ -82,4 +83,18 @@ test("dequantized F16 and BF16 rows equal the inputs rounded by ggml", () => {
     quantizeRow(dtype, ours, 0, N, again, 0);
     assert.ok(Buffer.from(again).equals(Buffer.from(bytes)), dtype);
   }
+});
+
+test("the wasm Q4_K quantizer writes ggml's bytes too, and equals the TypeScript on other data", () => {
+  const expected = fixture.get("Q4_K")!;
+  const ours = new Uint8Array(expected.length);
+  quantizeQ4_KFast(input, 0, N, ours, 0);
+  assert.ok(Buffer.from(ours).equals(Buffer.from(expected)), `first difference: ${firstDifference(ours, expected)}`);
+  // 64 super-blocks of mixed scales: sin waves, spikes, negative offsets
+  const x = new Float32Array(256 * 64);
+  for (let i = 0; i < x.length; i++) x[i] = Math.sin(i * 0.37) * (1 + (i % 256) / 64) * 10 ** ((i >> 8) % 5 - 3) + ((i % 61) === 0 ? 0.5 : 0) - ((i >> 8) % 3 === 0 ? 0.01 : 0);
+  const a = new Uint8Array(64 * 144), b = new Uint8Array(64 * 144);
+  quantizeQ4_KFast(x, 0, x.length, a, 0);
+  quantizeRow("Q4_K", x, 0, x.length, b, 0);
+  assert.ok(Buffer.from(a).equals(Buffer.from(b)), `first difference: ${firstDifference(a, b)}`);
 });
