@@ -1,8 +1,7 @@
 // The token embedding table, kept on the main thread in its file dtype (read once, never widened):
 // a lookup decodes just the rows a batch needs.
-import { rowBytes } from "../formats/ggml-quants.js";
 import { FileReader, readRows } from "./weight-io.js";
-import { decodeToF32 } from "./decode.js";
+import { dequantizeRow, rowBytes } from "../formats/ggml-quants.js";
 import type { WeightSlice } from "./weights.js";
 
 export class Embedding {
@@ -29,7 +28,7 @@ export class Embedding {
       if (!Number.isInteger(id) || id < 0 || id >= this.w.rows) {
         throw new RangeError(`token id ${id} is outside the vocabulary (0..${this.w.rows - 1})`);
       }
-      decodeToF32(this.w.ref.dtype, this.table, id * this.rowBytes, C, out, (row + i) * C);
+      dequantizeRow(this.w.ref.dtype, this.table, id * this.rowBytes, C, out, (row + i) * C);
     });
   }
 }

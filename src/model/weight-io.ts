@@ -2,10 +2,8 @@
 // memory), without ever holding a whole tensor or file in a JS buffer.
 import { closeSync, openSync, readSync } from "node:fs";
 import type { DType } from "../formats/tensor.js";
-import { rowBytes } from "../formats/ggml-quants.js";
 import type { WeightSlice } from "./weights.js";
-import { decodeToF32 } from "./decode.js";
-import { quantizeRow, type WritableDType } from "../formats/ggml-quants.js";
+import { dequantizeRow, quantizeRow, rowBytes, type WritableDType } from "../formats/ggml-quants.js";
 
 const CHUNK = 64 * 1024 * 1024;
 
@@ -79,7 +77,7 @@ export function readVectorF32(io: FileReader, s: WeightSlice, e0: number, e1: nu
   const n = e1 - e0;
   const buf = io.scratchBuffer(n * esize);
   io.read(s.ref.file, s.ref.offset + (s.rowStart + e0) * esize, buf, 0, n * esize);
-  decodeToF32(dtype, buf, 0, n, dst, dstIndex);
+  dequantizeRow(dtype, buf, 0, n, dst, dstIndex);
 }
 
 /**
@@ -101,7 +99,7 @@ export function readConverted(
     const n = Math.min(rowsPerBatch, r1 - r);
     io.read(s.ref.file, s.ref.offset + (s.rowStart + r) * stride, raw, 0, n * stride);
     for (let i = 0; i < n; i++) {
-      decodeToF32(dtype, raw, i * stride, s.cols, row, 0);
+      dequantizeRow(dtype, raw, i * stride, s.cols, row, 0);
       out += quantizeRow(target, row, c0, c1 - c0, dst, out);
     }
   }
