@@ -22,3 +22,5 @@ export { webRoot, readPlaygroundAsset, PLAYGROUND_ASSETS, type PlaygroundAsset }
 // phi-2's chat rendering.
 export { GenerationSequence, type SequenceOptions, type SequenceTokenizer } from "./generation/sequence.js";
 export { renderChat, DEFAULT_CHAT_NAMES, type ChatNames, type ChatMessage, type FormattedPrompt } from "./generation/formats.js";
+// GGUF conversion (phi2 quantize).
+export { quantizeModel, QUANTIZE_TYPES, type QuantizeType, type QuantizeOptions, type QuantizeResult } from "./formats/gguf-quantize.js";

@@ -1,8 +1,7 @@
 // phi2 quantize: writes a llama.cpp-loadable phi2 GGUF (q8_0, q4_0, q4_k, f16 or bf16) from a model
 // folder, a GGUF file or a hub id. The file appears under its name only once complete.
 import { Command, Option } from "commander";
-import { resolveModel } from "../index.js";
-import { QUANTIZE_TYPES, quantizeModel, type QuantizeType } from "../formats/gguf-quantize.js";
+import { QUANTIZE_TYPES, quantizeModel, resolveModel, type QuantizeType } from "../index.js";
 import { fail } from "./options.js";
 
 interface QuantizeOpts { model: string; type: QuantizeType; out: string; name?: string; quiet?: boolean }
