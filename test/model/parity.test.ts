@@ -117,20 +117,22 @@ test("decode with the KV cache equals full recomputation, and greedy continuatio
   }
 });
 
-test("batched sequences in separate slots give the same logits as each alone", async () => {
-  const dir = await testModel({ preset: "tiny", dtype: "bf16", seed: 3, peaked: true });
-  const model = await loadModel(dir, { threads: 2, slots: 3, contextLength: 64 });
-  try {
-    const a = ids(5, 1), b = ids(12, 2), c = ids(1, 3);
-    const alone = [];
-    for (const [slot, s] of [[0, a], [1, b], [2, c]] as const) alone.push((await model.engine.forward([{ slot, tokens: s, startPos: 0 }]))[0]!);
-    const together = await model.engine.forward([
-      { slot: 2, tokens: c, startPos: 0 }, { slot: 0, tokens: a, startPos: 0 }, { slot: 1, tokens: b, startPos: 0 },
-    ]);
-    assert.deepEqual(Array.from(together[1]!), Array.from(alone[0]!));
-    assert.deepEqual(Array.from(together[2]!), Array.from(alone[1]!));
-    assert.deepEqual(Array.from(together[0]!), Array.from(alone[2]!));
-  } finally {
-    await model.dispose();
-  }
-});
+for (const quant of [undefined, "q8_0", "q4_0"] as const) {
+  test(`batched sequences in separate slots give the same logits as each alone${quant ? ` (${quant})` : ""}`, async () => {
+    const dir = testModel({ preset: "tiny", dtype: "bf16", seed: 3, peaked: true });
+    const model = await loadModel(dir, { threads: 2, slots: 3, contextLength: 64, quant });
+    try {
+      const a = ids(5, 1), b = ids(12, 2), c = ids(1, 3);
+      const alone = [];
+      for (const [slot, s] of [[0, a], [1, b], [2, c]] as const) alone.push((await model.engine.forward([{ slot, tokens: s, startPos: 0 }]))[0]!);
+      const together = await model.engine.forward([
+        { slot: 2, tokens: c, startPos: 0 }, { slot: 0, tokens: a, startPos: 0 }, { slot: 1, tokens: b, startPos: 0 },
+      ]);
+      assert.deepEqual(Array.from(together[1]!), Array.from(alone[0]!));
+      assert.deepEqual(Array.from(together[2]!), Array.from(alone[1]!));
+      assert.deepEqual(Array.from(together[0]!), Array.from(alone[2]!));
+    } finally {
+      await model.dispose();
+    }
+  });
+}
