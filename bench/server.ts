@@ -202,7 +202,9 @@ function measureInChild(engine: "phi2" | "llama", file: string): EngineResult {
   const out = execFileSync(process.execPath, [fileURLToPath(import.meta.url), engine, file], {
     encoding: "utf8", stdio: ["ignore", "pipe", "inherit"], maxBuffer: 1 << 24,
   });
-  return JSON.parse(out.trim().split("\n").pop()!) as EngineResult;
+  const line = out.trim().split("\n").pop()!;
+  console.error(line); // each engine's result as soon as it is known, in case a later one is cut short
+  return JSON.parse(line) as EngineResult;
 }
 
 const [mode, fileArg] = process.argv.slice(2);
