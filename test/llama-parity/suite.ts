@@ -1,6 +1,7 @@
 // Parity of our engine with llama.cpp (an implementation nobody here wrote) on the same GGUF file,
 // written by our quantizer from a random "peaked" test model (a clear top-1, so greedy decoding is
-// decided by the model and not by rounding). Both sides run on the CPU with 2 threads.
+// decided by the model and not by rounding). Both run on the CPU: ours with 2 threads, llama.cpp with
+// one (see LLAMA_THREADS), an f32 KV cache and its plain attention path (see test/helpers/llama.ts).
 //
 // Two checks per (preset, type):
 // - greedy: our generate() at temperature 0 and llama.cpp's own greedy sampler produce the same 32
