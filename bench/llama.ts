@@ -6,6 +6,7 @@
 // llama.cpp's alone. Usage: node dist/bench/llama.js FILE THREADS PROMPT_TOKENS DECODE_TOKENS
 import { execFileSync } from "node:child_process";
 import { existsSync } from "node:fs";
+import { loadavg } from "node:os";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import type { Token } from "node-llama-cpp";
 
@@ -20,8 +21,15 @@ export interface LlamaMeasurement {
   threads: number;
   promptTokens: number;
   decodeTokens: number;
-  /** The CPU variant llama.cpp picked (e.g. "haswell"), from its system info. */
+  /** llama.cpp's CPU features, from its system info. */
   system: string;
+  /**
+   * 1-minute load average before and after. llama.cpp's threads meet at spinning barriers after every
+   * graph node, so anything else running on the cores ruins its numbers (measured on a busy 2-core
+   * machine, small model: decode 3.6 tokens/s with 2 threads, 92 with 1): check these are low.
+   */
+  loadAvgBefore: number;
+  loadAvgAfter: number;
 }
 
 /** Runs node-llama-cpp on `ggufPath` in a child process and returns its measurement. */
@@ -53,6 +61,7 @@ async function main(argv: string[]): Promise<void> {
   const promptTokens = positiveInt("PROMPT_TOKENS", promptArg);
   const decodeTokens = positiveInt("DECODE_TOKENS", decodeArg);
 
+  const loadAvgBefore = loadavg()[0]!;
   process.env.NODE_LLAMA_CPP_SKIP_DOWNLOAD = "true";
   const { getLlama, LlamaLogLevel } = await import("node-llama-cpp");
   const t0 = performance.now();
@@ -106,6 +115,8 @@ async function main(argv: string[]): Promise<void> {
     promptTokens,
     decodeTokens,
     system,
+    loadAvgBefore,
+    loadAvgAfter: loadavg()[0]!,
   };
   console.log(JSON.stringify(result));
 }
