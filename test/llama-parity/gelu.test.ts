@@ -1,7 +1,11 @@
-// Why llama.cpp and our engine differ on q8_0/q4_0 files by more than on f16 ones, proven rather than
-// assumed: a float64 forward pass with ggml's int8 activation quantization reproduces our engine when
-// its GELU is exact, and reproduces llama.cpp when its GELU is llama.cpp's f16 lookup table. The two
-// emulations differ by far more than either match, so the f16 GELU is the whole difference.
+// Why llama.cpp and our engine differ on q8_0/q4_0 files, proven rather than assumed, with a float64
+// forward pass that emulates ggml's activation handling (quantized-reference.ts): with int8 activations
+// (as both do) and an exact GELU it reproduces our engine; with llama.cpp's f16 GELU lookup table
+// instead it reproduces llama.cpp. The two emulations differ by far more than either match, so the
+// f16 GELU is the whole difference.
+// (On f16 files the same emulation with f16-rounded activations and the f16 GELU comes within 7e-3
+// of llama.cpp's log-probabilities, against 2e-2 without it: some other f16 rounding of llama.cpp's
+// remains unexplained there, so f16 is not claimed here.)
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
@@ -43,8 +47,8 @@ for (const type of ["q8_0", "q4_0"] as const) {
     const g = openGguf(file);
     const w = resolveWeights(g.tensors, g.config, file);
     const V = g.config.vocab_size;
-    const exact = quantizedReferenceLogits(g.config, w, PROMPT, POSITIONS, false).map((l) => logSoftmax(l, 0, V));
-    const f16 = quantizedReferenceLogits(g.config, w, PROMPT, POSITIONS, true).map((l) => logSoftmax(l, 0, V));
+    const exact = quantizedReferenceLogits(g.config, w, PROMPT, POSITIONS, "ours", false).map((l) => logSoftmax(l, 0, V));
+    const f16 = quantizedReferenceLogits(g.config, w, PROMPT, POSITIONS, "ggml", true).map((l) => logSoftmax(l, 0, V));
 
     const ours = await loadModel(file, { threads: 2, contextLength: 32 });
     let oursLp: Float64Array[];
@@ -65,9 +69,9 @@ for (const type of ["q8_0", "q4_0"] as const) {
     const worst = (a: Float64Array[], b: Float64Array[]) => Math.max(...a.map((x, i) => maxLogProbDiff(x, b[i]!)));
     const oursVsExact = worst(oursLp, exact), llamaVsF16 = worst(llamaLp, f16);
     const emulations = worst(exact, f16), oursVsLlama = worst(oursLp, llamaLp);
-    t.diagnostic(`tiny ${type}: max |Δlogp| ours vs exact-GELU emulation ${oursVsExact.toExponential(1)}, llama.cpp vs f16-GELU emulation ${llamaVsF16.toExponential(1)}; between the emulations ${emulations.toFixed(3)}, ours vs llama.cpp ${oursVsLlama.toFixed(3)}`);
-    assert.ok(oursVsExact <= MATCH, `ours vs the exact-GELU emulation: ${oursVsExact}`);
-    assert.ok(llamaVsF16 <= MATCH, `llama.cpp vs the f16-GELU emulation: ${llamaVsF16}`);
-    assert.ok(emulations > 10 * MATCH, `the GELU variants must be told apart (${emulations})`);
+    t.diagnostic(`tiny ${type}: max |Δlogp| ours vs our emulation ${oursVsExact.toExponential(1)}, llama.cpp vs ggml's emulation ${llamaVsF16.toExponential(1)}; between the emulations ${emulations.toFixed(3)}, ours vs llama.cpp ${oursVsLlama.toFixed(3)}`);
+    assert.ok(oursVsExact <= MATCH, `ours vs our emulation: ${oursVsExact}`);
+    assert.ok(llamaVsF16 <= MATCH, `llama.cpp vs ggml's emulation: ${llamaVsF16}`);
+    assert.ok(emulations > 5 * MATCH, `the two emulations must be told apart (${emulations})`);
   });
 }
