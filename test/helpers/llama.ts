@@ -61,8 +61,8 @@ export class LlamaCppModel {
       threads: { ideal: options.threads, min: options.threads },
       sequences: 1,
       flashAttention: options.flashAttention ?? false,
-      // Marked experimental in node-llama-cpp because quantized cache types can crash some backends;
-      // F32/F16 on the CPU are llama.cpp's plain cache types.
+      // node-llama-cpp marks these options experimental (some cache types are unstable on some
+      // backends); F32 and F16 are llama.cpp's plain cache types, and every test here runs them on the CPU.
       experimentalKvCacheKeyType: options.kvCache === "f16" ? "F16" : "F32",
       experimentalKvCacheValueType: options.kvCache === "f16" ? "F16" : "F32",
     });
