@@ -3,6 +3,7 @@
 // per embedding row, "[PAD<i>]" for rows without a token, token types NORMAL / CONTROL (special added
 // tokens) / USER_DEFINED (other added tokens, e.g. Phi-2's whitespace runs) / UNUSED, merges as "a b".
 import { ModelFormatError } from "./tensor.js";
+import { byteLevelBpeTokenizerJson } from "../tokenizer/files.js";
 import type { GgufScalar, GgufValue } from "./gguf-file.js";
 
 /** llama.cpp's token types (gguf-py TokenType / llama_token_type). */
@@ -97,27 +98,7 @@ export function tokenizerFromGguf(
       content: t.content, lstrip: false, normalized: t.normalized, rstrip: false, single_word: false, special: t.special,
     };
   }
-  const tokenizerJson = {
-    version: "1.0",
-    truncation: null,
-    padding: null,
-    added_tokens: addedTokens,
-    normalizer: null,
-    pre_tokenizer: { type: "ByteLevel", add_prefix_space: false, trim_offsets: true, use_regex: true },
-    post_processor: { type: "ByteLevel", add_prefix_space: true, trim_offsets: false, use_regex: true },
-    decoder: { type: "ByteLevel", add_prefix_space: true, trim_offsets: true, use_regex: true },
-    model: {
-      type: "BPE",
-      dropout: null,
-      unk_token: null,
-      continuing_subword_prefix: "",
-      end_of_word_suffix: "",
-      fuse_unk: false,
-      byte_fallback: false,
-      vocab,
-      merges: [...merges],
-    },
-  };
+  const tokenizerJson = byteLevelBpeTokenizerJson(vocab, [...merges], addedTokens);
   const tokenizerConfig: Record<string, unknown> = {
     add_bos_token: optionalBool(meta, "tokenizer.ggml.add_bos_token", file) ?? false,
     add_eos_token: optionalBool(meta, "tokenizer.ggml.add_eos_token", file) ?? false,
