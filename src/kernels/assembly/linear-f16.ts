@@ -79,7 +79,23 @@ function rows4F16(out: usize, x: usize, r0: usize, rowBytes: usize, K: i32, bias
     const xk = x + (<usize>k0 << 2);
     let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
     const vecBytes = <usize>(kc & ~3) << 1;
-    for (let k: usize = 0; k < vecBytes; k += 8) {
+    const pairBytes = <usize>(kc & ~7) << 1;
+    // 8 columns per step with one 16-byte load per row; both halves go into the same accumulator in
+    // column order, so the sum is the canonical one (as the 4-column loop below).
+    let k: usize = 0;
+    for (; k < pairBytes; k += 16) {
+      const xa = f32x4.mul(v128.load(xk + (k << 1)), rescale);
+      const xb = f32x4.mul(v128.load(xk + (k << 1), 16), rescale);
+      let v = v128.load(w0 + k);
+      a0 = madd(scaledF16x4(i32x4.extend_high_i16x8_s(v)), xb, madd(scaledF16x4(i32x4.extend_low_i16x8_s(v)), xa, a0));
+      v = v128.load(w1 + k);
+      a1 = madd(scaledF16x4(i32x4.extend_high_i16x8_s(v)), xb, madd(scaledF16x4(i32x4.extend_low_i16x8_s(v)), xa, a1));
+      v = v128.load(w2 + k);
+      a2 = madd(scaledF16x4(i32x4.extend_high_i16x8_s(v)), xb, madd(scaledF16x4(i32x4.extend_low_i16x8_s(v)), xa, a2));
+      v = v128.load(w3 + k);
+      a3 = madd(scaledF16x4(i32x4.extend_high_i16x8_s(v)), xb, madd(scaledF16x4(i32x4.extend_low_i16x8_s(v)), xa, a3));
+    }
+    for (; k < vecBytes; k += 8) {
       const xv = f32x4.mul(v128.load(xk + (k << 1)), rescale);
       a0 = madd(scaledF16x4At(w0 + k), xv, a0);
       a1 = madd(scaledF16x4At(w1 + k), xv, a1);
