@@ -1,6 +1,15 @@
 // The engine on the main thread: embeds tokens, hands each forward pass to the workers (which hold
 // the partitions), and collects the logits. Calls are serialized; a batch larger than the activation
 // buffers is split into several passes (chunked prefill).
+//
+// Failure: if a worker throws during a pass (a wasm trap, a RangeError in its partition), it breaks the
+// layer barrier so the other workers stop too, and once every worker has reported (all are idle again)
+// the call rejects with the failing worker's error, naming the worker, its partitions and the layer.
+// The engine then stops for good: every later call rejects with "engine failed earlier: <message>".
+// Carrying on would be possible mechanically, but not honestly: a kernel that trapped may already have
+// written outside its buffers (weights, other slots' KV caches), and this engine promises bit-identical
+// logits, so it refuses rather than risk plausible but wrong ones. A worker that dies (exits) fails the
+// engine the same way. dispose() always works.
 import { Worker } from "node:worker_threads";
 import type { PhiConfig } from "./config.js";
 import type { DType } from "../formats/tensor.js";
@@ -11,6 +20,7 @@ import { partitionBytes, type BatchItem } from "./partition.js";
 import type { PhiWeights } from "./weights.js";
 import { computeDType, type LoadQuant } from "./dtype.js";
 import type { FromWorker, ToWorker, WorkerInit } from "./worker.js";
+import { BARRIER_BYTES, barrierAbort } from "./barrier.js";
 
 export interface EngineOptions {
   threads: number;
@@ -21,12 +31,20 @@ export interface EngineOptions {
   /** Quantize float weights at load. */
   quant?: LoadQuant;
   onProgress?: (fraction: number) => void;
+  /**
+   * Test hook, for the failure tests only: worker `worker` throws a RangeError(message) at layer `layer`
+   * of its `pass`-th forward pass (1-based; a chunked call is several passes). Not reachable from
+   * loadModel or the CLI.
+   */
+  injectFault?: { worker: number; pass: number; layer: number; message: string };
 }
 
 /** One sequence's rows in a pass, with the token ids to embed. */
 interface PassItem extends BatchItem { tokens: number[] }
 /** One forward pass: its rows, the rows whose logits are wanted, and which item each belongs to. */
 interface Pass { T: number; items: PassItem[]; logitRows: number[]; outputs: Array<{ item: number; rows: number[] }> }
+/** The pass the workers are running: how many have reported, and the first error one reported. */
+interface InFlight { reported: number; error?: Error; resolve: () => void; reject: (e: Error) => void }
 
 export class PhiEngine implements Engine {
   readonly slots: number;
@@ -35,21 +53,24 @@ export class PhiEngine implements Engine {
   readonly plan: ModelPlan;
   private readonly maxTokens: number;
   private readonly quant: LoadQuant | undefined;
+  private readonly injectFault: EngineOptions["injectFault"];
   private workers: Worker[] = [];
+  private barrier!: Int32Array;
   private embedding!: Embedding;
   private input!: Float32Array;
   private positions!: Int32Array;
   private logitsBuf!: Float32Array;
   private queue: Promise<unknown> = Promise.resolve();
-  private pending: Array<{ resolve: () => void; reject: (e: Error) => void }> = [];
-  private done = 0;
+  private inFlight: InFlight | undefined;
   private failure: Error | undefined;
+  private disposed = false;
 
   private constructor(readonly config: PhiConfig, private readonly weights: PhiWeights, o: EngineOptions) {
     this.slots = o.slots;
     this.contextLength = o.contextLength;
     this.maxTokens = o.maxTokens ?? 256;
     this.quant = o.quant;
+    this.injectFault = o.injectFault;
     const sizes = { config, slots: o.slots, contextLength: o.contextLength, maxTokens: this.maxTokens, quant: o.quant };
     const held = (w: { ref: { dtype: DType }; cols: number }) => computeDType(w.ref.dtype, w.cols, o.quant);
     this.plan = planPartitions({
@@ -72,12 +93,13 @@ export class PhiEngine implements Engine {
     const C = this.config.hidden_size, V = this.config.vocab_size, T = this.maxTokens;
     const P = this.plan.partitions.length;
     const shared = {
-      barrier: new SharedArrayBuffer(8),
+      barrier: new SharedArrayBuffer(BARRIER_BYTES),
       input: new SharedArrayBuffer(T * C * 4),
       positions: new SharedArrayBuffer(T * 4),
       exchange: new SharedArrayBuffer(2 * P * T * C * 4),
       logits: new SharedArrayBuffer(T * V * 4),
     };
+    this.barrier = new Int32Array(shared.barrier);
     this.input = new Float32Array(shared.input);
     this.positions = new Int32Array(shared.positions);
     this.logitsBuf = new Float32Array(shared.logits);
@@ -86,10 +108,12 @@ export class PhiEngine implements Engine {
     const totalSteps = P * (this.config.num_hidden_layers + 1);
     let loaded = 0;
     const sizes = { config: this.config, slots: this.slots, contextLength: this.contextLength, maxTokens: T, quant: this.quant };
-    const ready = this.plan.workers.map((indices) => new Promise<void>((resolve, reject) => {
+    const ready = this.plan.workers.map((indices, index) => new Promise<void>((resolve, reject) => {
+      const fault = this.injectFault?.worker === index ? this.injectFault : undefined;
       const init: WorkerInit = {
-        sizes, plans: indices.map((i) => this.plan.partitions[i]!), partitionCount: P,
+        index, sizes, plans: indices.map((i) => this.plan.partitions[i]!), partitionCount: P,
         workerCount: this.plan.workers.length, weights: this.weights, shared,
+        fault: fault && { pass: fault.pass, layer: fault.layer, message: fault.message },
       };
       // execArgv: [] so options meant for the main script (e.g. --input-type) do not break the worker.
       const w = new Worker(new URL("./worker.js", import.meta.url), { workerData: init, execArgv: [] });
@@ -98,15 +122,21 @@ export class PhiEngine implements Engine {
         if (m.type === "progress") {
           onProgress?.(Math.min(1, ++loaded / totalSteps));
         } else if (m.type === "ready") resolve();
+        else if (m.type === "done" || m.type === "aborted") this.reported();
         else if (m.type === "error") {
-          reject(new Error(m.message));
-          this.fail(new Error(m.message));
-        } else if (m.type === "done") this.workerDone();
+          const err = remoteError(m.message, m.stack);
+          if (this.inFlight) this.reported(err);
+          else { // while loading
+            reject(err);
+            this.fail(err);
+          }
+        }
       });
+      // The worker died (an uncaught error, or it exited): it will not report, so fail at once.
       w.on("error", (err) => { reject(err); this.fail(err); });
       w.on("exit", (code) => {
-        if (code !== 0) {
-          const err = new Error(`engine worker exited with code ${code}`);
+        if (code !== 0 && !this.disposed) {
+          const err = new Error(`engine worker ${index} exited with code ${code}`);
           reject(err);
           this.fail(err);
         }
@@ -121,16 +151,30 @@ export class PhiEngine implements Engine {
     }
   }
 
+  /** Fails the engine now (a worker died): release the others from the barrier, reject the pass. */
   private fail(e: Error): void {
+    if (this.disposed) return;
     this.failure ??= e;
-    for (const p of this.pending.splice(0)) p.reject(e);
+    if (this.barrier) barrierAbort(this.barrier);
+    const pass = this.inFlight;
+    this.inFlight = undefined;
+    pass?.reject(e);
   }
 
-  private workerDone(): void {
-    if (++this.done === this.workers.length) {
-      this.done = 0;
-      this.pending.shift()?.resolve();
+  /** A worker finished its share of the pass (done, aborted, or failed with `error`). */
+  private reported(error?: Error): void {
+    const pass = this.inFlight;
+    if (!pass) return;
+    if (error) {
+      pass.error ??= error;
+      this.failure ??= error;
     }
+    if (++pass.reported < this.workers.length) return;
+    this.inFlight = undefined;
+    // "aborted" with no error reported means the main thread broke the barrier: this.failure says why.
+    const err = pass.error ?? this.failure;
+    if (err) pass.reject(err);
+    else pass.resolve();
   }
 
   forward(items: ForwardItem[]): Promise<Float32Array[]> {
@@ -186,7 +230,8 @@ export class PhiEngine implements Engine {
   }
 
   private async forwardNow(items: ForwardItem[]): Promise<Float32Array[]> {
-    if (this.failure) throw this.failure;
+    if (this.disposed) throw new Error("engine is disposed");
+    if (this.failure) throw new Error(`engine failed earlier: ${this.failure.message}`, { cause: this.failure });
     this.validate(items);
     const V = this.config.vocab_size;
     const results = items.map((it) => new Float32Array((it.allLogits ? it.tokens.length : 1) * V));
@@ -198,7 +243,7 @@ export class PhiEngine implements Engine {
       }
       const items2: BatchItem[] = pass.items.map(({ slot, row, len, startPos }) => ({ slot, row, len, startPos }));
       await new Promise<void>((resolve, reject) => {
-        this.pending.push({ resolve, reject });
+        this.inFlight = { reported: 0, resolve, reject };
         const msg: ToWorker = { type: "forward", T: pass.T, items: items2, logitRows: pass.logitRows };
         for (const w of this.workers) w.postMessage(msg);
       });
@@ -213,7 +258,21 @@ export class PhiEngine implements Engine {
   }
 
   async dispose(): Promise<void> {
+    if (!this.disposed && this.inFlight) {
+      this.inFlight.reject(new Error("engine disposed during a forward pass"));
+      this.inFlight = undefined;
+    }
+    this.disposed = true;
+    if (this.barrier) barrierAbort(this.barrier); // no worker stays in Atomics.wait
     const ws = this.workers.splice(0);
     await Promise.all(ws.map((w) => w.terminate()));
   }
+}
+
+/** An Error for a worker's report, carrying the worker's stack (the main thread's would say nothing). */
+function remoteError(message: string, stack?: string): Error {
+  const err = new Error(message);
+  const frames = stack?.split("\n").filter((line) => /^\s+at /.test(line));
+  if (frames?.length) err.stack = [`Error: ${message}`, ...frames].join("\n");
+  return err;
 }
