@@ -35,10 +35,11 @@ export function quantKAlignment(dtype: QuantDType): number {
 
 /**
  * Scratch bytes a quantized linear kernel needs for T tokens of K inputs: int16 activations (T·K·2)
- * plus two f32 per 32-value block (scale, scale·Σq): T·K·2 + T·(K/32)·8 = 2.25·T·K.
+ * plus two f32 per 32-value block (scale, scale·Σq), plus int8 activations (T·K):
+ * T·K·3 + T·(K/32)·8 = 3.25·T·K.
  */
 export function quantScratchBytes(T: number, K: number): number {
-  return T * K * 2 + T * (K / 32) * 8;
+  return T * K * 3 + T * (K / 32) * 8;
 }
 
 /**

@@ -5,7 +5,7 @@
 // |error| <= Σ_i |w_i| · (d(block of i) / 2 + |x_i| · 2^-11).
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { createKernelMemory, instantiateKernels } from "../../src/kernels/wasm.js";
+import { createKernelMemory, instantiateKernels, kernelModule, type KernelVariant } from "../../src/kernels/wasm.js";
 import { linearQuantRef, quantKernels, quantScratchBytes, type QuantDType } from "../../src/kernels/quant-kernels.js";
 import { dequantizeRow, quantizeRow, rowBytes } from "../../src/formats/ggml-quants.js";
 
@@ -22,9 +22,14 @@ function rng(seed: number): () => number {
 
 class Arena {
   readonly memory = createKernelMemory(1 << 20);
-  readonly base = instantiateKernels(this.memory);
-  readonly q = quantKernels(this.base.raw, this.memory, this.base.reservedBytes);
-  private top = this.base.reservedBytes;
+  readonly base: ReturnType<typeof instantiateKernels>;
+  readonly q: ReturnType<typeof quantKernels>;
+  private top: number;
+  constructor(variant?: KernelVariant) {
+    this.base = instantiateKernels(this.memory, variant ? kernelModule(variant) : undefined);
+    this.q = quantKernels(this.base.raw, this.memory, this.base.reservedBytes);
+    this.top = this.base.reservedBytes;
+  }
   alloc(bytes: number): number {
     const p = this.top;
     this.top = p + Math.ceil(bytes / 16) * 16 + 16;
@@ -120,7 +125,65 @@ test("32-block kernels take K that is a multiple of 32 only; q4_k needs 256", ()
   assert.throws(() => a.q.linear_q4_0(p, p, p, 0, 1, 64, 1, false, a.memory.buffer.byteLength), /scratch/);
 });
 
-test("scratch size formula: int16 activations plus two floats per block", () => {
-  assert.equal(quantScratchBytes(1, 2560), 2560 * 2 + 80 * 8);
-  assert.equal(quantScratchBytes(512, 10240), 512 * (10240 * 2 + 320 * 8));
+test("scratch size formula: int16 and int8 activations plus two floats per block", () => {
+  assert.equal(quantScratchBytes(1, 2560), 2560 * 3 + 80 * 8);
+  assert.equal(quantScratchBytes(512, 10240), 512 * (10240 * 3 + 320 * 8));
 });
+
+/**
+ * Runs one kernel call on T tokens and returns the outputs' bit patterns. Same weights, activations,
+ * previous outputs and bias for every call (seeded), so calls with different T can be compared row by row.
+ */
+function outputBits(dtype: QuantDType, variant: KernelVariant, tokens: number[], K: number, N: number): Uint32Array[] {
+  const rand = rng(7);
+  const gauss = (): number => Math.sqrt(-2 * Math.log(rand() + 1e-12)) * Math.cos(2 * Math.PI * rand());
+  const allX = Array.from({ length: 12 }, () => new Float32Array(K).map(() => gauss()));
+  const allBefore = Array.from({ length: 12 }, () => new Float32Array(N).map(() => gauss()));
+  const wf = new Float32Array(N * K).map(() => 0.05 * gauss());
+  const rb = rowBytes(dtype, K);
+  const w = new Uint8Array(N * rb);
+  for (let n = 0; n < N; n++) quantizeRow(dtype, wf, n * K, K, w, n * rb);
+  const bias = new Float32Array(N).map(() => gauss());
+  const T = tokens.length;
+  const x = new Float32Array(T * K);
+  const before = new Float32Array(T * N);
+  tokens.forEach((tok, t) => { x.set(allX[tok]!, t * K); before.set(allBefore[tok]!, t * N); });
+  const a = new Arena(variant);
+  const out = a.put(before);
+  a.q.forType(dtype)(out, a.put(x), a.put(w), a.put(bias), T, K, N, true, a.alloc(quantScratchBytes(T, K)));
+  const got = a.f32(out, T * N);
+  return tokens.map((_, t) => new Uint32Array(got.buffer, t * N * 4, N).slice());
+}
+
+// A token's outputs must not depend on the batch it is computed in (the server batches requests and
+// promises identical greedy results): decode (T = 1) and the panel path (T > 1) follow one summation
+// order, across the K chunks of the panels too (K = 2560 > QPANEL_K), with bias and accumulate.
+// The 8-bit (relaxed SIMD) and int16 (baseline) dot products give the same integer lanes, so both
+// builds give the very same bits.
+for (const dtype of ["Q8_0", "Q4_0", "Q4_K"] as const) {
+  test(`linear_${dtype.toLowerCase()}: batch invariant bit for bit (T = 1, 3, 9; K = 2560 in 2 chunks) and baseline == relaxed`, () => {
+    const K = 2560, N = 11;
+    const variants: KernelVariant[] = kernelModuleAvailable("relaxed") ? ["baseline", "relaxed"] : ["baseline"];
+    let reference: Uint32Array[] | undefined;
+    for (const variant of variants) {
+      const alone = Array.from({ length: 9 }, (_, tok) => outputBits(dtype, variant, [tok], K, N)[0]!);
+      reference ??= alone;
+      for (let tok = 0; tok < 9; tok++) {
+        assert.deepEqual(alone[tok], reference[tok], `${dtype} token ${tok}: ${variant} differs from ${variants[0]}`);
+      }
+      for (const batch of [[4, 1, 7], [0, 1, 2, 3, 4, 5, 6, 7, 8], [8, 8, 2]]) {
+        const got = outputBits(dtype, variant, batch, K, N);
+        batch.forEach((tok, t) => assert.deepEqual(got[t], alone[tok], `${dtype} ${variant}: token ${tok} at ${t} of a batch of ${batch.length}`));
+      }
+    }
+  });
+}
+
+function kernelModuleAvailable(variant: KernelVariant): boolean {
+  try {
+    kernelModule(variant);
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -6,12 +6,21 @@
 // q = round-half-even(x · 127 / amax)), here into the caller's scratch, kept as int16 so the
 // inner loop can feed i32x4.dot_i16x8_s (x86 pmaddwd) without re-extending x for every weight row:
 //
-//   scratch layout for T tokens of K values (K % 32 == 0), quantScratchBytes(T, K) = T·K·2 + T·(K/32)·8:
+//   scratch layout for T tokens of K values (K % 32 == 0), quantScratchBytes(T, K) = T·K·3 + T·(K/32)·8:
 //     xq (T, K)    i16  quantized activations, values in [-127, 127] (4-bit kernels: in nibble order)
 //     xd (T, K/32) f32  per-block scale d
 //     xs (T, K/32) f32  d · Σ q over the block (for formats with a per-block minimum, q4_k)
+//     x8 (T, K)    i8   the same quantized activations as bytes, natural order (relaxed-SIMD 8-bit dots)
 //
 // Per block of 32: Σ_i w_i x_i ≈ wscale · d · Σ_i q_w,i q_x,i  (− wmin · d · Σ_i q_x,i for q4_k).
+//
+// Batch invariance: every path (decode T = 1, panels T > 1) computes each (token, row) output in one
+// canonical order, so a token's outputs are bit-identical whatever T and its place in the batch:
+//   per chunk c of QPANEL_K columns: acc (f32x4) = Σ over its blocks, in order, of
+//     convert(integer block sum, 4 lanes) · (wscale · d), then s_c = hsum(acc) − Σ_blocks wmin · (d·Σq);
+//   r = s_0 [+ out], r = s_c + r for the later chunks, then r + bias.
+// The 4 integer lanes of a block sum always hold the same 8 products (see nibble0..3 and dot32), so
+// the 8-bit relaxed-SIMD dots and the int16 dots give the same lanes.
 // Decode (T = 1) streams the weights once, 4 rows at a time sharing the x loads. Prefill (T > 1) widens
 // 4 weight rows × PANEL_K columns to an int16 panel (+ f32 block scales/mins) once, then runs every token
 // against it: the unpacking is paid once per row group, not once per token.
@@ -38,6 +47,10 @@ export const QPANEL_MIN: usize = memory.data(QPANEL_ROWS * (QPANEL_K / QK) * 4, 
 @inline export function xsBase(scratch: usize, T: i32, K: i32): usize {
   return xdBase(scratch, T, K) + ((<usize>T * <usize>(K >> 5)) << 2);
 }
+// @ts-ignore: decorator
+@inline export function x8Base(scratch: usize, T: i32, K: i32): usize {
+  return xsBase(scratch, T, K) + ((<usize>T * <usize>(K >> 5)) << 2);
+}
 
 /**
  * Fills scratch with the int16 quantization of x (T, K); K % 32 == 0. With nibbleOrder, each group of
@@ -48,6 +61,7 @@ export function quantizeActivations(x: usize, T: i32, K: i32, scratch: usize, ni
   const nb = K >> 5;
   const xd = xdBase(scratch, T, K);
   const xs = xsBase(scratch, T, K);
+  const x8 = x8Base(scratch, T, K);
   const total = T * nb;
   for (let i = 0; i < total; i++) {
     const src = x + (<usize>i << 7); // 32 f32 = 128 bytes
@@ -83,6 +97,8 @@ export function quantizeActivations(x: usize, T: i32, K: i32, scratch: usize, ni
       v128.store(dst, c, 32);
       v128.store(dst, e, 48);
     }
+    v128.store(x8 + (<usize>i << 5), i8x16.narrow_i16x8_s(a, b));
+    v128.store(x8 + (<usize>i << 5), i8x16.narrow_i16x8_s(c, e), 16);
     const s4 = i32x4.add(i32x4.add(i32x4.add(q0, q1), i32x4.add(q2, q3)), i32x4.add(i32x4.add(q4, q5), i32x4.add(q6, q7)));
     const sum = i32x4.extract_lane(s4, 0) + i32x4.extract_lane(s4, 1) + i32x4.extract_lane(s4, 2) + i32x4.extract_lane(s4, 3);
     store<f32>(xd + (<usize>i << 2), d);
@@ -104,6 +120,22 @@ export function quantizeActivations(x: usize, T: i32, K: i32, scratch: usize, ni
 @inline export function nibble2(v: v128): v128 { return v128.and(i16x8.shr_u(v, 4), i16x8.splat(0x000f)); }
 // @ts-ignore: decorator
 @inline export function nibble3(v: v128): v128 { return i16x8.shr_u(v, 12); }
+
+/**
+ * Σ nibble·x over one block of 32 4-bit values (the 16 bytes at q: value j < 16 = low nibble of byte j,
+ * value 16 + j = its high nibble) against the block's 8-bit activations x0 (values 0..15) and x1
+ * (16..31), as 4 i32 lanes: lane j holds values 4j..4j+3 and 16+4j..16+4j+3, exactly the lanes of
+ * dot32(nibble0..3) against nibble-ordered int16 activations, so both give the same f32 results.
+ * Relaxed SIMD: the nibbles (0..15) are the 7-bit operand; x86 pmaddubsw pairs stay below 2·127·15.
+ */
+// @ts-ignore: decorator
+@inline export function nibbleDot8(q: usize, x0: v128, x1: v128): v128 {
+  const v = v128.load(q);
+  const lo = v128.and(v, i8x16.splat(0x0f));
+  const hi = v128.and(i16x8.shr_u(v, 4), i8x16.splat(0x0f));
+  return i32x4.extadd_pairwise_i16x8_s(
+    i16x8.add(i16x8.relaxed_dot_i8x16_i7x16_s(x0, lo), i16x8.relaxed_dot_i8x16_i7x16_s(x1, hi)));
+}
 
 /**
  * f32 → nearest IEEE half (ties to even) → f32, for the positive finite scales of activation blocks.
@@ -212,7 +244,8 @@ export type QuantPanelConverter = (w: usize, K: i32, n0: i32, rows: i32, k0: i32
 
 /**
  * The prefill driver: activations already quantized in scratch. Loops: k chunks ▸ 4-row panels ▸
- * tokens. The first chunk applies bias and the caller's accumulate flag; later chunks add to out.
+ * tokens. The first chunk applies the caller's accumulate flag, later chunks add to out, the last
+ * adds the bias (the canonical order above).
  */
 export function linearQuantPanels(
   out: usize, w: usize, bias: usize, T: i32, K: i32, N: i32, accumulate: bool, scratch: usize,
@@ -227,11 +260,12 @@ export function linearQuantPanels(
     const nbc = kc >> 5;
     const b0 = k0 >> 5;
     const first = k0 == 0;
+    const last = k0 + kc >= K;
     const addOut = first ? accumulate : true;
     for (let n0 = 0; n0 < N; n0 += QPANEL_ROWS) {
       const rows = min(QPANEL_ROWS, N - n0);
       convert(w, K, n0, rows, k0, kc);
-      const rowBias = first && bias != 0 ? bias + (<usize>n0 << 2) : 0;
+      const rowBias = last && bias != 0 ? bias + (<usize>n0 << 2) : 0;
       for (let t = 0; t < T; t++) {
         const xq = scratch + ((<usize>t * <usize>K + <usize>k0) << 1);
         const xd = xd0 + ((<usize>t * <usize>nb + <usize>b0) << 2);

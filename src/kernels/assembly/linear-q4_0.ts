@@ -4,10 +4,10 @@
 // int8 per 32 values into `scratch` in nibble order (see _linear-quant.ts; quantScratchBytes(T, K)).
 // The −8 is applied once per block through the activation sums: Σ (q − 8)·x = Σ q·x − 8·Σ x.
 
-import { f16Scalar } from "./_simd";
+import { f16Scalar, f16x4, hsum, hsum4 } from "./_simd";
 import {
   QK, QPANEL, QPANEL_K, QPANEL_MIN, QPANEL_SCALE, dot32, linearQuantPanels, nibble0, nibble1, nibble2, nibble3,
-  qstore1, quantizeActivations, xdBase, xsBase,
+  nibbleDot8, quantizeActivations, x8Base, xdBase, xsBase,
 } from "./_linear-quant";
 
 const BLOCK_BYTES: usize = 18;
@@ -33,31 +33,77 @@ export function linear_q4_0(
   return f16Scalar(<i32>load<i16>(blk));
 }
 
-/** Decode: streams the weights once, one row at a time (x stays in L1). */
+/** The Σ nibble·x lanes of one block (see nibbleDot8): 8-bit relaxed dots where the build has them. */
+// @ts-ignore: decorator
+@inline function rowBlockDot(blk: usize, xp: usize, x0: v128, x1: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) return nibbleDot8(blk + 2, x0, x1);
+  return blockDot(blk, xp);
+}
+
+/**
+ * Decode: streams the weights once, 4 rows at a time. The 4 rows' f16 scales are converted together
+ * (one vector per block instead of four scalar conversions: the scale work, not the memory, bounded
+ * the one-row loop) and the 8-bit activations of a block are loaded once for the 4 rows. Each output
+ * follows the canonical order of _linear-quant.ts (chunks of QPANEL_K columns), as the panels do.
+ */
 function matvecQ4_0(out: usize, w: usize, bias: usize, K: i32, N: i32, addOut: bool, scratch: usize): void {
   const nb = K >> 5;
   const rowBytes = <usize>nb * BLOCK_BYTES;
   const xd = xdBase(scratch, 1, K);
   const xs = xsBase(scratch, 1, K);
-  for (let n = 0; n < N; n++) {
-    let r = w + <usize>n * rowBytes;
-    let acc = f32x4.splat(0);
-    let offset: f32 = 0; // Σ_b d_b · dx_b · Σ q_x over the block
-    let xp = scratch;
-    let dp = xd;
-    let sp = xs;
-    for (let b = 0; b < nb; b++) {
-      const d = blockScale(r);
-      acc = f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(blockDot(r, xp)), f32x4.splat(d * load<f32>(dp))));
-      offset += d * load<f32>(sp);
-      r += BLOCK_BYTES;
-      xp += 64;
-      dp += 4;
-      sp += 4;
+  const x8 = x8Base(scratch, 1, K);
+  const chunkBlocks = QPANEL_K / QK;
+  let n = 0;
+  for (; n + 4 <= N; n += 4) {
+    const r0 = w + <usize>n * rowBytes;
+    const r1 = r0 + rowBytes, r2 = r1 + rowBytes, r3 = r2 + rowBytes;
+    let res = f32x4.splat(0);
+    for (let c0 = 0; c0 < nb; c0 += chunkBlocks) {
+      const c1 = min(nb, c0 + chunkBlocks);
+      let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+      let mins = f32x4.splat(0);
+      for (let b = c0; b < c1; b++) {
+        const o = <usize>b * BLOCK_BYTES;
+        let h = v128.load16_splat(r0 + o);
+        h = v128.load16_lane(r1 + o, h, 1);
+        h = v128.load16_lane(r2 + o, h, 2);
+        h = v128.load16_lane(r3 + o, h, 3);
+        const d = f16x4(i32x4.extend_low_i16x8_s(h));
+        const scale = f32x4.mul(d, f32x4.splat(load<f32>(xd + (<usize>b << 2))));
+        mins = f32x4.add(mins, f32x4.mul(f32x4.mul(d, f32x4.splat(8)), f32x4.splat(load<f32>(xs + (<usize>b << 2)))));
+        const xp = scratch + (<usize>b << 6);
+        const x0 = v128.load(x8 + (<usize>b << 5)), x1 = v128.load(x8 + (<usize>b << 5), 16);
+        a0 = f32x4.add(a0, f32x4.mul(f32x4.convert_i32x4_s(rowBlockDot(r0 + o, xp, x0, x1)), v128.shuffle<f32>(scale, scale, 0, 0, 0, 0)));
+        a1 = f32x4.add(a1, f32x4.mul(f32x4.convert_i32x4_s(rowBlockDot(r1 + o, xp, x0, x1)), v128.shuffle<f32>(scale, scale, 1, 1, 1, 1)));
+        a2 = f32x4.add(a2, f32x4.mul(f32x4.convert_i32x4_s(rowBlockDot(r2 + o, xp, x0, x1)), v128.shuffle<f32>(scale, scale, 2, 2, 2, 2)));
+        a3 = f32x4.add(a3, f32x4.mul(f32x4.convert_i32x4_s(rowBlockDot(r3 + o, xp, x0, x1)), v128.shuffle<f32>(scale, scale, 3, 3, 3, 3)));
+      }
+      const s = f32x4.sub(hsum4(a0, a1, a2, a3), mins);
+      res = c0 == 0 ? (addOut ? f32x4.add(s, v128.load(out + (<usize>n << 2))) : s) : f32x4.add(s, res);
     }
-    const pairs = f32x4.add(acc, v128.shuffle<f32>(acc, acc, 2, 3, 0, 1));
-    const sum = f32x4.extract_lane(pairs, 0) + f32x4.extract_lane(pairs, 1) - 8 * offset;
-    qstore1(out + (<usize>n << 2), sum, bias != 0 ? bias + (<usize>n << 2) : 0, addOut);
+    if (bias != 0) res = f32x4.add(res, v128.load(bias + (<usize>n << 2)));
+    v128.store(out + (<usize>n << 2), res);
+  }
+  for (; n < N; n++) {
+    const r = w + <usize>n * rowBytes;
+    let res: f32 = 0;
+    for (let c0 = 0; c0 < nb; c0 += chunkBlocks) {
+      const c1 = min(nb, c0 + chunkBlocks);
+      let acc = f32x4.splat(0);
+      let mins: f32 = 0;
+      for (let b = c0; b < c1; b++) {
+        const o = <usize>b * BLOCK_BYTES;
+        const d = blockScale(r + o);
+        const x0 = v128.load(x8 + (<usize>b << 5)), x1 = v128.load(x8 + (<usize>b << 5), 16);
+        const s = rowBlockDot(r + o, scratch + (<usize>b << 6), x0, x1);
+        acc = f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(s), f32x4.splat(d * load<f32>(xd + (<usize>b << 2)))));
+        mins += (d * 8) * load<f32>(xs + (<usize>b << 2));
+      }
+      const s = hsum(acc) - mins;
+      res = c0 == 0 ? (addOut ? s + load<f32>(out + (<usize>n << 2)) : s) : s + res;
+    }
+    if (bias != 0) res += load<f32>(bias + (<usize>n << 2));
+    store<f32>(out + (<usize>n << 2), res);
   }
 }
 

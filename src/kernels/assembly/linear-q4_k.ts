@@ -6,10 +6,10 @@
 // per-32 scales are more accurate and share the scratch layout of the other kernels), so per sub-block
 //   Σ_i w_i x_i ≈ d·sc_j·dx_j · Σ_i q_i qx_i − dmin·m_j · (dx_j · Σ_i qx_i).
 
-import { f16Scalar } from "./_simd";
+import { f16Scalar, hsum } from "./_simd";
 import {
   QK, QPANEL, QPANEL_K, QPANEL_MIN, QPANEL_SCALE, dot32, linearQuantPanels, nibble0, nibble1, nibble2, nibble3,
-  qstore1, quantizeActivations, xdBase, xsBase,
+  quantizeActivations, x8Base, xdBase, xsBase,
 } from "./_linear-quant";
 
 const BLOCK_BYTES: usize = 144;
@@ -53,48 +53,76 @@ const MINS: usize = memory.data(32, 16);
   v128.store(MINS, f32x4.mul(f32x4.convert_i32x4_s(mHi), dmv), 16);
 }
 
-/** Decode: streams the weights once, one row at a time (x stays in L1). */
+/**
+ * Σ nibble·x lanes of one 32-value sub-block: the low (high) nibbles of the 32 bytes v0, v1 against
+ * its activations; 8-bit relaxed dots where the build has them (same lanes as dot32, see nibbleDot8).
+ */
+// @ts-ignore: decorator
+@inline function subBlockDot(v0: v128, v1: v128, high: bool, xp: usize, x8p: usize): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) {
+    const m = i8x16.splat(0x0f);
+    const n0 = high ? v128.and(i16x8.shr_u(v0, 4), m) : v128.and(v0, m);
+    const n1 = high ? v128.and(i16x8.shr_u(v1, 4), m) : v128.and(v1, m);
+    return i32x4.extadd_pairwise_i16x8_s(i16x8.add(
+      i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(x8p), n0), i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(x8p, 16), n1)));
+  }
+  return high
+    ? dot32(nibble2(v0), nibble3(v0), nibble2(v1), nibble3(v1), xp)
+    : dot32(nibble0(v0), nibble1(v0), nibble0(v1), nibble1(v1), xp);
+}
+
+/**
+ * Decode: streams the weights once, one row at a time (x stays in L1). Each output follows the
+ * canonical order of _linear-quant.ts (sub-blocks in order, chunks of QPANEL_K columns), as the
+ * panels do.
+ */
 function matvecQ4K(out: usize, w: usize, bias: usize, K: i32, N: i32, addOut: bool, scratch: usize): void {
   const nsb = K >> 8;
   const rowBytes = <usize>nsb * BLOCK_BYTES;
   const xd = xdBase(scratch, 1, K);
   const xs = xsBase(scratch, 1, K);
+  const x8 = x8Base(scratch, 1, K);
+  const chunkSuper = QPANEL_K >> 8;
   for (let n = 0; n < N; n++) {
     let blk = w + <usize>n * rowBytes;
-    let acc = f32x4.splat(0);
-    let minAcc = f32x4.splat(0);
     let xp = scratch;
+    let x8p = x8;
     let dp = xd;
     let sp = xs;
-    for (let sb = 0; sb < nsb; sb++) {
-      unpackScales(blk + 4, f16Scalar(<i32>load<i16>(blk)), f16Scalar(<i32>load<i16>(blk, 2)));
-      // scale_j · dx_j for the 8 sub-blocks; the mins meet the activation sums here, once per 256.
-      v128.store(SCALES, f32x4.mul(v128.load(SCALES), v128.load(dp)));
-      v128.store(SCALES, f32x4.mul(v128.load(SCALES, 16), v128.load(dp, 16)), 16);
-      minAcc = f32x4.add(minAcc, f32x4.add(
-        f32x4.mul(v128.load(MINS), v128.load(sp)), f32x4.mul(v128.load(MINS, 16), v128.load(sp, 16))));
-      let q = blk + 16;
-      let sc = SCALES;
-      for (let c = 0; c < 4; c++) {
-        const v0 = v128.load(q);
-        const v1 = v128.load(q, 16);
-        const sA = dot32(nibble0(v0), nibble1(v0), nibble0(v1), nibble1(v1), xp);
-        const sB = dot32(nibble2(v0), nibble3(v0), nibble2(v1), nibble3(v1), xp + 64);
-        acc = f32x4.add(acc, f32x4.add(
-          f32x4.mul(f32x4.convert_i32x4_s(sA), f32x4.splat(load<f32>(sc))),
-          f32x4.mul(f32x4.convert_i32x4_s(sB), f32x4.splat(load<f32>(sc, 4)))));
-        q += 32;
-        sc += 8;
-        xp += 128;
+    let res: f32 = 0;
+    for (let c0 = 0; c0 < nsb; c0 += chunkSuper) {
+      const c1 = min(nsb, c0 + chunkSuper);
+      let acc = f32x4.splat(0);
+      let mins: f32 = 0;
+      for (let sb = c0; sb < c1; sb++) {
+        unpackScales(blk + 4, f16Scalar(<i32>load<i16>(blk)), f16Scalar(<i32>load<i16>(blk, 2)));
+        // scale_j · dx_j for the 8 sub-blocks
+        v128.store(SCALES, f32x4.mul(v128.load(SCALES), v128.load(dp)));
+        v128.store(SCALES, f32x4.mul(v128.load(SCALES, 16), v128.load(dp, 16)), 16);
+        for (let j = 0; j < 8; j++) mins += load<f32>(MINS + (<usize>j << 2)) * load<f32>(sp + (<usize>j << 2));
+        let q = blk + 16;
+        let sc = SCALES;
+        for (let c = 0; c < 4; c++) {
+          const v0 = v128.load(q);
+          const v1 = v128.load(q, 16);
+          const sA = subBlockDot(v0, v1, false, xp, x8p);
+          acc = f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(sA), f32x4.splat(load<f32>(sc))));
+          const sB = subBlockDot(v0, v1, true, xp + 64, x8p + 32);
+          acc = f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(sB), f32x4.splat(load<f32>(sc, 4))));
+          q += 32;
+          sc += 8;
+          xp += 128;
+          x8p += 64;
+        }
+        blk += BLOCK_BYTES;
+        dp += 32;
+        sp += 32;
       }
-      blk += BLOCK_BYTES;
-      dp += 32;
-      sp += 32;
+      const s = hsum(acc) - mins;
+      res = c0 == 0 ? (addOut ? s + load<f32>(out + (<usize>n << 2)) : s) : s + res;
     }
-    const diff = f32x4.sub(acc, minAcc);
-    const pairs = f32x4.add(diff, v128.shuffle<f32>(diff, diff, 2, 3, 0, 1));
-    const sum = f32x4.extract_lane(pairs, 0) + f32x4.extract_lane(pairs, 1);
-    qstore1(out + (<usize>n << 2), sum, bias != 0 ? bias + (<usize>n << 2) : 0, addOut);
+    if (bias != 0) res += load<f32>(bias + (<usize>n << 2));
+    store<f32>(out + (<usize>n << 2), res);
   }
 }
 

@@ -2,9 +2,9 @@
 // w: N rows of K/32 ggml blocks { f16 d; i8 q[32] } (34 bytes), value = q · d. Activations are quantized
 // to int16-held int8 per 32 values into `scratch` (see _linear-quant.ts; quantScratchBytes(T, K)).
 
-import { f16Scalar } from "./_simd";
+import { f16Scalar, hsum } from "./_simd";
 import {
-  QK, QPANEL, QPANEL_K, QPANEL_MIN, QPANEL_SCALE, dot32, linearQuantPanels, qstore1,
+  QK, QPANEL, QPANEL_K, QPANEL_MIN, QPANEL_SCALE, dot32, linearQuantPanels,
   quantizeActivations, xdBase,
 } from "./_linear-quant";
 
@@ -37,25 +37,33 @@ export function linear_q8_0(
 
 /**
  * Decode: streams the weights once, one row at a time (measured faster than sharing x loads across
- * 4 rows: x is in L1 anyway and 4 rows' accumulators spill registers).
+ * 4 rows: x is in L1 anyway and 4 rows' accumulators spill registers). Each output follows the
+ * canonical order of _linear-quant.ts (chunks of QPANEL_K columns), as the panels do.
  */
 function matvecQ8_0(out: usize, w: usize, bias: usize, K: i32, N: i32, addOut: bool, scratch: usize): void {
   const nb = K >> 5;
   const rowBytes = <usize>nb * BLOCK_BYTES;
   const xd = xdBase(scratch, 1, K);
+  const chunkBlocks = QPANEL_K / QK;
   for (let n = 0; n < N; n++) {
     let r = w + <usize>n * rowBytes;
-    let acc = f32x4.splat(0);
     let xp = scratch;
     let dp = xd;
-    for (let b = 0; b < nb; b++) {
-      acc = f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(blockDot(r, xp)), f32x4.splat(blockScale(r) * load<f32>(dp))));
-      r += BLOCK_BYTES;
-      xp += 64;
-      dp += 4;
+    let res: f32 = 0;
+    for (let c0 = 0; c0 < nb; c0 += chunkBlocks) {
+      const c1 = min(nb, c0 + chunkBlocks);
+      let acc = f32x4.splat(0);
+      for (let b = c0; b < c1; b++) {
+        acc = f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(blockDot(r, xp)), f32x4.splat(blockScale(r) * load<f32>(dp))));
+        r += BLOCK_BYTES;
+        xp += 64;
+        dp += 4;
+      }
+      const s = hsum(acc);
+      res = c0 == 0 ? (addOut ? s + load<f32>(out + (<usize>n << 2)) : s) : s + res;
     }
-    const pairs = f32x4.add(acc, v128.shuffle<f32>(acc, acc, 2, 3, 0, 1));
-    qstore1(out + (<usize>n << 2), f32x4.extract_lane(pairs, 0) + f32x4.extract_lane(pairs, 1), bias != 0 ? bias + (<usize>n << 2) : 0, addOut);
+    if (bias != 0) res += load<f32>(bias + (<usize>n << 2));
+    store<f32>(out + (<usize>n << 2), res);
   }
 }
 
