@@ -1,27 +1,10 @@
 // POST /v1/chat/completions through the openai client: phi-2's chat rendering (checked against the
 // same prompt sent to /v1/completions), response and chunk shapes, logprobs, names, stops, token limits.
-import { test, before, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
-import type { LoadedModel } from "../../src/index.js";
-import type { RunningServer } from "../../src/server/server.js";
-import { http, loadTiny, openai, serve } from "./helpers.js";
+import { http, useTinyServer } from "./helpers.js";
 
-let model: LoadedModel;
-let server: RunningServer;
-let client: ReturnType<typeof openai>;
-let modelId: string;
-
-before(async () => {
-  model = await loadTiny("plain", 4);
-  server = await serve(model);
-  client = openai(server);
-  modelId = model.name;
-});
-
-after(async () => {
-  await server.shutdown(1000);
-  await model.dispose();
-});
+const tiny = useTinyServer("plain", 4);
 
 const conversation = [
   { role: "system" as const, content: "A friendly talk." },
@@ -34,8 +17,8 @@ const conversation = [
 const rendered = "A friendly talk.\nAlice: Hello there\nBob: Hi!\nAlice: How are you?\nBob:";
 
 async function chat(extra: Record<string, unknown> = {}) {
-  return client.chat.completions.create({
-    model: modelId, messages: conversation, max_tokens: 8, temperature: 0, ignore_eos: true, ...extra,
+  return tiny.client.chat.completions.create({
+    model: tiny.model.name, messages: conversation, max_tokens: 8, temperature: 0, ignore_eos: true, ...extra,
   } as never) as Promise<any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 }
 
@@ -43,7 +26,7 @@ test("a chat completion renders phi-2's chat format and answers as the assistant
   const r = await chat();
   assert.match(r.id, /^chatcmpl-[0-9a-f]{24}$/);
   assert.equal(r.object, "chat.completion");
-  assert.equal(r.model, modelId);
+  assert.equal(r.model, tiny.model.name);
   assert.equal(r.choices.length, 1);
   const [c] = r.choices;
   assert.equal(c.index, 0);
@@ -51,11 +34,11 @@ test("a chat completion renders phi-2's chat format and answers as the assistant
   assert.equal(c.message.role, "assistant");
   assert.equal(c.message.refusal, null);
   assert.equal(c.logprobs, null);
-  const promptTokens = model.tokenizer.encode(rendered).length;
+  const promptTokens = tiny.model.tokenizer.encode(rendered).length;
   assert.equal(r.usage.prompt_tokens, promptTokens);
   // The same prompt through /v1/completions with the chat stop gives the same greedy answer.
-  const same = await client.completions.create({
-    model: modelId, prompt: rendered, max_tokens: 8, temperature: 0, ignore_eos: true, stop: ["\nAlice:"],
+  const same = await tiny.client.completions.create({
+    model: tiny.model.name, prompt: rendered, max_tokens: 8, temperature: 0, ignore_eos: true, stop: ["\nAlice:"],
   } as never);
   assert.equal(c.message.content, same.choices[0].text);
   assert.equal(c.finish_reason, same.choices[0].finish_reason);
@@ -103,9 +86,9 @@ test("logprobs with top_logprobs: token, logprob, bytes and alternatives per tok
 test("speaker names can be changed per request", async () => {
   const r = await chat({ user_name: "Carol", assistant_name: "Dave" });
   const prompt = rendered.replaceAll("Alice:", "Carol:").replaceAll("Bob:", "Dave:");
-  assert.equal(r.usage.prompt_tokens, model.tokenizer.encode(prompt).length);
-  const same = await client.completions.create({
-    model: modelId, prompt, max_tokens: 8, temperature: 0, ignore_eos: true, stop: ["\nCarol:"],
+  assert.equal(r.usage.prompt_tokens, tiny.model.tokenizer.encode(prompt).length);
+  const same = await tiny.client.completions.create({
+    model: tiny.model.name, prompt, max_tokens: 8, temperature: 0, ignore_eos: true, stop: ["\nCarol:"],
   } as never);
   assert.equal(r.choices[0].message.content, same.choices[0].text);
 });
@@ -122,7 +105,7 @@ test("max_completion_tokens, max_tokens and request stops are honoured", async (
 });
 
 test("without max_tokens the answer may run to the end of the context", async () => {
-  const r = await http(server, "POST", "/v1/chat/completions", {
+  const r = await http(tiny.server, "POST", "/v1/chat/completions", {
     messages: [{ role: "user", content: "x ".repeat(100) }], temperature: 0, ignore_eos: true,
   });
   assert.equal(r.status, 200);

@@ -1,32 +1,15 @@
 // POST /v1/completions through the official openai client against the real server on a tiny random
 // Phi-2: response shapes, streaming, stop strings, logprobs, echo, seeds, n, prompt forms, logit_bias,
 // plus /tokenize, /detokenize and /v1/models.
-import { test, before, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
-import type { LoadedModel } from "../../src/index.js";
-import type { RunningServer } from "../../src/server/server.js";
-import { http, loadTiny, openai, serve } from "./helpers.js";
+import { http, useTinyServer } from "./helpers.js";
 
-let model: LoadedModel;
-let server: RunningServer;
-let client: ReturnType<typeof openai>;
-let modelId: string;
-
-before(async () => {
-  model = await loadTiny("plain", 4);
-  server = await serve(model);
-  client = openai(server);
-  modelId = model.name;
-});
-
-after(async () => {
-  await server.shutdown(1000);
-  await model.dispose();
-});
+const tiny = useTinyServer("plain", 4);
 
 /** Greedy text with EOS ignored, so the length is exactly max_tokens (tokens) unless a stop hits. */
 async function greedy(prompt: string | string[] | number[] | number[][], max_tokens: number, extra: Record<string, unknown> = {}) {
-  return client.completions.create({ model: modelId, prompt, max_tokens, temperature: 0, ignore_eos: true, ...extra } as never);
+  return tiny.client.completions.create({ model: tiny.model.name, prompt, max_tokens, temperature: 0, ignore_eos: true, ...extra } as never);
 }
 
 test("a completion has OpenAI's shape and usage", async () => {
@@ -35,27 +18,27 @@ test("a completion has OpenAI's shape and usage", async () => {
   assert.match(r.id, /^cmpl-[0-9a-f]{24}$/);
   assert.equal(r.object, "text_completion");
   assert.ok(r.created >= t0 - 1 && r.created <= t0 + 60);
-  assert.equal(r.model, modelId);
+  assert.equal(r.model, tiny.model.name);
   assert.equal(r.choices.length, 1);
   const [c] = r.choices;
   assert.equal(c.index, 0);
   assert.equal(typeof c.text, "string");
   assert.equal(c.logprobs, null);
   assert.equal(c.finish_reason, "length");
-  const promptTokens = model.tokenizer.encode("The quick brown fox").length;
+  const promptTokens = tiny.model.tokenizer.encode("The quick brown fox").length;
   assert.deepEqual(r.usage, { prompt_tokens: promptTokens, completion_tokens: 8, total_tokens: promptTokens + 8 });
 });
 
 test("max_tokens defaults to 16 as in OpenAI's completions API", async () => {
-  const r = await client.completions.create({ model: modelId, prompt: "Hi", ignore_eos: true } as never);
+  const r = await tiny.client.completions.create({ model: tiny.model.name, prompt: "Hi", ignore_eos: true } as never);
   assert.equal(r.usage?.completion_tokens, 16);
   assert.equal(r.choices[0].finish_reason, "length");
 });
 
 test("streaming sends the same text as one response, then usage, then [DONE]", async () => {
   const whole = await greedy("Once upon a time", 12);
-  const stream = await client.completions.create({
-    model: modelId, prompt: "Once upon a time", max_tokens: 12, temperature: 0, ignore_eos: true, stream: true,
+  const stream = await tiny.client.completions.create({
+    model: tiny.model.name, prompt: "Once upon a time", max_tokens: 12, temperature: 0, ignore_eos: true, stream: true,
     stream_options: { include_usage: true },
   } as never) as unknown as AsyncIterable<any>; // eslint-disable-line @typescript-eslint/no-explicit-any
   const chunks = [];
@@ -69,7 +52,7 @@ test("streaming sends the same text as one response, then usage, then [DONE]", a
     assert.equal(c.id, id);
     assert.match(id, /^cmpl-/);
     assert.equal(c.object, "text_completion");
-    assert.equal(c.model, modelId);
+    assert.equal(c.model, tiny.model.name);
     assert.equal(c.usage, null, "with include_usage, every chunk but the last carries usage: null");
   }
   assert.equal(chunks.map((c) => c.choices[0].text).join(""), whole.choices[0].text);
@@ -77,7 +60,7 @@ test("streaming sends the same text as one response, then usage, then [DONE]", a
   assert.equal(chunks.at(-1).choices[0].finish_reason, "length");
 
   // On the wire: SSE data lines and the [DONE] terminator.
-  const raw = await http(server, "POST", "/v1/completions", { prompt: "Hi", max_tokens: 3, stream: true });
+  const raw = await http(tiny.server, "POST", "/v1/completions", { prompt: "Hi", max_tokens: 3, stream: true });
   assert.equal(raw.status, 200);
   assert.match(raw.headers.get("content-type") ?? "", /^text\/event-stream/);
   const events = raw.text.split("\n\n").filter((e) => e !== "");
@@ -125,7 +108,7 @@ test("echo returns the prompt first; with logprobs the prompt tokens are scored 
   const gen = await greedy(prompt, 4);
   assert.equal(plain.choices[0].text, prompt + gen.choices[0].text);
 
-  const promptIds = model.tokenizer.encode(prompt);
+  const promptIds = tiny.model.tokenizer.encode(prompt);
   const scored = await greedy(prompt, 1, { echo: true, logprobs: 2 });
   const lp = scored.choices[0].logprobs!;
   assert.equal(lp.tokens!.length, promptIds.length + 1);
@@ -133,7 +116,7 @@ test("echo returns the prompt first; with logprobs the prompt tokens are scored 
   assert.equal(lp.top_logprobs![0], null);
   // Score the prompt + the greedy token as a prompt: its last token's echo logprob (computed from the
   // prefill's logits) equals the logprob the sampler reported when it generated that token.
-  const nextId = model.tokenizer.encode(prompt + scored.choices[0].text.slice(prompt.length));
+  const nextId = tiny.model.tokenizer.encode(prompt + scored.choices[0].text.slice(prompt.length));
   const rescored = await greedy(nextId, 1, { echo: true, logprobs: 0 });
   const rlp = rescored.choices[0].logprobs!;
   const generatedLogprob = lp.token_logprobs!.at(-1)!;
@@ -143,19 +126,19 @@ test("echo returns the prompt first; with logprobs the prompt tokens are scored 
 
 test("same seed, same text; another seed, other text", async () => {
   const ask = (seed: number) =>
-    client.completions.create({ model: modelId, prompt: "Random:", max_tokens: 16, temperature: 1, seed, ignore_eos: true } as never);
+    tiny.client.completions.create({ model: tiny.model.name, prompt: "Random:", max_tokens: 16, temperature: 1, seed, ignore_eos: true } as never);
   const [a, b, c] = await Promise.all([ask(42), ask(42), ask(43)]);
   assert.equal(a.choices[0].text, b.choices[0].text);
   assert.notEqual(a.choices[0].text, c.choices[0].text);
 });
 
 test("n choices, and several prompts, come back indexed in order", async () => {
-  const r = await client.completions.create({ model: modelId, prompt: "Pick:", max_tokens: 8, n: 3, temperature: 1, seed: 5, ignore_eos: true } as never);
+  const r = await tiny.client.completions.create({ model: tiny.model.name, prompt: "Pick:", max_tokens: 8, n: 3, temperature: 1, seed: 5, ignore_eos: true } as never);
   assert.deepEqual(r.choices.map((c) => c.index), [0, 1, 2]);
   assert.equal(new Set(r.choices.map((c) => c.text)).size, 3, "n choices differ");
-  const again = await client.completions.create({ model: modelId, prompt: "Pick:", max_tokens: 8, n: 3, temperature: 1, seed: 5, ignore_eos: true } as never);
+  const again = await tiny.client.completions.create({ model: tiny.model.name, prompt: "Pick:", max_tokens: 8, n: 3, temperature: 1, seed: 5, ignore_eos: true } as never);
   assert.deepEqual(again.choices.map((c) => c.text), r.choices.map((c) => c.text));
-  assert.equal(r.usage?.prompt_tokens, model.tokenizer.encode("Pick:").length, "the prompt counts once");
+  assert.equal(r.usage?.prompt_tokens, tiny.model.tokenizer.encode("Pick:").length, "the prompt counts once");
   assert.equal(r.usage?.completion_tokens, 24);
 
   const multi = await greedy(["First prompt", "Second"], 5, { n: 2 });
@@ -167,7 +150,7 @@ test("n choices, and several prompts, come back indexed in order", async () => {
 
 test("a prompt of token ids equals the same prompt as text; an empty prompt starts from <|endoftext|>", async () => {
   const text = "Token ids work";
-  const ids = model.tokenizer.encode(text);
+  const ids = tiny.model.tokenizer.encode(text);
   const a = await greedy(text, 6);
   const b = await greedy(ids, 6);
   assert.equal(b.choices[0].text, a.choices[0].text);
@@ -179,7 +162,7 @@ test("a prompt of token ids equals the same prompt as text; an empty prompt star
 });
 
 test("logit_bias steers sampling", async () => {
-  const the = model.tokenizer.encode(" the");
+  const the = tiny.model.tokenizer.encode(" the");
   assert.equal(the.length, 1);
   const r = await greedy("Bias:", 4, { logit_bias: { [String(the[0])]: 100 } });
   assert.equal(r.choices[0].text, " the the the the");
@@ -187,14 +170,14 @@ test("logit_bias steers sampling", async () => {
 
 test("/tokenize and /detokenize round-trip with the counts usage reports", async () => {
   const text = "Hello, world!  Two spaces\tand a tab.";
-  const t = await http(server, "POST", "/tokenize", { content: text });
+  const t = await http(tiny.server, "POST", "/tokenize", { content: text });
   assert.equal(t.status, 200);
-  assert.deepEqual(t.json.tokens, model.tokenizer.encode(text));
+  assert.deepEqual(t.json.tokens, tiny.model.tokenizer.encode(text));
   assert.equal(t.json.count, t.json.tokens.length);
   assert.equal(t.json.max_model_len, 256);
-  const alias = await http(server, "POST", "/tokenize", { prompt: text });
+  const alias = await http(tiny.server, "POST", "/tokenize", { prompt: text });
   assert.deepEqual(alias.json.tokens, t.json.tokens);
-  const d = await http(server, "POST", "/detokenize", { tokens: t.json.tokens });
+  const d = await http(tiny.server, "POST", "/detokenize", { tokens: t.json.tokens });
   assert.equal(d.status, 200);
   assert.equal(d.json.content, text);
   assert.equal(d.json.prompt, text);
@@ -203,11 +186,11 @@ test("/tokenize and /detokenize round-trip with the counts usage reports", async
 });
 
 test("/v1/models lists the served model; /health is ok", async () => {
-  const list = await client.models.list();
-  assert.deepEqual(list.data.map((m) => [m.id, m.object, m.owned_by]), [[modelId, "model", "phi2"]]);
-  const one = await client.models.retrieve(modelId);
-  assert.equal(one.id, modelId);
-  const health = await http(server, "GET", "/health");
+  const list = await tiny.client.models.list();
+  assert.deepEqual(list.data.map((m) => [m.id, m.object, m.owned_by]), [[tiny.model.name, "model", "phi2"]]);
+  const one = await tiny.client.models.retrieve(tiny.model.name);
+  assert.equal(one.id, tiny.model.name);
+  const health = await http(tiny.server, "GET", "/health");
   assert.equal(health.status, 200);
   assert.equal(health.json.status, "ok");
 });

@@ -1,29 +1,14 @@
 // Every error status the server sends, in OpenAI's {"error": {message, type, param, code}} shape: 400 for
 // bad JSON / parameters (naming the parameter) / a context overflow (with the numbers), 401, 404 for a
 // model or a route, 413, 429 with Retry-After.
-import { test, before, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
 import OpenAI from "openai";
-import type { LoadedModel } from "../../src/index.js";
-import type { RunningServer } from "../../src/server/server.js";
-import { http, loadTiny, openai, serve, type RawResponse } from "./helpers.js";
+import { http, openai, useTinyServer, type RawResponse } from "./helpers.js";
 
 const KEY = "test-key-123";
 const auth = { authorization: `Bearer ${KEY}` };
-let model: LoadedModel;
-let server: RunningServer;
-let client: OpenAI;
-
-before(async () => {
-  model = await loadTiny("plain", 1);
-  server = await serve(model, { apiKey: KEY, queueSize: 1, bodyLimit: 64 * 1024 });
-  client = openai(server, KEY);
-});
-
-after(async () => {
-  await server.shutdown(1000);
-  await model.dispose();
-});
+const tiny = useTinyServer("plain", 1, { apiKey: KEY, queueSize: 1, bodyLimit: 64 * 1024 });
 
 function assertError(res: RawResponse, status: number, code: string | null, param: string | null = null): void {
   assert.equal(res.status, status, res.text);
@@ -37,27 +22,27 @@ function assertError(res: RawResponse, status: number, code: string | null, para
 }
 
 test("401 without a key or with a wrong one; /health needs none", async () => {
-  assertError(await http(server, "GET", "/v1/models"), 401, "invalid_api_key");
-  assertError(await http(server, "POST", "/v1/completions", { prompt: "x" }), 401, "invalid_api_key");
-  assertError(await http(server, "GET", "/metrics", undefined, { authorization: "Bearer nope" }), 401, "invalid_api_key");
+  assertError(await http(tiny.server, "GET", "/v1/models"), 401, "invalid_api_key");
+  assertError(await http(tiny.server, "POST", "/v1/completions", { prompt: "x" }), 401, "invalid_api_key");
+  assertError(await http(tiny.server, "GET", "/metrics", undefined, { authorization: "Bearer nope" }), 401, "invalid_api_key");
   await assert.rejects(
-    openai(server, "wrong-key").completions.create({ model: model.name, prompt: "x", max_tokens: 1 }),
+    openai(tiny.server, "wrong-key").completions.create({ model: tiny.model.name, prompt: "x", max_tokens: 1 }),
     (err: unknown) => err instanceof OpenAI.AuthenticationError && err.status === 401,
   );
-  assert.equal((await http(server, "GET", "/health")).status, 200);
-  assert.equal((await http(server, "GET", "/v1/models", undefined, auth)).status, 200);
+  assert.equal((await http(tiny.server, "GET", "/health")).status, 200);
+  assert.equal((await http(tiny.server, "GET", "/v1/models", undefined, auth)).status, 200);
 });
 
 test("400 for a body that is not JSON", async () => {
-  const res = await http(server, "POST", "/v1/completions", '{"prompt": "x",', auth);
+  const res = await http(tiny.server, "POST", "/v1/completions", '{"prompt": "x",', auth);
   assertError(res, 400, "invalid_json");
   assert.equal(res.json.error.type, "invalid_request_error");
-  assertError(await http(server, "POST", "/v1/chat/completions", "[1, 2]", auth), 400, "invalid_value", "body");
+  assertError(await http(tiny.server, "POST", "/v1/chat/completions", "[1, 2]", auth), 400, "invalid_value", "body");
 });
 
 test("400 names the parameter that is wrong", async () => {
-  const chat = (body: object) => http(server, "POST", "/v1/chat/completions", { messages: [{ role: "user", content: "hi" }], ...body }, auth);
-  const cmpl = (body: object) => http(server, "POST", "/v1/completions", { prompt: "hi", ...body }, auth);
+  const chat = (body: object) => http(tiny.server, "POST", "/v1/chat/completions", { messages: [{ role: "user", content: "hi" }], ...body }, auth);
+  const cmpl = (body: object) => http(tiny.server, "POST", "/v1/completions", { prompt: "hi", ...body }, auth);
   const cases: [Promise<RawResponse>, string][] = [
     [cmpl({ temperature: 5 }), "temperature"],
     [cmpl({ temperature: "hot" }), "temperature"],
@@ -75,8 +60,8 @@ test("400 names the parameter that is wrong", async () => {
     [cmpl({ prompt: [[1, 2], [99999999]] }), "prompt[1]"],
     [cmpl({ stream_options: { include_usage: true } }), "stream_options"],
     [cmpl({ best_of: 3 }), "best_of"],
-    [http(server, "POST", "/v1/completions", { max_tokens: 3 }, auth), "prompt"],
-    [http(server, "POST", "/v1/chat/completions", { max_tokens: 3 }, auth), "messages"],
+    [http(tiny.server, "POST", "/v1/completions", { max_tokens: 3 }, auth), "prompt"],
+    [http(tiny.server, "POST", "/v1/chat/completions", { max_tokens: 3 }, auth), "messages"],
     [chat({ messages: [] }), "messages"],
     [chat({ messages: [{ role: "tool", content: "x" }] }), "messages[0].role"],
     [chat({ messages: [{ role: "user", content: "a" }, { role: "user" }] }), "messages[1].content"],
@@ -85,8 +70,8 @@ test("400 names the parameter that is wrong", async () => {
     [chat({ max_completion_tokens: -1 }), "max_completion_tokens"],
     [chat({ tools: [{ type: "function", function: { name: "f" } }] }), "tools"],
     [chat({ user_name: "a:b" }), "user_name"],
-    [http(server, "POST", "/tokenize", {}, auth), "content"],
-    [http(server, "POST", "/detokenize", { tokens: [1, -1] }, auth), "tokens"],
+    [http(tiny.server, "POST", "/tokenize", {}, auth), "content"],
+    [http(tiny.server, "POST", "/detokenize", { tokens: [1, -1] }, auth), "tokens"],
   ];
   for (const [pending, param] of cases) {
     const res = await pending;
@@ -97,60 +82,60 @@ test("400 names the parameter that is wrong", async () => {
   }
   // The openai client surfaces the same as BadRequestError with .param.
   await assert.rejects(
-    client.completions.create({ model: model.name, prompt: "x", temperature: 3 }),
+    tiny.client.completions.create({ model: tiny.model.name, prompt: "x", temperature: 3 }),
     (err: unknown) => err instanceof OpenAI.BadRequestError && err.param === "temperature",
   );
 });
 
 test("400 when prompt + max_tokens exceed the context, with both numbers", async () => {
   const prompt = "word ".repeat(250); // 250 tokens of the 256-token context
-  const promptTokens = model.tokenizer.encode(prompt).length;
-  const res = await http(server, "POST", "/v1/completions", { prompt, max_tokens: 10 }, auth);
+  const promptTokens = tiny.model.tokenizer.encode(prompt).length;
+  const res = await http(tiny.server, "POST", "/v1/completions", { prompt, max_tokens: 10 }, auth);
   assertError(res, 400, "context_length_exceeded", "max_tokens");
   const message: string = res.json.error.message;
   assert.ok(message.includes("256") && message.includes(String(promptTokens)) && message.includes("10"), message);
-  const chat = await http(server, "POST", "/v1/chat/completions", { messages: [{ role: "user", content: prompt }], max_tokens: 10 }, auth);
+  const chat = await http(tiny.server, "POST", "/v1/chat/completions", { messages: [{ role: "user", content: prompt }], max_tokens: 10 }, auth);
   assertError(chat, 400, "context_length_exceeded", "max_tokens");
-  const tooLong = await http(server, "POST", "/v1/chat/completions", { messages: [{ role: "user", content: prompt + prompt }] }, auth);
+  const tooLong = await http(tiny.server, "POST", "/v1/chat/completions", { messages: [{ role: "user", content: prompt + prompt }] }, auth);
   assertError(tooLong, 400, "context_length_exceeded", "max_completion_tokens");
 });
 
 test("404 for an unknown model and an unknown route", async () => {
   await assert.rejects(
-    client.completions.create({ model: "gpt-4", prompt: "x", max_tokens: 1 }),
+    tiny.client.completions.create({ model: "gpt-4", prompt: "x", max_tokens: 1 }),
     (err: unknown) => err instanceof OpenAI.NotFoundError && err.code === "model_not_found",
   );
-  assertError(await http(server, "POST", "/v1/chat/completions", { model: "nope", messages: [{ role: "user", content: "x" }] }, auth), 404, "model_not_found", "model");
-  assertError(await http(server, "GET", "/v1/models/nope", undefined, auth), 404, "model_not_found", "model");
-  assertError(await http(server, "GET", "/v1/embeddings", undefined, auth), 404, "not_found");
-  assertError(await http(server, "DELETE", "/v1/completions", undefined, auth), 404, "not_found");
+  assertError(await http(tiny.server, "POST", "/v1/chat/completions", { model: "nope", messages: [{ role: "user", content: "x" }] }, auth), 404, "model_not_found", "model");
+  assertError(await http(tiny.server, "GET", "/v1/models/nope", undefined, auth), 404, "model_not_found", "model");
+  assertError(await http(tiny.server, "GET", "/v1/embeddings", undefined, auth), 404, "not_found");
+  assertError(await http(tiny.server, "DELETE", "/v1/completions", undefined, auth), 404, "not_found");
   // The folder the model was loaded from is accepted as its name too.
-  const byPath = await http(server, "POST", "/v1/completions", { model: model.source, prompt: "x", max_tokens: 1 }, auth);
+  const byPath = await http(tiny.server, "POST", "/v1/completions", { model: tiny.model.source, prompt: "x", max_tokens: 1 }, auth);
   assert.equal(byPath.status, 200, byPath.text);
 });
 
 test("413 for a body over the limit", async () => {
-  const res = await http(server, "POST", "/v1/completions", { prompt: "x".repeat(100 * 1024) }, auth);
+  const res = await http(tiny.server, "POST", "/v1/completions", { prompt: "x".repeat(100 * 1024) }, auth);
   assertError(res, 413, "request_too_large");
 });
 
 test("429 with Retry-After when every slot is busy and the queue is full", async () => {
   // One slot, queue of one: a long stream holds the slot, a second request waits, a third is refused.
   const controller = new AbortController();
-  const stream = await client.completions.create(
-    { model: model.name, prompt: "hold", max_tokens: 200, stream: true, ignore_eos: true } as never,
+  const stream = await tiny.client.completions.create(
+    { model: tiny.model.name, prompt: "hold", max_tokens: 200, stream: true, ignore_eos: true } as never,
     { signal: controller.signal },
   ) as unknown as AsyncIterable<unknown>;
   const iterator = stream[Symbol.asyncIterator]();
   await iterator.next(); // the first token: the stream holds the slot
-  const waiting = http(server, "POST", "/v1/completions", { prompt: "wait", max_tokens: 2 }, auth);
-  const health = async () => (await http(server, "GET", "/health")).json;
+  const waiting = http(tiny.server, "POST", "/v1/completions", { prompt: "wait", max_tokens: 2 }, auth);
+  const health = async () => (await http(tiny.server, "GET", "/health")).json;
   for (let i = 0; i < 200 && (await health()).queue_depth !== 1; i++) await new Promise((r) => setTimeout(r, 10));
-  const refused = await http(server, "POST", "/v1/completions", { prompt: "refused", max_tokens: 2 }, auth);
+  const refused = await http(tiny.server, "POST", "/v1/completions", { prompt: "refused", max_tokens: 2 }, auth);
   assertError(refused, 429, "queue_full");
   assert.equal(refused.headers.get("retry-after"), "1");
   await assert.rejects(
-    client.completions.create({ model: model.name, prompt: "x", max_tokens: 1 }),
+    tiny.client.completions.create({ model: tiny.model.name, prompt: "x", max_tokens: 1 }),
     (err: unknown) => err instanceof OpenAI.RateLimitError,
   );
   controller.abort();
@@ -160,7 +145,7 @@ test("429 with Retry-After when every slot is busy and the queue is full", async
 });
 
 test("CORS: preflights are answered without the key; responses allow any origin", async () => {
-  const res = await fetch(`${server.url}/v1/chat/completions`, {
+  const res = await fetch(`${tiny.server.url}/v1/chat/completions`, {
     method: "OPTIONS",
     headers: { origin: "http://example.com", "access-control-request-method": "POST", "access-control-request-headers": "authorization, content-type" },
   });
@@ -168,8 +153,8 @@ test("CORS: preflights are answered without the key; responses allow any origin"
   assert.equal(res.headers.get("access-control-allow-origin"), "*");
   assert.match(res.headers.get("access-control-allow-methods") ?? "", /POST/);
   assert.match(res.headers.get("access-control-allow-headers") ?? "", /authorization/);
-  const models = await http(server, "GET", "/v1/models", undefined, auth);
+  const models = await http(tiny.server, "GET", "/v1/models", undefined, auth);
   assert.equal(models.headers.get("access-control-allow-origin"), "*");
-  const stream = await http(server, "POST", "/v1/completions", { prompt: "x", max_tokens: 1, stream: true }, auth);
+  const stream = await http(tiny.server, "POST", "/v1/completions", { prompt: "x", max_tokens: 1, stream: true }, auth);
   assert.equal(stream.headers.get("access-control-allow-origin"), "*");
 });

@@ -1,6 +1,7 @@
 // Shared setup of the server tests: random tiny Phi-2 folders, a loaded model, servers on 127.0.0.1
 // with a random port, and raw HTTP helpers for what the openai client hides (status codes, headers,
 // SSE bytes).
+import { after, before } from "node:test";
 import OpenAI from "openai";
 import { loadModel, type LoadedModel } from "../../src/index.js";
 import { testModel } from "../helpers/test-models.js";
@@ -28,6 +29,46 @@ export function serve(model: LoadedModel | Promise<LoadedModel>, options: Partia
 
 export function openai(server: RunningServer, apiKey = "unused", maxRetries = 0): OpenAI {
   return new OpenAI({ baseURL: `${server.url}/v1`, apiKey, maxRetries });
+}
+
+/** The fixture of useTinyServer; its fields can be read once the file's before() hook has run (in tests). */
+export interface TinyServer {
+  readonly model: LoadedModel;
+  readonly server: RunningServer;
+  /** An openai client for the server, with the server's apiKey when it has one. */
+  readonly client: OpenAI;
+}
+
+/**
+ * One server for a whole test file: registers before() (load a tiny model with `slots` slots, serve it
+ * with `options`, make a client) and after() (shut the server down, dispose the model). Call it at the
+ * top level of the file.
+ */
+export function useTinyServer(kind: "peaked" | "plain", slots: number, options: Partial<ServerOptions> = {}): TinyServer {
+  let model: LoadedModel | undefined;
+  let server: RunningServer | undefined;
+  let client: OpenAI | undefined;
+  before(async () => {
+    model = await loadTiny(kind, slots);
+    server = await serve(model, options);
+    client = openai(server, options.apiKey);
+  });
+  after(async () => {
+    try {
+      await server?.shutdown(1000);
+    } finally {
+      await model?.dispose();
+    }
+  });
+  const ready = <T>(v: T | undefined): T => {
+    if (v === undefined) throw new Error("useTinyServer: the fixture is set up in before(); read it inside tests");
+    return v;
+  };
+  return {
+    get model() { return ready(model); },
+    get server() { return ready(server); },
+    get client() { return ready(client); },
+  };
 }
 
 export interface RawResponse {

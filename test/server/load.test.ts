@@ -1,35 +1,20 @@
 // Bounded load on loopback: 32 concurrent streaming clients over 16 slots each get a complete,
 // well-formed stream whose greedy text equals the text of the same request served alone; /metrics
 // adds up. Clients that go away mid-request free their slots and leave the other streams unharmed.
-import { test, before, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
-import type { LoadedModel } from "../../src/index.js";
-import type { RunningServer } from "../../src/server/server.js";
-import { eventually, http, loadTiny, metrics, openai, serve } from "./helpers.js";
+import { eventually, http, metrics, useTinyServer } from "./helpers.js";
 
 const SLOTS = 16;
 const CLIENTS = 32;
 const TOKENS = 8;
 
-let model: LoadedModel;
-let server: RunningServer;
-let client: ReturnType<typeof openai>;
-
-before(async () => {
-  model = await loadTiny("peaked", SLOTS);
-  server = await serve(model, { queueSize: 64 });
-  client = openai(server);
-});
-
-after(async () => {
-  await server.shutdown(1000);
-  await model.dispose();
-});
+const tiny = useTinyServer("peaked", SLOTS, { queueSize: 64 });
 
 const promptOf = (i: number) => `Client number ${i} asks:${" more".repeat(i % 5)}`;
 
 function request(i: number, extra: Record<string, unknown> = {}) {
-  return { model: model.name, prompt: promptOf(i), max_tokens: TOKENS, temperature: 0, ignore_eos: true, ...extra };
+  return { model: tiny.model.name, prompt: promptOf(i), max_tokens: TOKENS, temperature: 0, ignore_eos: true, ...extra };
 }
 
 interface StreamResult {
@@ -39,7 +24,7 @@ interface StreamResult {
 }
 
 async function streamOne(i: number): Promise<StreamResult> {
-  const stream = (await client.completions.create(
+  const stream = (await tiny.client.completions.create(
     request(i, { stream: true, stream_options: { include_usage: true } }) as never,
   )) as unknown as AsyncIterable<any>; // eslint-disable-line @typescript-eslint/no-explicit-any
   let text = "";
@@ -67,10 +52,10 @@ async function streamOne(i: number): Promise<StreamResult> {
 }
 
 test(`${CLIENTS} concurrent streaming clients: complete streams, the same greedy text as alone, metrics add up`, async () => {
-  const before = await metrics(server);
+  const before = await metrics(tiny.server);
   // Each request alone first: the reference.
   const alone: string[] = [];
-  for (let i = 0; i < CLIENTS; i++) alone.push((await client.completions.create(request(i) as never)).choices[0].text);
+  for (let i = 0; i < CLIENTS; i++) alone.push((await tiny.client.completions.create(request(i) as never)).choices[0].text);
 
   const results = await Promise.all(Array.from({ length: CLIENTS }, (_, i) => streamOne(i)));
   let promptTokens = 0;
@@ -79,12 +64,12 @@ test(`${CLIENTS} concurrent streaming clients: complete streams, the same greedy
     assert.equal(r.text, alone[i], `client ${i}: batched text differs from the text served alone`);
     assert.equal(r.finish, "length");
     assert.equal(r.usage.completion_tokens, TOKENS);
-    assert.equal(r.usage.prompt_tokens, model.tokenizer.encode(promptOf(i)).length);
+    assert.equal(r.usage.prompt_tokens, tiny.model.tokenizer.encode(promptOf(i)).length);
     promptTokens += r.usage.prompt_tokens;
     completionTokens += r.usage.completion_tokens;
   });
 
-  const after = await metrics(server);
+  const after = await metrics(tiny.server);
   const delta = (name: string) => (after.get(name) ?? 0) - (before.get(name) ?? 0);
   // The references and the streams: 2 × CLIENTS requests.
   assert.equal(delta('phi2_requests_total{endpoint="/v1/completions",status="200"}'), 2 * CLIENTS);
@@ -103,11 +88,11 @@ test(`${CLIENTS} concurrent streaming clients: complete streams, the same greedy
 });
 
 test("a client that aborts mid-stream frees its slot; the other streams are unharmed", async () => {
-  const before = await metrics(server);
-  const alone = await Promise.all([0, 1, 2, 3].map(async (i) => (await client.completions.create(request(i) as never)).choices[0].text));
+  const before = await metrics(tiny.server);
+  const alone = await Promise.all([0, 1, 2, 3].map(async (i) => (await tiny.client.completions.create(request(i) as never)).choices[0].text));
   const controller = new AbortController();
   const victim = (async () => {
-    const stream = (await client.completions.create(
+    const stream = (await tiny.client.completions.create(
       request(40, { stream: true, max_tokens: 200 }) as never,
       { signal: controller.signal },
     )) as unknown as AsyncIterable<unknown>;
@@ -122,29 +107,29 @@ test("a client that aborts mid-stream frees its slot; the other streams are unha
 
   // A non-streamed request whose client leaves is ended too.
   const leaving = new AbortController();
-  const gone = fetch(`${server.url}/v1/completions`, {
+  const gone = fetch(`${tiny.server.url}/v1/completions`, {
     method: "POST",
     headers: { "content-type": "application/json" },
     body: JSON.stringify({ prompt: "leaving", max_tokens: 200, ignore_eos: true }),
     signal: leaving.signal,
   }).catch((err: Error) => err.name);
-  await eventually(async () => (await http(server, "GET", "/health")).json.slots_processing > 0, 5000, "the request to start");
+  await eventually(async () => (await http(tiny.server, "GET", "/health")).json.slots_processing > 0, 5000, "the request to start");
   leaving.abort();
   assert.equal(await gone, "AbortError");
 
-  await eventually(async () => (await metrics(server)).get('phi2_sequences_total{finish_reason="abort"}') === (before.get('phi2_sequences_total{finish_reason="abort"}') ?? 0) + 2, 5000, "two aborted sequences");
-  const after = await metrics(server);
+  await eventually(async () => (await metrics(tiny.server)).get('phi2_sequences_total{finish_reason="abort"}') === (before.get('phi2_sequences_total{finish_reason="abort"}') ?? 0) + 2, 5000, "two aborted sequences");
+  const after = await metrics(tiny.server);
   assert.equal(after.get("phi2_active_sequences"), 0, "every slot is free again");
   const generated = after.get("phi2_generation_tokens_total")! - before.get("phi2_generation_tokens_total")!;
   assert.ok(generated < 8 * TOKENS + 200, `the aborted sequences stopped early (${generated} tokens in all)`);
   // The freed slots serve new work at once.
-  const next = await client.completions.create(request(5) as never);
+  const next = await tiny.client.completions.create(request(5) as never);
   assert.equal(next.choices[0].finish_reason, "length");
 });
 
 test("filters that leave only the top token make sampling at temperature 1 greedy, whatever the seed", async () => {
   const ask = async (extra: Record<string, unknown>) =>
-    (await client.completions.create({ model: model.name, prompt: "Hello there", max_tokens: 12, ignore_eos: true, ...extra } as never))
+    (await tiny.client.completions.create({ model: tiny.model.name, prompt: "Hello there", max_tokens: 12, ignore_eos: true, ...extra } as never))
       .choices[0].text;
   const greedy = await ask({ temperature: 0 });
   for (const filter of [{ top_k: 1 }, { top_p: 1e-6 }, { min_p: 1 }]) {
