@@ -46,7 +46,7 @@ async function compile(wasm, extra) {
     "--runtime", "stub",
     "--importMemory",
     "--noExportMemory",
-    "--initialMemory", "1",
+    "--initialMemory", "2", // = KERNEL_MIN_PAGES in src/kernels/wasm.ts
     "--use", "abort=",
     ...extra,
   ];

@@ -95,8 +95,11 @@ export function attentionScratchBytes(maxPosition: number): number {
 }
 
 /** A memory for kernel instances: own (not shared), growable up to 4 GiB. */
+/** The kernel module's declared minimum memory (scripts/build-kernels.mjs --initialMemory): its static data. */
+export const KERNEL_MIN_PAGES = 2;
+
 export function createKernelMemory(bytes: number): WebAssembly.Memory {
-  const pages = Math.max(1, Math.ceil(bytes / 65536));
+  const pages = Math.max(KERNEL_MIN_PAGES, Math.ceil(bytes / 65536));
   if (pages > 65536) throw new RangeError(`createKernelMemory: ${bytes} bytes exceeds the 4 GiB wasm32 limit`);
   return new WebAssembly.Memory({ initial: pages, maximum: 65536 });
 }

@@ -9,7 +9,7 @@ import { FileReader, readColumns, readConverted, readRows, readVectorF32 } from 
 import { computeDType, isWritable, type LoadQuant } from "./dtype.js";
 import type { DType } from "../formats/tensor.js";
 import { rowBytes } from "../formats/ggml-quants.js";
-import { instantiateKernels, type Kernels } from "../kernels/wasm.js";
+import { createKernelMemory, instantiateKernels, type Kernels } from "../kernels/wasm.js";
 import { linearScratchBytes, linearKernel, type LinearFn } from "./linear.js";
 
 export interface PartitionSizes {
@@ -128,14 +128,15 @@ export class Partition {
   private i32!: Int32Array;
 
   constructor(readonly sizes: PartitionSizes, private readonly weights: PhiWeights) {
-    // Instantiate on one page to learn where the kernels' static data ends, then grow to the layout
-    // (wasm memories grow in place: no copy).
-    this.memory = new WebAssembly.Memory({ initial: 1, maximum: 65536 });
+    // Instantiate on the smallest memory to learn where the kernels' static data ends, then grow to
+    // the layout (wasm memories grow in place: no copy).
+    this.memory = createKernelMemory(0);
     this.k = instantiateKernels(this.memory);
     const L = new PartitionLayout(this.k.reservedBytes);
     this.m = layout(sizes, weights, L);
     const pages = Math.ceil(L.top / 65536);
-    if (pages > 1) this.memory.grow(pages - 1);
+    const have = this.memory.buffer.byteLength / 65536;
+    if (pages > have) this.memory.grow(pages - have);
     this.views();
   }
 

@@ -3,40 +3,59 @@
 //
 // As ggml does (vec_dot_q8_0_q8_0 / q4_0_q8_0), the activations are first quantized to int8 per block
 // of 32 values exactly as ggml's x86 quantize_row_q8_0 does (d = amax / 127 rounded to f16,
-// q = round-half-even(x · 127 / amax)), here into the caller's scratch, kept as int16 so the
-// inner loop can feed i32x4.dot_i16x8_s (x86 pmaddwd) without re-extending x for every weight row:
+// q = round-half-even(x · 127 / amax)), here into the caller's scratch:
 //
 //   scratch layout for T tokens of K values (K % 32 == 0), quantScratchBytes(T, K) = T·K·3 + T·(K/32)·8:
-//     xq (T, K)    i16  quantized activations, values in [-127, 127] (4-bit kernels: in nibble order)
+//     xq (T, K)    i16  quantized activations, values in [-127, 127] (4-bit kernels: in nibble order,
+//                       see nibble0..3), for i32x4.dot_i16x8_s (x86 pmaddwd)
 //     xd (T, K/32) f32  per-block scale d
-//     xs (T, K/32) f32  d · Σ q over the block (for formats with a per-block minimum, q4_k)
-//     x8 (T, K)    i8   the same quantized activations as bytes, natural order (relaxed-SIMD 8-bit dots)
+//     xs (T, K/32) f32  d · Σ q over the block (for formats with a per-block minimum)
+//     x8 (T, K)    i8   the same values as bytes in natural order, for the relaxed-SIMD 8-bit dots
 //
-// Per block of 32: Σ_i w_i x_i ≈ wscale · d · Σ_i q_w,i q_x,i  (− wmin · d · Σ_i q_x,i for q4_k).
+// Per block of 32: Σ_i w_i x_i ≈ wscale · d · Σ_i q_w,i q_x,i − wmin · (d · Σ_i q_x,i).
 //
-// Batch invariance: every path (decode T = 1, panels T > 1) computes each (token, row) output in one
-// canonical order, so a token's outputs are bit-identical whatever T and its place in the batch:
-//   per chunk c of QPANEL_K columns: acc (f32x4) = Σ over its blocks, in order, of
-//     convert(integer block sum, 4 lanes) · (wscale · d), then s_c = hsum(acc) − Σ_blocks wmin · (d·Σq);
-//   r = s_0 [+ out], r = s_c + r for the later chunks, then r + bias.
-// The 4 integer lanes of a block sum always hold the same 8 products (see nibble0..3 and dot32), so
-// the 8-bit relaxed-SIMD dots and the int16 dots give the same lanes.
-// Decode (T = 1) streams the weights once, 4 rows at a time sharing the x loads. Prefill (T > 1) widens
-// 4 weight rows × PANEL_K columns to an int16 panel (+ f32 block scales/mins) once, then runs every token
-// against it: the unpacking is paid once per row group, not once per token.
+// Summation order (the same in every path, so a token's outputs are bit-identical whatever T and its
+// place in the batch, and the same in the baseline and relaxed builds): a block's integer dot product
+// is split into 4 partial sums ("lanes") j = 0..3, lane j holding values {4j..4j+3, 16+4j..16+4j+3}
+// (4-bit formats; int16 nibble order and 8-bit dots give the same sets) or pairs {j, j+4, j+8, j+12}
+// (q8_0). Per (token, row), in f32:
+//   per chunk of QPANEL_K columns: A_j = Σ over its blocks b, in order, of f32(lane j of isum_b) ·
+//     (wscale_b · d_b);  mins = Σ_b wmin_b · (d_b · Σq_b);  s = ((A_0 + A_2) + (A_1 + A_3)) − mins
+//   r = s_0 [+ out], then r = s_c + r for the later chunks, then r + bias.
+// Decode keeps A as one f32x4 per row (lanes = j, the natural output of the dot products); the panels
+// keep one f32x4 per j (lanes = rows).
+//
+// Decode (T = 1) streams the weights once, one or 4 rows at a time. Prefill and batched decode (T > 1)
+// repack 4 rows × QPANEL_K columns into a row-interleaved panel, as ggml's repacked gemm kernels do:
+// each 16-byte vector holds the same few columns of the 4 rows, so one dot against those columns of a
+// token broadcast to all lanes gives the 4 rows' partial sums in the 4 lanes, and the f32 scaling of a
+// block is shared by the 4 rows.
 
-import { hsum4 } from "./_simd";
+import { f16x4 } from "./_simd";
 
+/** Values per block. */
 export const QK: i32 = 32;
-/** Columns per prefill panel chunk (a multiple of 256, so Q4_K super-blocks are never split). */
+/** Columns per panel chunk (a multiple of 256, so Q4_K super-blocks are never split). */
 export const QPANEL_K: i32 = 2048;
-export const QPANEL_ROWS: i32 = 4;
-/** (QPANEL_ROWS, QPANEL_K) i16 weights. */
-export const QPANEL: usize = memory.data(QPANEL_ROWS * QPANEL_K * 2, 64);
-/** (QPANEL_ROWS, QPANEL_K / 32) f32 block scales. */
-export const QPANEL_SCALE: usize = memory.data(QPANEL_ROWS * (QPANEL_K / QK) * 4, 16);
-/** (QPANEL_ROWS, QPANEL_K / 32) f32 block minimums (q4_k; zero for the others). */
-export const QPANEL_MIN: usize = memory.data(QPANEL_ROWS * (QPANEL_K / QK) * 4, 16);
+const QPANEL_BLOCKS: i32 = QPANEL_K / QK;
+/**
+ * int16 panel: per block 16 vectors; vector k, i32 lane r = row r's weights at the block's xq
+ * positions 2k, 2k+1 (the pair one i32 broadcast of xq multiplies). 256 bytes per block.
+ */
+export const IPANEL: usize = memory.data(QPANEL_BLOCKS * 256, 64);
+/**
+ * 8-bit panel (4-bit formats, relaxed build): per block 8 vectors; vector k, lane r = row r's weights
+ * (0..15) at the block's x8 positions 4k..4k+3. 128 bytes per block.
+ */
+export const IPANEL8: usize = memory.data(QPANEL_BLOCKS * 128, 64);
+/** Per block, f32 lane r: row r's block scale. */
+export const PSCALE: usize = memory.data(QPANEL_BLOCKS * 16, 16);
+/** Per block, f32 lane r: row r's block minimum (formats with a minimum). */
+export const PMIN: usize = memory.data(QPANEL_BLOCKS * 16, 16);
+/** Tokens per panel pass: their running results for the current 4 rows live in PACC between chunks. */
+const TOKEN_BLOCK: i32 = 64;
+const PACC: usize = memory.data(TOKEN_BLOCK * 16, 16);
+const LANES: usize = memory.data(16, 16);
 
 /** Pointers into the scratch area for T tokens of K values. */
 // @ts-ignore: decorator
@@ -53,8 +72,8 @@ export const QPANEL_MIN: usize = memory.data(QPANEL_ROWS * (QPANEL_K / QK) * 4, 
 }
 
 /**
- * Fills scratch with the int16 quantization of x (T, K); K % 32 == 0. With nibbleOrder, each group of
- * 16 values is stored as its 8 even-indexed values then its 8 odd ones: the order in which 4-bit
+ * Fills scratch with the quantization of x (T, K); K % 32 == 0. With nibbleOrder, each group of
+ * 16 int16 values is stored as its 8 even-indexed values then its 8 odd ones: the order in which 4-bit
  * weights come out of a v128 read as i16 lanes (see nibble0..3), so they need no byte widening.
  */
 export function quantizeActivations(x: usize, T: i32, K: i32, scratch: usize, nibbleOrder: bool): void {
@@ -121,20 +140,30 @@ export function quantizeActivations(x: usize, T: i32, K: i32, scratch: usize, ni
 // @ts-ignore: decorator
 @inline export function nibble3(v: v128): v128 { return i16x8.shr_u(v, 12); }
 
+/** Low / high nibbles of 16 bytes as 16 bytes (values 0..15), natural order. */
+// @ts-ignore: decorator
+@inline export function lowNibbles(v: v128): v128 { return v128.and(v, i8x16.splat(0x0f)); }
+// @ts-ignore: decorator
+@inline export function highNibbles(v: v128): v128 { return v128.and(i16x8.shr_u(v, 4), i8x16.splat(0x0f)); }
+
 /**
- * Σ nibble·x over one block of 32 4-bit values (the 16 bytes at q: value j < 16 = low nibble of byte j,
- * value 16 + j = its high nibble) against the block's 8-bit activations x0 (values 0..15) and x1
- * (16..31), as 4 i32 lanes: lane j holds values 4j..4j+3 and 16+4j..16+4j+3, exactly the lanes of
- * dot32(nibble0..3) against nibble-ordered int16 activations, so both give the same f32 results.
- * Relaxed SIMD: the nibbles (0..15) are the 7-bit operand; x86 pmaddubsw pairs stay below 2·127·15.
+ * Σ over 32 4-bit values (lo: values 0..15, hi: 16..31, as bytes 0..15) times the block's 8-bit
+ * activations x0 (values 0..15) and x1 (16..31), as 4 i32 lanes (relaxed build only). The nibbles are
+ * the 7-bit operand; x86 pmaddubsw pair sums stay within 2·127·15, the i16 add within twice that.
  */
 // @ts-ignore: decorator
-@inline export function nibbleDot8(q: usize, x0: v128, x1: v128): v128 {
-  const v = v128.load(q);
-  const lo = v128.and(v, i8x16.splat(0x0f));
-  const hi = v128.and(i16x8.shr_u(v, 4), i8x16.splat(0x0f));
+@inline export function nibbleDot8(lo: v128, hi: v128, x0: v128, x1: v128): v128 {
   return i32x4.extadd_pairwise_i16x8_s(
     i16x8.add(i16x8.relaxed_dot_i8x16_i7x16_s(x0, lo), i16x8.relaxed_dot_i8x16_i7x16_s(x1, hi)));
+}
+
+/** Σ over 32 values of int16 weights (4 vectors) times the int16 activations at xp, as 4 i32 lanes. */
+// @ts-ignore: decorator
+@inline export function dot32(w0: v128, w1: v128, w2: v128, w3: v128, xp: usize): v128 {
+  return i32x4.add(
+    i32x4.add(i32x4.dot_i16x8_s(w0, v128.load(xp)), i32x4.dot_i16x8_s(w1, v128.load(xp, 16))),
+    i32x4.add(i32x4.dot_i16x8_s(w2, v128.load(xp, 32)), i32x4.dot_i16x8_s(w3, v128.load(xp, 48))),
+  );
 }
 
 /**
@@ -149,135 +178,164 @@ export function quantizeActivations(x: usize, T: i32, K: i32, scratch: usize, ni
   return reinterpret<f32>((bits + 0xfff + ((bits >> 13) & 1)) & 0xffffe000);
 }
 
-/** Σ over 32 values of int16 weights (4 vectors) times the int16 activations at xp, as 4 i32 lanes. */
+/** The f16 scales at offset o of 4 rows (ggml blocks start with one), as f32 lanes. */
 // @ts-ignore: decorator
-@inline export function dot32(w0: v128, w1: v128, w2: v128, w3: v128, xp: usize): v128 {
-  return i32x4.add(
-    i32x4.add(i32x4.dot_i16x8_s(w0, v128.load(xp)), i32x4.dot_i16x8_s(w1, v128.load(xp, 16))),
-    i32x4.add(i32x4.dot_i16x8_s(w2, v128.load(xp, 32)), i32x4.dot_i16x8_s(w3, v128.load(xp, 48))),
-  );
+@inline export function scales4(r0: usize, r1: usize, r2: usize, r3: usize, o: usize): v128 {
+  let h = v128.load16_splat(r0 + o);
+  h = v128.load16_lane(r1 + o, h, 1);
+  h = v128.load16_lane(r2 + o, h, 2);
+  h = v128.load16_lane(r3 + o, h, 3);
+  return f16x4(i32x4.extend_low_i16x8_s(h));
 }
 
-/** Final store of 4 outputs of one token: out[0..4] = sums [+ out] [+ bias]. */
+/** Row pointer for lane r of a 4-row group with `rows` real rows: missing lanes repeat the last row. */
 // @ts-ignore: decorator
-@inline export function qstore4(out: usize, sums: v128, bias: usize, addOut: bool): void {
-  if (addOut) sums = f32x4.add(sums, v128.load(out));
-  if (bias != 0) sums = f32x4.add(sums, v128.load(bias));
-  v128.store(out, sums);
+@inline export function laneRow(w: usize, rowBytes: usize, n0: i32, r: i32, rows: i32): usize {
+  return w + <usize>(n0 + min(r, rows - 1)) * rowBytes;
 }
 
+/** `rows` (1..4) floats at p as f32 lanes (the rest 0), reading nothing past them. */
 // @ts-ignore: decorator
-@inline export function qstore1(out: usize, sum: f32, bias: usize, addOut: bool): void {
-  if (addOut) sum += load<f32>(out);
-  if (bias != 0) sum += load<f32>(bias);
-  store<f32>(out, sum);
+@inline function loadRows(p: usize, rows: i32): v128 {
+  if (rows == 4) return v128.load(p);
+  v128.store(LANES, f32x4.splat(0));
+  for (let i = 0; i < rows; i++) store<f32>(LANES + (<usize>i << 2), load<f32>(p + (<usize>i << 2)));
+  return v128.load(LANES);
+}
+
+/** Stores the first `rows` lanes of v at p. */
+// @ts-ignore: decorator
+@inline function storeRows(p: usize, v: v128, rows: i32): void {
+  if (rows == 4) {
+    v128.store(p, v);
+    return;
+  }
+  v128.store(LANES, v);
+  for (let i = 0; i < rows; i++) store<f32>(p + (<usize>i << 2), load<f32>(LANES + (<usize>i << 2)));
 }
 
 /**
- * Widens weight rows [n0, n0 + rows) × columns [k0, k0 + kc) into QPANEL (int16, row r at
- * QPANEL + r·QPANEL_K·2) with block scales and minimums (value = scale · q − min).
+ * Repacks weight rows n0 .. n0 + rows (rows <= 4; missing lanes repeat the last row) × columns
+ * [k0, k0 + kc) into IPANEL (or IPANEL8, for converters of 4-bit formats in the relaxed build), with
+ * the block scales in PSCALE and minimums in PMIN.
  */
 export type QuantPanelConverter = (w: usize, K: i32, n0: i32, rows: i32, k0: i32, kc: i32) => void;
 
-/** Σ over kc columns of panel row r against token t's activations (pointers at column k0). */
+/** Stores the 4 i32 lanes of v as lane r of 4 consecutive panel vectors (dst, dst + 16, ...). */
 // @ts-ignore: decorator
-@inline function panelRowDot(r: i32, xq: usize, xd: usize, xs: usize, nbc: i32, hasMin: bool): f32 {
-  const wp = QPANEL + <usize>r * <usize>(QPANEL_K << 1);
-  const sp = QPANEL_SCALE + <usize>r * <usize>((QPANEL_K / QK) << 2);
-  const mp = QPANEL_MIN + <usize>r * <usize>((QPANEL_K / QK) << 2);
-  let acc = f32x4.splat(0);
-  let minAcc: f32 = 0;
-  for (let b = 0; b < nbc; b++) {
-    const wb = wp + (<usize>b << 6);
-    const s = dot32(v128.load(wb), v128.load(wb, 16), v128.load(wb, 32), v128.load(wb, 48), xq + (<usize>b << 6));
-    const scale = load<f32>(sp + (<usize>b << 2)) * load<f32>(xd + (<usize>b << 2));
-    acc = f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(s), f32x4.splat(scale)));
-    if (hasMin) minAcc += load<f32>(mp + (<usize>b << 2)) * load<f32>(xs + (<usize>b << 2));
-  }
-  const pairs = f32x4.add(acc, v128.shuffle<f32>(acc, acc, 2, 3, 0, 1));
-  return f32x4.extract_lane(pairs, 0) + f32x4.extract_lane(pairs, 1) - minAcc;
-}
-
-/** 4 panel rows × one token: the x loads are shared by the 4 rows. */
-// @ts-ignore: decorator
-@inline function panelRows4Dot(xq: usize, xd: usize, xs: usize, nbc: i32, hasMin: bool): v128 {
-  const rowStride = <usize>(QPANEL_K << 1);
-  const sStride = <usize>((QPANEL_K / QK) << 2);
-  let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
-  let m0: f32 = 0, m1: f32 = 0, m2: f32 = 0, m3: f32 = 0;
-  for (let b = 0; b < nbc; b++) {
-    const xp = xq + (<usize>b << 6);
-    const x0 = v128.load(xp), x1 = v128.load(xp, 16), x2 = v128.load(xp, 32), x3 = v128.load(xp, 48);
-    const dx = load<f32>(xd + (<usize>b << 2));
-    const bo = <usize>b << 2;
-    let wb = QPANEL + (<usize>b << 6);
-    let s = i32x4.add(
-      i32x4.add(i32x4.dot_i16x8_s(v128.load(wb), x0), i32x4.dot_i16x8_s(v128.load(wb, 16), x1)),
-      i32x4.add(i32x4.dot_i16x8_s(v128.load(wb, 32), x2), i32x4.dot_i16x8_s(v128.load(wb, 48), x3)));
-    a0 = f32x4.add(a0, f32x4.mul(f32x4.convert_i32x4_s(s), f32x4.splat(load<f32>(QPANEL_SCALE + bo) * dx)));
-    wb += rowStride;
-    s = i32x4.add(
-      i32x4.add(i32x4.dot_i16x8_s(v128.load(wb), x0), i32x4.dot_i16x8_s(v128.load(wb, 16), x1)),
-      i32x4.add(i32x4.dot_i16x8_s(v128.load(wb, 32), x2), i32x4.dot_i16x8_s(v128.load(wb, 48), x3)));
-    a1 = f32x4.add(a1, f32x4.mul(f32x4.convert_i32x4_s(s), f32x4.splat(load<f32>(QPANEL_SCALE + sStride + bo) * dx)));
-    wb += rowStride;
-    s = i32x4.add(
-      i32x4.add(i32x4.dot_i16x8_s(v128.load(wb), x0), i32x4.dot_i16x8_s(v128.load(wb, 16), x1)),
-      i32x4.add(i32x4.dot_i16x8_s(v128.load(wb, 32), x2), i32x4.dot_i16x8_s(v128.load(wb, 48), x3)));
-    a2 = f32x4.add(a2, f32x4.mul(f32x4.convert_i32x4_s(s), f32x4.splat(load<f32>(QPANEL_SCALE + 2 * sStride + bo) * dx)));
-    wb += rowStride;
-    s = i32x4.add(
-      i32x4.add(i32x4.dot_i16x8_s(v128.load(wb), x0), i32x4.dot_i16x8_s(v128.load(wb, 16), x1)),
-      i32x4.add(i32x4.dot_i16x8_s(v128.load(wb, 32), x2), i32x4.dot_i16x8_s(v128.load(wb, 48), x3)));
-    a3 = f32x4.add(a3, f32x4.mul(f32x4.convert_i32x4_s(s), f32x4.splat(load<f32>(QPANEL_SCALE + 3 * sStride + bo) * dx)));
-    if (hasMin) {
-      const xsum = load<f32>(xs + bo);
-      m0 += load<f32>(QPANEL_MIN + bo) * xsum;
-      m1 += load<f32>(QPANEL_MIN + sStride + bo) * xsum;
-      m2 += load<f32>(QPANEL_MIN + 2 * sStride + bo) * xsum;
-      m3 += load<f32>(QPANEL_MIN + 3 * sStride + bo) * xsum;
-    }
-  }
-  const sums = hsum4(a0, a1, a2, a3);
-  return hasMin ? f32x4.sub(sums, f32x4(m0, m1, m2, m3)) : sums;
+@inline export function scatterLanes(dst: usize, v: v128, r: i32): void {
+  const p = dst + (<usize>r << 2);
+  v128.store32_lane(p, v, 0);
+  v128.store32_lane(p, v, 1, 16);
+  v128.store32_lane(p, v, 2, 32);
+  v128.store32_lane(p, v, 3, 48);
 }
 
 /**
- * The prefill driver: activations already quantized in scratch. Loops: k chunks ▸ 4-row panels ▸
- * tokens. The first chunk applies the caller's accumulate flag, later chunks add to out, the last
- * adds the bias (the canonical order above).
+ * One token against the panel's nbc blocks: the chunk's s = ((A0 + A2) + (A1 + A3)) − mins for the 4
+ * rows (lanes). xq/x8/xd/xs point at the chunk's first column / block of the token.
  */
-export function linearQuantPanels(
+// @ts-ignore: decorator
+@inline function panelChunk(nbc: i32, hasMin: bool, eightBit: bool, xq: usize, x8: usize, xd: usize, xs: usize): v128 {
+  let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+  let mins = f32x4.splat(0);
+  for (let b = 0; b < nbc; b++) {
+    const scale = f32x4.mul(v128.load(PSCALE + (<usize>b << 4)), f32x4.splat(load<f32>(xd + (<usize>b << 2))));
+    let p0: v128, p1: v128, p2: v128, p3: v128;
+    // x is loaded as whole vectors and broadcast by lane shuffles (pure ops, which V8 places next to
+    // their use) rather than by broadcast loads, which it hoists with the weight loads and then spills.
+    if (ASC_FEATURE_RELAXED_SIMD && eightBit) {
+      // vector k holds x8 positions 4k..4k+3: lane j = vectors j and j + 4; each i16 sum < 2·2·127·15
+      const wp = IPANEL8 + (<usize>b << 7);
+      const xa = v128.load(x8 + (<usize>b << 5)), xb = v128.load(x8 + (<usize>b << 5), 16);
+      p0 = i32x4.extadd_pairwise_i16x8_s(i16x8.add(
+        i16x8.relaxed_dot_i8x16_i7x16_s(v128.shuffle<i32>(xa, xa, 0, 0, 0, 0), v128.load(wp)),
+        i16x8.relaxed_dot_i8x16_i7x16_s(v128.shuffle<i32>(xb, xb, 0, 0, 0, 0), v128.load(wp, 64))));
+      p1 = i32x4.extadd_pairwise_i16x8_s(i16x8.add(
+        i16x8.relaxed_dot_i8x16_i7x16_s(v128.shuffle<i32>(xa, xa, 1, 1, 1, 1), v128.load(wp, 16)),
+        i16x8.relaxed_dot_i8x16_i7x16_s(v128.shuffle<i32>(xb, xb, 1, 1, 1, 1), v128.load(wp, 80))));
+      p2 = i32x4.extadd_pairwise_i16x8_s(i16x8.add(
+        i16x8.relaxed_dot_i8x16_i7x16_s(v128.shuffle<i32>(xa, xa, 2, 2, 2, 2), v128.load(wp, 32)),
+        i16x8.relaxed_dot_i8x16_i7x16_s(v128.shuffle<i32>(xb, xb, 2, 2, 2, 2), v128.load(wp, 96))));
+      p3 = i32x4.extadd_pairwise_i16x8_s(i16x8.add(
+        i16x8.relaxed_dot_i8x16_i7x16_s(v128.shuffle<i32>(xa, xa, 3, 3, 3, 3), v128.load(wp, 48)),
+        i16x8.relaxed_dot_i8x16_i7x16_s(v128.shuffle<i32>(xb, xb, 3, 3, 3, 3), v128.load(wp, 112))));
+    } else {
+      // vector k holds xq pair k (positions 2k, 2k+1): lane j = pairs j, j + 4, j + 8, j + 12
+      const wp = IPANEL + (<usize>b << 8);
+      const xp = xq + (<usize>b << 6);
+      const x0 = v128.load(xp), x1 = v128.load(xp, 16), x2 = v128.load(xp, 32), x3 = v128.load(xp, 48);
+      p0 = i32x4.add(
+        i32x4.add(i32x4.dot_i16x8_s(v128.load(wp), v128.shuffle<i32>(x0, x0, 0, 0, 0, 0)),
+                  i32x4.dot_i16x8_s(v128.load(wp, 64), v128.shuffle<i32>(x1, x1, 0, 0, 0, 0))),
+        i32x4.add(i32x4.dot_i16x8_s(v128.load(wp, 128), v128.shuffle<i32>(x2, x2, 0, 0, 0, 0)),
+                  i32x4.dot_i16x8_s(v128.load(wp, 192), v128.shuffle<i32>(x3, x3, 0, 0, 0, 0))));
+      p1 = i32x4.add(
+        i32x4.add(i32x4.dot_i16x8_s(v128.load(wp, 16), v128.shuffle<i32>(x0, x0, 1, 1, 1, 1)),
+                  i32x4.dot_i16x8_s(v128.load(wp, 80), v128.shuffle<i32>(x1, x1, 1, 1, 1, 1))),
+        i32x4.add(i32x4.dot_i16x8_s(v128.load(wp, 144), v128.shuffle<i32>(x2, x2, 1, 1, 1, 1)),
+                  i32x4.dot_i16x8_s(v128.load(wp, 208), v128.shuffle<i32>(x3, x3, 1, 1, 1, 1))));
+      p2 = i32x4.add(
+        i32x4.add(i32x4.dot_i16x8_s(v128.load(wp, 32), v128.shuffle<i32>(x0, x0, 2, 2, 2, 2)),
+                  i32x4.dot_i16x8_s(v128.load(wp, 96), v128.shuffle<i32>(x1, x1, 2, 2, 2, 2))),
+        i32x4.add(i32x4.dot_i16x8_s(v128.load(wp, 160), v128.shuffle<i32>(x2, x2, 2, 2, 2, 2)),
+                  i32x4.dot_i16x8_s(v128.load(wp, 224), v128.shuffle<i32>(x3, x3, 2, 2, 2, 2))));
+      p3 = i32x4.add(
+        i32x4.add(i32x4.dot_i16x8_s(v128.load(wp, 48), v128.shuffle<i32>(x0, x0, 3, 3, 3, 3)),
+                  i32x4.dot_i16x8_s(v128.load(wp, 112), v128.shuffle<i32>(x1, x1, 3, 3, 3, 3))),
+        i32x4.add(i32x4.dot_i16x8_s(v128.load(wp, 176), v128.shuffle<i32>(x2, x2, 3, 3, 3, 3)),
+                  i32x4.dot_i16x8_s(v128.load(wp, 240), v128.shuffle<i32>(x3, x3, 3, 3, 3, 3))));
+    }
+    a0 = f32x4.add(a0, f32x4.mul(f32x4.convert_i32x4_s(p0), scale));
+    a1 = f32x4.add(a1, f32x4.mul(f32x4.convert_i32x4_s(p1), scale));
+    a2 = f32x4.add(a2, f32x4.mul(f32x4.convert_i32x4_s(p2), scale));
+    a3 = f32x4.add(a3, f32x4.mul(f32x4.convert_i32x4_s(p3), scale));
+    if (hasMin) mins = f32x4.add(mins, f32x4.mul(v128.load(PMIN + (<usize>b << 4)), f32x4.splat(load<f32>(xs + (<usize>b << 2)))));
+  }
+  const sums = f32x4.add(f32x4.add(a0, a2), f32x4.add(a1, a3));
+  return hasMin ? f32x4.sub(sums, mins) : sums;
+}
+
+/**
+ * The T > 1 driver: activations already quantized in scratch. Loops: blocks of 64 tokens ▸ groups of
+ * 4 rows ▸ chunks of QPANEL_K columns (repacked once) ▸ tokens; each token's running result for the
+ * 4 rows waits in PACC between chunks. `eightBit`: the converter fills IPANEL8 (4-bit formats, relaxed
+ * build), else IPANEL.
+ */
+// @ts-ignore: decorator
+@inline export function linearQuantPanels(
   out: usize, w: usize, bias: usize, T: i32, K: i32, N: i32, accumulate: bool, scratch: usize,
-  convert: QuantPanelConverter, hasMin: bool,
+  convert: QuantPanelConverter, hasMin: bool, eightBit: bool,
 ): void {
   const nb = K >> 5;
   const xd0 = xdBase(scratch, T, K);
   const xs0 = xsBase(scratch, T, K);
-  const os = <usize>N << 2;
-  for (let k0 = 0; k0 < K; k0 += QPANEL_K) {
-    const kc = min(QPANEL_K, K - k0);
-    const nbc = kc >> 5;
-    const b0 = k0 >> 5;
-    const first = k0 == 0;
-    const last = k0 + kc >= K;
-    const addOut = first ? accumulate : true;
-    for (let n0 = 0; n0 < N; n0 += QPANEL_ROWS) {
-      const rows = min(QPANEL_ROWS, N - n0);
-      convert(w, K, n0, rows, k0, kc);
-      const rowBias = last && bias != 0 ? bias + (<usize>n0 << 2) : 0;
-      for (let t = 0; t < T; t++) {
-        const xq = scratch + ((<usize>t * <usize>K + <usize>k0) << 1);
-        const xd = xd0 + ((<usize>t * <usize>nb + <usize>b0) << 2);
-        const xs = xs0 + ((<usize>t * <usize>nb + <usize>b0) << 2);
-        const o = out + <usize>t * os + (<usize>n0 << 2);
-        if (rows == QPANEL_ROWS) {
-          qstore4(o, panelRows4Dot(xq, xd, xs, nbc, hasMin), rowBias, addOut);
-        } else {
-          for (let r = 0; r < rows; r++) {
-            qstore1(o + (<usize>r << 2), panelRowDot(r, xq, xd, xs, nbc, hasMin), rowBias != 0 ? rowBias + (<usize>r << 2) : 0, addOut);
-          }
+  const x80 = x8Base(scratch, T, K);
+  for (let t0 = 0; t0 < T; t0 += TOKEN_BLOCK) {
+    const tn = min(TOKEN_BLOCK, T - t0);
+    for (let n0 = 0; n0 < N; n0 += 4) {
+      const rows = min(4, N - n0);
+      for (let k0 = 0; k0 < K; k0 += QPANEL_K) {
+        const kc = min(QPANEL_K, K - k0);
+        const b0 = k0 >> 5;
+        convert(w, K, n0, rows, k0, kc);
+        for (let i = 0; i < tn; i++) {
+          const t = t0 + i;
+          const s = panelChunk(
+            kc >> 5, hasMin, eightBit,
+            scratch + ((<usize>t * <usize>K + <usize>k0) << 1), x80 + <usize>t * <usize>K + <usize>k0,
+            xd0 + ((<usize>t * <usize>nb + <usize>b0) << 2), xs0 + ((<usize>t * <usize>nb + <usize>b0) << 2),
+          );
+          const slot = PACC + (<usize>i << 4);
+          const o = out + ((<usize>t * <usize>N + <usize>n0) << 2);
+          v128.store(slot, k0 == 0 ? (accumulate ? f32x4.add(s, loadRows(o, rows)) : s) : f32x4.add(s, v128.load(slot)));
         }
+      }
+      for (let i = 0; i < tn; i++) {
+        const o = out + ((<usize>(t0 + i) * <usize>N + <usize>n0) << 2);
+        let r = v128.load(PACC + (<usize>i << 4));
+        if (bias != 0) r = f32x4.add(r, loadRows(bias + (<usize>n0 << 2), rows));
+        storeRows(o, r, rows);
       }
     }
   }

@@ -1,27 +1,28 @@
 // linear_q4_0: out (T, N) [+]= x (T, K) f32 · w (N, K) Q4_0ᵀ [+ bias (N) f32].
 // w: N rows of K/32 ggml blocks { f16 d; u8 qs[16] } (18 bytes): value j (j < 16) is the low nibble of
-// qs[j], value 16 + j its high nibble, value = (nibble − 8) · d. Activations are quantized to int16-held
-// int8 per 32 values into `scratch` in nibble order (see _linear-quant.ts; quantScratchBytes(T, K)).
-// The −8 is applied once per block through the activation sums: Σ (q − 8)·x = Σ q·x − 8·Σ x.
+// qs[j], value 16 + j its high nibble, value = (nibble − 8) · d. Activations are quantized to int8 per
+// 32 values into `scratch` (see _linear-quant.ts; quantScratchBytes(T, K)).
+// The −8 is a per-block minimum 8·d applied through the activation sums: Σ (q − 8)·x = Σ q·x − 8·Σ x.
+// The nibbles (0..15) fit the 7-bit operand of the relaxed 8-bit dot; the baseline build uses int16 dots.
 
 import { f16Scalar, f16x4, hsum, hsum4 } from "./_simd";
 import {
-  QK, QPANEL, QPANEL_K, QPANEL_MIN, QPANEL_SCALE, dot32, linearQuantPanels, nibble0, nibble1, nibble2, nibble3,
-  nibbleDot8, quantizeActivations, x8Base, xdBase, xsBase,
+  IPANEL, IPANEL8, PMIN, PSCALE, QK, QPANEL_K, dot32, highNibbles, laneRow, linearQuantPanels, lowNibbles,
+  nibble0, nibble1, nibble2, nibble3, nibbleDot8, quantizeActivations, scatterLanes, x8Base, xdBase, xsBase,
 } from "./_linear-quant";
 
 const BLOCK_BYTES: usize = 18;
 
-/** Pointers are byte offsets; bias = 0 means none; K % 32 == 0; scratch: T·K·2 + T·(K/32)·8 bytes. */
+/** Pointers are byte offsets; bias = 0 means none; K % 32 == 0; scratch: quantScratchBytes(T, K). */
 export function linear_q4_0(
   out: usize, x: usize, w: usize, bias: usize, T: i32, K: i32, N: i32, accumulate: i32, scratch: usize,
 ): void {
   quantizeActivations(x, T, K, scratch, true);
   if (T == 1) matvecQ4_0(out, w, bias, K, N, accumulate != 0, scratch);
-  else linearQuantPanels(out, w, bias, T, K, N, accumulate != 0, scratch, q4_0Panel, true);
+  else linearQuantPanels(out, w, bias, T, K, N, accumulate != 0, scratch, q4_0Panel, true, ASC_FEATURE_RELAXED_SIMD);
 }
 
-/** Σ nibble·x over one Q4_0 block (nibbles 0..15, without the −8). */
+/** Σ nibble·x over one block (nibbles 0..15, without the −8) against int16 nibble-order x, as 4 i32 lanes. */
 // @ts-ignore: decorator
 @inline function blockDot(blk: usize, xp: usize): v128 {
   const v = v128.load(blk, 2);
@@ -36,7 +37,10 @@ export function linear_q4_0(
 /** The Σ nibble·x lanes of one block (see nibbleDot8): 8-bit relaxed dots where the build has them. */
 // @ts-ignore: decorator
 @inline function rowBlockDot(blk: usize, xp: usize, x0: v128, x1: v128): v128 {
-  if (ASC_FEATURE_RELAXED_SIMD) return nibbleDot8(blk + 2, x0, x1);
+  if (ASC_FEATURE_RELAXED_SIMD) {
+    const v = v128.load(blk, 2);
+    return nibbleDot8(lowNibbles(v), highNibbles(v), x0, x1);
+  }
   return blockDot(blk, xp);
 }
 
@@ -107,29 +111,37 @@ function matvecQ4_0(out: usize, w: usize, bias: usize, K: i32, N: i32, addOut: b
   }
 }
 
-/** Q4_0 rows → int16 panel of nibbles (nibble order) with scale d and minimum 8·d. */
+/**
+ * Q4_0 rows → the row-interleaved panel: 8-bit nibbles in natural order (relaxed build) or int16
+ * nibbles in nibble order (baseline), with scale d and minimum 8·d.
+ */
 function q4_0Panel(w: usize, K: i32, n0: i32, rows: i32, k0: i32, kc: i32): void {
   const nb = K >> 5;
   const nbc = kc >> 5;
-  const b0 = k0 >> 5;
-  for (let r = 0; r < rows; r++) {
-    let blk = w + (<usize>(n0 + r) * <usize>nb + <usize>b0) * BLOCK_BYTES;
-    let dst = QPANEL + <usize>r * <usize>(QPANEL_K << 1);
-    let sp = QPANEL_SCALE + <usize>r * <usize>((QPANEL_K / QK) << 2);
-    let mp = QPANEL_MIN + <usize>r * <usize>((QPANEL_K / QK) << 2);
+  const rowBytes = <usize>nb * BLOCK_BYTES;
+  for (let r = 0; r < 4; r++) {
+    let blk = laneRow(w, rowBytes, n0, r, rows) + <usize>(k0 >> 5) * BLOCK_BYTES;
+    let sp = PSCALE + (<usize>r << 2);
+    let mp = PMIN + (<usize>r << 2);
     for (let b = 0; b < nbc; b++) {
       const v = v128.load(blk, 2);
-      v128.store(dst, nibble0(v));
-      v128.store(dst, nibble1(v), 16);
-      v128.store(dst, nibble2(v), 32);
-      v128.store(dst, nibble3(v), 48);
+      if (ASC_FEATURE_RELAXED_SIMD) {
+        const dst = IPANEL8 + (<usize>b << 7);
+        scatterLanes(dst, lowNibbles(v), r);
+        scatterLanes(dst + 64, highNibbles(v), r);
+      } else {
+        const dst = IPANEL + (<usize>b << 8);
+        scatterLanes(dst, nibble0(v), r);
+        scatterLanes(dst + 64, nibble1(v), r);
+        scatterLanes(dst + 128, nibble2(v), r);
+        scatterLanes(dst + 192, nibble3(v), r);
+      }
       const d = blockScale(blk);
       store<f32>(sp, d);
       store<f32>(mp, 8 * d);
       blk += BLOCK_BYTES;
-      dst += 64;
-      sp += 4;
-      mp += 4;
+      sp += 16;
+      mp += 16;
     }
   }
 }

@@ -2,30 +2,30 @@
 // w: N rows of K/256 ggml super-blocks { f16 d; f16 dmin; u8 scales[12]; u8 qs[128] } (144 bytes):
 // 8 sub-blocks of 32 with 6-bit scale sc_j and min m_j, value = d·sc_j·q − dmin·m_j; qs holds 4 chunks
 // of 32 bytes, low nibbles = sub-block 2c, high nibbles = sub-block 2c+1.
-// Activations: int16-held int8 per 32 values in nibble order (not ggml's Q8_K with one scale per 256:
-// per-32 scales are more accurate and share the scratch layout of the other kernels), so per sub-block
-//   Σ_i w_i x_i ≈ d·sc_j·dx_j · Σ_i q_i qx_i − dmin·m_j · (dx_j · Σ_i qx_i).
+// Activations: int8 per 32 values (not ggml's Q8_K with one scale per 256: per-32 scales are more
+// accurate and share the scratch layout of the other kernels), so per sub-block
+//   Σ_i w_i x_i ≈ d·sc_j·dx_j · Σ_i q_i qx_i − dmin·m_j · (dx_j · Σ_i qx_i),
+// each sub-block being one block of the summation order in _linear-quant.ts.
 
 import { f16Scalar, hsum } from "./_simd";
 import {
-  QK, QPANEL, QPANEL_K, QPANEL_MIN, QPANEL_SCALE, dot32, linearQuantPanels, nibble0, nibble1, nibble2, nibble3,
-  quantizeActivations, x8Base, xdBase, xsBase,
+  IPANEL, IPANEL8, PMIN, PSCALE, QPANEL_K, dot32, highNibbles, laneRow, linearQuantPanels, lowNibbles,
+  nibble0, nibble1, nibble2, nibble3, nibbleDot8, quantizeActivations, scatterLanes, x8Base, xdBase, xsBase,
 } from "./_linear-quant";
 
 const BLOCK_BYTES: usize = 144;
-/** The 8 sub-block scales of the current super-block (d·sc_j, times dx_j in the matvec). */
+/** The 8 sub-block scales d·sc_j of the current super-block of one row. */
 const SCALES: usize = memory.data(32, 16);
+/** The 8 sub-block minimums dmin·m_j of the current super-block of one row. */
+const MINS: usize = memory.data(32, 16);
 
 export function linear_q4_k(
   out: usize, x: usize, w: usize, bias: usize, T: i32, K: i32, N: i32, accumulate: i32, scratch: usize,
 ): void {
   quantizeActivations(x, T, K, scratch, true);
   if (T == 1) matvecQ4K(out, w, bias, K, N, accumulate != 0, scratch);
-  else linearQuantPanels(out, w, bias, T, K, N, accumulate != 0, scratch, q4kPanel, true);
+  else linearQuantPanels(out, w, bias, T, K, N, accumulate != 0, scratch, q4kPanel, true, ASC_FEATURE_RELAXED_SIMD);
 }
-
-/** The 8 sub-block minimums of the current super-block (dmin·m_j). */
-const MINS: usize = memory.data(32, 16);
 
 /**
  * get_scale_min_k4 for all 8 sub-blocks at once, from the 12 scale bytes at s: d·sc_j to SCALES and
@@ -53,6 +53,16 @@ const MINS: usize = memory.data(32, 16);
   v128.store(MINS, f32x4.mul(f32x4.convert_i32x4_s(mHi), dmv), 16);
 }
 
+/** Row r's scales and minimums of the super-block at blk into lane r of the panel's PSCALE/PMIN vectors. */
+// @ts-ignore: decorator
+@inline function unpackRow(blk: usize, r: i32, scales: usize, mins: usize): void {
+  unpackScales(blk + 4, f16Scalar(<i32>load<i16>(blk)), f16Scalar(<i32>load<i16>(blk, 2)));
+  scatterLanes(scales, v128.load(SCALES), r);
+  scatterLanes(scales + 64, v128.load(SCALES, 16), r);
+  scatterLanes(mins, v128.load(MINS), r);
+  scatterLanes(mins + 64, v128.load(MINS, 16), r);
+}
+
 /**
  * Σ nibble·x lanes of one 32-value sub-block: the low (high) nibbles of the 32 bytes v0, v1 against
  * its activations; 8-bit relaxed dots where the build has them (same lanes as dot32, see nibbleDot8).
@@ -60,11 +70,8 @@ const MINS: usize = memory.data(32, 16);
 // @ts-ignore: decorator
 @inline function subBlockDot(v0: v128, v1: v128, high: bool, xp: usize, x8p: usize): v128 {
   if (ASC_FEATURE_RELAXED_SIMD) {
-    const m = i8x16.splat(0x0f);
-    const n0 = high ? v128.and(i16x8.shr_u(v0, 4), m) : v128.and(v0, m);
-    const n1 = high ? v128.and(i16x8.shr_u(v1, 4), m) : v128.and(v1, m);
-    return i32x4.extadd_pairwise_i16x8_s(i16x8.add(
-      i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(x8p), n0), i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(x8p, 16), n1)));
+    const x0 = v128.load(x8p), x1 = v128.load(x8p, 16);
+    return high ? nibbleDot8(highNibbles(v0), highNibbles(v1), x0, x1) : nibbleDot8(lowNibbles(v0), lowNibbles(v1), x0, x1);
   }
   return high
     ? dot32(nibble2(v0), nibble3(v0), nibble2(v1), nibble3(v1), xp)
@@ -126,38 +133,41 @@ function matvecQ4K(out: usize, w: usize, bias: usize, K: i32, N: i32, addOut: bo
   }
 }
 
-/** Q4_K rows → int16 panel of nibbles (nibble order) + per-32 scale d·sc_j and minimum dmin·m_j. */
+/**
+ * Q4_K rows → the row-interleaved panel (8-bit nibbles in natural order in the relaxed build, int16
+ * nibbles in nibble order otherwise), scale d·sc_j and minimum dmin·m_j per sub-block.
+ */
 function q4kPanel(w: usize, K: i32, n0: i32, rows: i32, k0: i32, kc: i32): void {
   const nsb = K >> 8;
-  for (let r = 0; r < rows; r++) {
-    let blk = w + (<usize>(n0 + r) * <usize>nsb + <usize>(k0 >> 8)) * BLOCK_BYTES;
-    let dst = QPANEL + <usize>r * <usize>(QPANEL_K << 1);
-    let sp = QPANEL_SCALE + <usize>r * <usize>((QPANEL_K / QK) << 2);
-    let mp = QPANEL_MIN + <usize>r * <usize>((QPANEL_K / QK) << 2);
+  const rowBytes = <usize>nsb * BLOCK_BYTES;
+  for (let r = 0; r < 4; r++) {
+    let blk = laneRow(w, rowBytes, n0, r, rows) + <usize>(k0 >> 8) * BLOCK_BYTES;
     for (let sb = 0; sb < kc >> 8; sb++) {
-      unpackScales(blk + 4, f16Scalar(<i32>load<i16>(blk)), f16Scalar(<i32>load<i16>(blk, 2)));
-      v128.store(sp, v128.load(SCALES));
-      v128.store(sp, v128.load(SCALES, 16), 16);
-      v128.store(mp, v128.load(MINS));
-      v128.store(mp, v128.load(MINS, 16), 16);
-      let q = blk + 16;
+      const b0 = <usize>sb << 3; // first sub-block of this super-block in the chunk
+      unpackRow(blk, r, PSCALE + (b0 << 4), PMIN + (b0 << 4));
       for (let c = 0; c < 4; c++) {
-        const v0 = v128.load(q);
-        const v1 = v128.load(q, 16);
-        v128.store(dst, nibble0(v0));
-        v128.store(dst, nibble1(v0), 16);
-        v128.store(dst, nibble0(v1), 32);
-        v128.store(dst, nibble1(v1), 48);
-        v128.store(dst, nibble2(v0), 64);
-        v128.store(dst, nibble3(v0), 80);
-        v128.store(dst, nibble2(v1), 96);
-        v128.store(dst, nibble3(v1), 112);
-        q += 32;
-        dst += 128;
+        const v0 = v128.load(blk + 16 + (<usize>c << 5));
+        const v1 = v128.load(blk + 16 + (<usize>c << 5), 16);
+        const b = b0 + (<usize>c << 1);
+        if (ASC_FEATURE_RELAXED_SIMD) {
+          const dst = IPANEL8 + (b << 7);
+          scatterLanes(dst, lowNibbles(v0), r);
+          scatterLanes(dst + 64, lowNibbles(v1), r);
+          scatterLanes(dst + 128, highNibbles(v0), r);
+          scatterLanes(dst + 192, highNibbles(v1), r);
+        } else {
+          const dst = IPANEL + (b << 8);
+          scatterLanes(dst, nibble0(v0), r);
+          scatterLanes(dst + 64, nibble1(v0), r);
+          scatterLanes(dst + 128, nibble0(v1), r);
+          scatterLanes(dst + 192, nibble1(v1), r);
+          scatterLanes(dst + 256, nibble2(v0), r);
+          scatterLanes(dst + 320, nibble3(v0), r);
+          scatterLanes(dst + 384, nibble2(v1), r);
+          scatterLanes(dst + 448, nibble3(v1), r);
+        }
       }
       blk += BLOCK_BYTES;
-      sp += 32;
-      mp += 32;
     }
   }
 }

@@ -1,25 +1,24 @@
 // linear_q8_0: out (T, N) [+]= x (T, K) f32 · w (N, K) Q8_0ᵀ [+ bias (N) f32].
 // w: N rows of K/32 ggml blocks { f16 d; i8 q[32] } (34 bytes), value = q · d. Activations are quantized
-// to int16-held int8 per 32 values into `scratch` (see _linear-quant.ts; quantScratchBytes(T, K)).
+// to int8 per 32 values into `scratch` (see _linear-quant.ts; quantScratchBytes(T, K)).
+// Signed 8-bit weights do not fit the 7-bit operand of the relaxed 8-bit dot, so both builds use
+// int16 dots (pmaddwd) here.
 
 import { f16Scalar, hsum } from "./_simd";
-import {
-  QK, QPANEL, QPANEL_K, QPANEL_MIN, QPANEL_SCALE, dot32, linearQuantPanels,
-  quantizeActivations, xdBase,
-} from "./_linear-quant";
+import { IPANEL, PSCALE, QK, QPANEL_K, dot32, laneRow, linearQuantPanels, quantizeActivations, scatterLanes, xdBase } from "./_linear-quant";
 
 const BLOCK_BYTES: usize = 34;
 
-/** Pointers are byte offsets; bias = 0 means none; K % 32 == 0; scratch: T·K·2 + T·(K/32)·8 bytes. */
+/** Pointers are byte offsets; bias = 0 means none; K % 32 == 0; scratch: quantScratchBytes(T, K). */
 export function linear_q8_0(
   out: usize, x: usize, w: usize, bias: usize, T: i32, K: i32, N: i32, accumulate: i32, scratch: usize,
 ): void {
   quantizeActivations(x, T, K, scratch, false);
   if (T == 1) matvecQ8_0(out, w, bias, K, N, accumulate != 0, scratch);
-  else linearQuantPanels(out, w, bias, T, K, N, accumulate != 0, scratch, q8_0Panel, false);
+  else linearQuantPanels(out, w, bias, T, K, N, accumulate != 0, scratch, q8_0Panel, false, false);
 }
 
-/** Σ of one Q8_0 block against 32 activations: the block's i8 quants sign-extended to i16. */
+/** Σ of one Q8_0 block against 32 int16 activations: the block's i8 quants sign-extended to i16. */
 // @ts-ignore: decorator
 @inline function blockDot(blk: usize, xp: usize): v128 {
   const v0 = v128.load(blk, 2);
@@ -67,29 +66,26 @@ function matvecQ8_0(out: usize, w: usize, bias: usize, K: i32, N: i32, addOut: b
   }
 }
 
-/** Q8_0 rows → int16 panel + f32 block scales (no minimum). */
+/** Q8_0 rows → the int16 row-interleaved panel (xq natural order: pair k = values 2k, 2k+1). */
 function q8_0Panel(w: usize, K: i32, n0: i32, rows: i32, k0: i32, kc: i32): void {
   const nb = K >> 5;
   const nbc = kc >> 5;
-  const b0 = k0 >> 5;
-  for (let r = 0; r < rows; r++) {
-    let blk = w + (<usize>(n0 + r) * <usize>nb + <usize>b0) * BLOCK_BYTES;
-    let dst = QPANEL + <usize>r * <usize>(QPANEL_K << 1);
-    let sp = QPANEL_SCALE + <usize>r * <usize>((QPANEL_K / QK) << 2);
-    let mp = QPANEL_MIN + <usize>r * <usize>((QPANEL_K / QK) << 2);
+  const rowBytes = <usize>nb * BLOCK_BYTES;
+  for (let r = 0; r < 4; r++) {
+    let blk = laneRow(w, rowBytes, n0, r, rows) + <usize>(k0 >> 5) * BLOCK_BYTES;
+    let dst = IPANEL;
+    let sp = PSCALE + (<usize>r << 2);
     for (let b = 0; b < nbc; b++) {
       const v0 = v128.load(blk, 2);
       const v1 = v128.load(blk, 18);
-      v128.store(dst, i16x8.extend_low_i8x16_s(v0));
-      v128.store(dst, i16x8.extend_high_i8x16_s(v0), 16);
-      v128.store(dst, i16x8.extend_low_i8x16_s(v1), 32);
-      v128.store(dst, i16x8.extend_high_i8x16_s(v1), 48);
+      scatterLanes(dst, i16x8.extend_low_i8x16_s(v0), r);
+      scatterLanes(dst + 64, i16x8.extend_high_i8x16_s(v0), r);
+      scatterLanes(dst + 128, i16x8.extend_low_i8x16_s(v1), r);
+      scatterLanes(dst + 192, i16x8.extend_high_i8x16_s(v1), r);
       store<f32>(sp, blockScale(blk));
-      store<f32>(mp, 0);
       blk += BLOCK_BYTES;
-      dst += 64;
-      sp += 4;
-      mp += 4;
+      dst += 256;
+      sp += 16;
     }
   }
 }
