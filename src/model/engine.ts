@@ -23,6 +23,12 @@ export interface Engine {
   /** Number of worker threads doing the maths. */
   readonly threads: number;
   /**
+   * The error that stopped the engine for good (a worker failed mid-pass or died), or undefined while it
+   * works. Once set it stays set, and every later forward() rejects: the process must be restarted. Not
+   * set by dispose(), nor by a call refused for its arguments.
+   */
+  readonly failure: Error | undefined;
+  /**
    * Runs all items in one batched forward pass (weights are read once for the whole batch) and returns,
    * per item, the next-token logits: vocab_size floats, or tokens.length * vocab_size with allLogits.
    */

@@ -5,7 +5,8 @@
 // Failure: if a worker throws during a pass (a wasm trap, a RangeError in its partition), it breaks the
 // layer barrier so the other workers stop too, and once every worker has reported (all are idle again)
 // the call rejects with the failing worker's error, naming the worker, its partitions and the layer.
-// The engine then stops for good: every later call rejects with "engine failed earlier: <message>".
+// The engine then stops for good: every later call rejects with "engine failed earlier: <message>", and
+// `failure` holds the error (the server's /health turns 503 on it).
 // Carrying on would be possible mechanically, but not honestly: a kernel that trapped may already have
 // written outside its buffers (weights, other slots' KV caches), and this engine promises bit-identical
 // logits, so it refuses rather than risk plausible but wrong ones. A worker that dies (exits) fails the
@@ -62,7 +63,7 @@ export class PhiEngine implements Engine {
   private logitsBuf!: Float32Array;
   private queue: Promise<unknown> = Promise.resolve();
   private inFlight: InFlight | undefined;
-  private failure: Error | undefined;
+  private failedWith: Error | undefined;
   private disposed = false;
 
   private constructor(readonly config: PhiConfig, private readonly weights: PhiWeights, o: EngineOptions) {
@@ -154,7 +155,7 @@ export class PhiEngine implements Engine {
   /** Fails the engine now (a worker died): release the others from the barrier, reject the pass. */
   private fail(e: Error): void {
     if (this.disposed) return;
-    this.failure ??= e;
+    this.failedWith ??= e;
     if (this.barrier) barrierAbort(this.barrier);
     const pass = this.inFlight;
     this.inFlight = undefined;
@@ -167,14 +168,19 @@ export class PhiEngine implements Engine {
     if (!pass) return;
     if (error) {
       pass.error ??= error;
-      this.failure ??= error;
+      this.failedWith ??= error;
     }
     if (++pass.reported < this.workers.length) return;
     this.inFlight = undefined;
-    // "aborted" with no error reported means the main thread broke the barrier: this.failure says why.
-    const err = pass.error ?? this.failure;
+    // "aborted" with no error reported means the main thread broke the barrier: this.failedWith says why.
+    const err = pass.error ?? this.failedWith;
     if (err) pass.reject(err);
     else pass.resolve();
+  }
+
+  /** The error that stopped the engine for good (see the top of this file); undefined while it works. */
+  get failure(): Error | undefined {
+    return this.failedWith;
   }
 
   forward(items: ForwardItem[]): Promise<Float32Array[]> {
@@ -231,7 +237,7 @@ export class PhiEngine implements Engine {
 
   private async forwardNow(items: ForwardItem[]): Promise<Float32Array[]> {
     if (this.disposed) throw new Error("engine is disposed");
-    if (this.failure) throw new Error(`engine failed earlier: ${this.failure.message}`, { cause: this.failure });
+    if (this.failedWith) throw new Error(`engine failed earlier: ${this.failedWith.message}`, { cause: this.failedWith });
     this.validate(items);
     const V = this.config.vocab_size;
     const results = items.map((it) => new Float32Array((it.allLogits ? it.tokens.length : 1) * V));

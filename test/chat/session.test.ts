@@ -17,6 +17,7 @@ class ScriptedEngine implements Engine {
   readonly config = { vocab_size: 51200 } as PhiConfig;
   readonly slots = 1;
   readonly threads = 1;
+  readonly failure = undefined;
   readonly calls: ForwardItem[] = [];
   script: number[] = [];
   onForward?: (n: number) => void;

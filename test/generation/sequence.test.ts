@@ -20,6 +20,7 @@ const VOCAB = PHI2_CONFIG.vocab_size; // 51200 rows: 905 padding rows past the r
 class ScriptedEngine implements Engine {
   readonly config = PHI2_CONFIG;
   readonly threads = 1;
+  readonly failure = undefined;
   readonly cache: number[][];
   calls: ForwardItem[] = [];
   constructor(

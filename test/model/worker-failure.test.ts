@@ -1,9 +1,9 @@
 // A worker that fails in the middle of a forward pass must not leave the others blocked at the layer
-// barrier: the call rejects with the failing worker's error (quickly, not after a hang), later calls
-// reject with "engine failed earlier: ...", and dispose() still finishes. The failure is provoked with
-// the engine's test hook (EngineOptions.injectFault), a RangeError thrown inside one worker where its
-// partitions' layer would run. Below that, the barrier itself with real threads: an abort releases
-// threads already waiting and stops those arriving later.
+// barrier: the call rejects with the failing worker's error (quickly, not after a hang), the engine's
+// `failure` holds it, later calls reject with "engine failed earlier: ...", and dispose() still
+// finishes. The failure is provoked with the engine's test hook (EngineOptions.injectFault), a
+// RangeError thrown inside one worker where its partitions' layer would run. Below that, the barrier
+// itself with real threads: an abort releases threads already waiting and stops those arriving later.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { Worker } from "node:worker_threads";
@@ -55,6 +55,7 @@ test("a worker failing mid-pass (after a barrier) rejects the call with its erro
   try {
     const [first] = await within(10_000, engine.forward([{ slot: 0, tokens: [1, 2, 3], startPos: 0 }]), "first forward");
     assert.equal(first!.length, engine.config.vocab_size);
+    assert.equal(engine.failure, undefined, "a working engine has not failed");
 
     const failing = engine.forward([{ slot: 0, tokens: [4], startPos: 3 }, { slot: 1, tokens: [5, 6], startPos: 0 }]);
     // Queued behind the failing call: it must not run on a broken engine.
@@ -63,6 +64,7 @@ test("a worker failing mid-pass (after a barrier) rejects the call with its erro
     assert.match(error.message, /^engine worker 1 \(partition 1\) failed in layer 1: RangeError: injected fault: partition blew up$/);
     assert.ok(elapsed < 5000, `rejected after ${elapsed.toFixed(0)} ms`);
     assert.match(error.stack ?? "", /worker\.js/, "the stack is the worker's");
+    assert.equal(engine.failure, error, "the engine reports the failure that stopped it");
 
     const later = await queued;
     assert.equal(later.error.message, `engine failed earlier: ${error.message}`);
@@ -76,6 +78,7 @@ test("a worker failing mid-pass (after a barrier) rejects the call with its erro
     assert.ok(performance.now() - t0 < 2000, "dispose is quick");
     const after = await rejection(engine.forward([{ slot: 0, tokens: [1], startPos: 0 }]), 5000, "forward after dispose");
     assert.equal(after.error.message, "engine is disposed");
+    assert.equal(engine.failure, error, "dispose does not clear the failure");
   } finally {
     if (!disposed) await engine.dispose();
   }
@@ -89,6 +92,7 @@ test("a worker failing before the first barrier of the first pass: the other wor
     const tokens = Array.from({ length: 40 }, (_, i) => (i * 97) % 50000);
     const { error, elapsed } = await rejection(engine.forward([{ slot: 0, tokens, startPos: 0 }]), 10_000, "the failing forward");
     assert.match(error.message, /^engine worker 0 \(partition 0\) failed in layer 0: RangeError: injected fault/);
+    assert.equal(engine.failure, error);
     assert.ok(elapsed < 5000, `rejected after ${elapsed.toFixed(0)} ms`);
     const later = await rejection(engine.forward([{ slot: 0, tokens: [1], startPos: 0 }]), 5000, "a later forward");
     assert.match(later.error.message, /^engine failed earlier: engine worker 0 \(partition 0\) failed in layer 0/);
