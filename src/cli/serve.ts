@@ -23,7 +23,8 @@ interface ServeOpts extends ModelOpts {
 const EXAMPLES = `
 Endpoints (OpenAI wire format):
   POST /v1/completions        POST /v1/chat/completions     GET /v1/models
-  GET  /health (503 while the model loads)   POST /tokenize   POST /detokenize   GET /metrics (Prometheus)
+  GET  /health (503 while the model loads, and for good if the engine fails)
+  POST /tokenize   POST /detokenize   GET /metrics (Prometheus)
   GET  /  the web playground
 
 Examples:

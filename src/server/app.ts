@@ -1,11 +1,12 @@
 // The HTTP surface: fastify routes, API-key check, OpenAI-shaped errors, request metrics. The app exists
 // (and answers /health with 503) before the model has loaded; ServerContext.model is set when it has.
+// /health answers 503 again, for good, once the engine has failed (Engine.failure).
 import { timingSafeEqual, createHash } from "node:crypto";
 import Fastify, { type FastifyError, type FastifyInstance } from "fastify";
 import { handleChat } from "./chat.js";
 import { handleCompletion } from "./completions.js";
 import type { ServerContext } from "./context.js";
-import { ApiError, bodyTooLarge, internalError, invalidJson, invalidParam, missingApiKey, routeNotFound, wrongApiKey } from "./errors.js";
+import { ApiError, bodyTooLarge, engineFailed, internalError, invalidJson, invalidParam, missingApiKey, routeNotFound, wrongApiKey } from "./errors.js";
 import { Fields } from "./fields.js";
 import { PLAYGROUND_ASSETS, readPlaygroundAsset } from "../index.js";
 
@@ -94,6 +95,11 @@ export function buildApp(ctx: ServerContext, options: AppOptions = {}): FastifyI
     if (ctx.loadError) return reply.code(500).send({ status: "error", message: ctx.loadError.message });
     if (!ctx.model) return reply.code(503).send({ status: "loading" });
     const s = ctx.model.scheduler;
+    if (s.engineFailure) {
+      // For good: the engine refuses every forward pass, so a load balancer must take this server out.
+      const err = engineFailed(s.engineFailure);
+      return reply.code(err.status).send({ status: "error", message: err.message, ...err.body() });
+    }
     return { status: "ok", slots_idle: s.slotCount - s.activeCount, slots_processing: s.activeCount, queue_depth: s.queueDepth };
   });
 

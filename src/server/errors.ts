@@ -104,6 +104,14 @@ export function shuttingDown(): ApiError {
   return new ApiError(503, "The server is shutting down.", "server_error", null, "shutting_down");
 }
 
+/**
+ * 503 for good: the engine failed (a worker trapped or died) and refuses every forward pass, so the
+ * server cannot generate until it is restarted. No Retry-After: retrying this process will not help.
+ */
+export function engineFailed(cause: Error): ApiError {
+  return new ApiError(503, `engine failed: ${cause.message}`, "server_error", null, "engine_failed");
+}
+
 export function requestTimedOut(seconds: number): ApiError {
   return new ApiError(
     503,

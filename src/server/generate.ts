@@ -80,7 +80,8 @@ export async function runGeneration(
         break;
       }
       case "error":
-        failure ??= internalError(`Generation failed: ${event.error.message}`);
+        // The scheduler reports an engine that failed for good as a 503 ApiError; anything else is a 500.
+        failure ??= event.error instanceof ApiError ? event.error : internalError(`Generation failed: ${event.error.message}`);
         break;
     }
   }

@@ -112,6 +112,7 @@ export class ServerMetrics {
   readonly rejected = new Counter("phi2_rejected_total", "Requests refused because the queue was full.");
   readonly queueDepth: Gauge;
   readonly activeSequences: Gauge;
+  readonly engineFailed: Gauge;
   readonly tokensPerSecond = new Gauge(
     "phi2_generation_tokens_per_second",
     "Generated tokens per second over the last completed forward steps (all sequences together).",
@@ -137,15 +138,20 @@ export class ServerMetrics {
     [1, 2, 4, 8, 16, 32, 64],
   );
 
-  constructor(queueDepth: () => number, active: () => number) {
+  constructor(queueDepth: () => number, active: () => number, engineFailed: () => boolean = () => false) {
     this.queueDepth = new Gauge("phi2_queue_depth", "Sequences waiting for a free slot.", queueDepth);
     this.activeSequences = new Gauge("phi2_active_sequences", "Sequences holding a slot (prefilling or decoding).", active);
+    this.engineFailed = new Gauge(
+      "phi2_engine_failed",
+      "1 once the engine has failed for good (a worker failed; generation requests get 503 until a restart), else 0.",
+      () => (engineFailed() ? 1 : 0),
+    );
   }
 
   render(): string {
     const metrics: Metric[] = [
       this.requests, this.promptTokens, this.prefilledTokens, this.cachedPromptTokens, this.generatedTokens,
-      this.sequences, this.forwardSteps, this.rejected, this.queueDepth, this.activeSequences, this.tokensPerSecond,
+      this.sequences, this.forwardSteps, this.rejected, this.queueDepth, this.activeSequences, this.engineFailed, this.tokensPerSecond,
       this.requestDuration, this.timeToFirstToken, this.queueWait, this.batchSize,
     ];
     return metrics.flatMap((m) => m.render()).join("\n") + "\n";

@@ -12,8 +12,12 @@
 // Chunked prefill and prefix reuse are the same mechanism seen from the generation side: the
 // GenerationSequence is created when the rest of the prompt fits in the step, and is told that everything
 // before it is already cached (cachedTokens), whether it came from an earlier request or an earlier chunk.
+//
+// Engine failure: an engine error fails only the sequences of that batch, unless the engine has failed for
+// good (engine.failure is set: a worker trapped or died). Then every running and queued sequence fails
+// with a 503 "engine failed: ..." ApiError, and submit refuses new ones with it.
 import type { Engine, ForwardItem, GenerationOptions, StepResult } from "../index.js";
-import { queueFull, shuttingDown } from "./errors.js";
+import { engineFailed, queueFull, shuttingDown } from "./errors.js";
 import type { ServerMetrics } from "./metrics.js";
 
 /** What the scheduler needs from a generation state machine (GenerationSequence implements it). */
@@ -118,17 +122,25 @@ export class Scheduler {
     return this.slots.length;
   }
 
+  /** The error that stopped the engine for good (Engine.failure); undefined while it works. */
+  get engineFailure(): Error | undefined {
+    return this.engine.failure;
+  }
+
   /** Tokens each slot's cache holds now (for tests and debugging). */
   cachedTokens(slot: number): readonly number[] {
     return this.slots[slot].tokens;
   }
 
   /**
-   * Queues sequences (all or none). Throws 429 when the queue cannot take them all, 503 after close().
-   * An aborted `signal` ends them: queued ones at once, running ones before the next step.
+   * Queues sequences (all or none). Throws 429 when the queue cannot take them all, 503 after close() or
+   * once the engine has failed. An aborted `signal` ends them: queued ones at once, running ones before
+   * the next step.
    */
   submit(requests: SequenceRequest[], signal?: AbortSignal, arrivedAt = performance.now()): void {
     if (this.closed) throw shuttingDown();
+    const failure = this.engine.failure;
+    if (failure) throw engineFailed(failure);
     const freeSlots = this.slots.filter((s) => !s.busy).length;
     const waitingAfter = this.queue.length + requests.length - freeSlots;
     if (waitingAfter > this.options.queueSize) {
@@ -179,6 +191,7 @@ export class Scheduler {
     try {
       for (;;) {
         this.endAborted();
+        if (this.failAllIfEngineFailed()) break;
         this.admit();
         if (this.active.length === 0) break;
         try {
@@ -203,6 +216,18 @@ export class Scheduler {
         for (const wake of waiters) wake();
       }
     }
+  }
+
+  /** When the engine has failed for good, fails every running and queued sequence with the 503 saying so. */
+  private failAllIfEngineFailed(): boolean {
+    const failure = this.engine.failure;
+    if (!failure) return false;
+    const error = engineFailed(failure);
+    for (const seq of [...this.active, ...this.queue]) {
+      if (seq.phase !== "queued") this.slots[seq.slot].tokens = [];
+      this.fail(seq, error);
+    }
+    return true;
   }
 
   private endAborted(): void {
@@ -312,7 +337,9 @@ export class Scheduler {
       }
     } catch (err) {
       // The caches of the slots in this batch are in an unknown state: forget them and fail their sequences.
-      const error = asError(err);
+      // If the engine failed for good, say so (the loop then fails everyone else too).
+      const failure = this.engine.failure;
+      const error = failure ? engineFailed(failure) : asError(err);
       for (const p of planned) {
         this.slots[p.seq.slot].tokens = [];
         this.fail(p.seq, error);

@@ -69,6 +69,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const metrics = new ServerMetrics(
     () => context.model?.scheduler.queueDepth ?? 0,
     () => context.model?.scheduler.activeCount ?? 0,
+    () => context.model?.scheduler.engineFailure !== undefined,
   );
   context = new ServerContext(
     {

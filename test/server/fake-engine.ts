@@ -2,8 +2,9 @@
 // KV cache and returns logits that depend on the slot's whole content, so any scheduling mistake (a
 // wrong startPos, a stale cached prefix, a skipped chunk) changes the text. The expected text is
 // computed independently by `expectedGreedy`, which runs the same rule on the plain token list.
+// fakeLoadedModel serves it with startServer (server tests that need no real model).
 import assert from "node:assert/strict";
-import type { Engine, ForwardItem, PhiConfig } from "../../src/index.js";
+import type { Engine, ForwardItem, LoadedModel, PhiConfig } from "../../src/index.js";
 
 export const FAKE_VOCAB = 40;
 /** The fake tokenizer's EOS; the fake logits never favour it, so sequences end on max_tokens. */
@@ -38,10 +39,17 @@ export class FakeEngine implements Engine {
   readonly config: PhiConfig;
   readonly threads = 1;
   readonly cache: number[][];
-  /** Every forward call's items, for assertions on batching. */
+  /** Every forward call's items (refused ones too), for assertions on batching. */
   readonly calls: ForwardItem[][] = [];
   /** Throw on the next forward call (once). */
   failNext: Error | undefined;
+  /**
+   * Fail the engine for good on the next forward call, as PhiEngine does when a worker fails mid-pass:
+   * that call rejects with this error, `failure` holds it, and every later call rejects with
+   * "engine failed earlier: <message>".
+   */
+  breakNext: Error | undefined;
+  private failedWith: Error | undefined;
   private busy = false;
 
   constructor(readonly slots: number, readonly contextLength: number, private readonly delayMs = 0) {
@@ -49,13 +57,23 @@ export class FakeEngine implements Engine {
     this.config = { vocab_size: FAKE_VOCAB } as PhiConfig;
   }
 
+  get failure(): Error | undefined {
+    return this.failedWith;
+  }
+
   async forward(items: ForwardItem[]): Promise<Float32Array[]> {
     assert.equal(this.busy, false, "forward calls must not overlap");
     this.busy = true;
     try {
       this.calls.push(items.map((i) => ({ ...i, tokens: [...i.tokens] })));
+      if (this.failedWith) throw new Error(`engine failed earlier: ${this.failedWith.message}`, { cause: this.failedWith });
       if (this.delayMs > 0) await new Promise((r) => setTimeout(r, this.delayMs));
       else await Promise.resolve();
+      if (this.breakNext) {
+        this.failedWith = this.breakNext;
+        this.breakNext = undefined;
+        throw this.failedWith;
+      }
       if (this.failNext) {
         const err = this.failNext;
         this.failNext = undefined;
@@ -88,14 +106,29 @@ export class FakeEngine implements Engine {
   async dispose(): Promise<void> {}
 }
 
-/** A tokenizer for the fake vocabulary: token i is the letter 'a' + i (EOS is "<eos>"). */
+/**
+ * A tokenizer for the fake vocabulary: token i is the letter 'a' + i (EOS is "<eos>"). encode maps each
+ * character to one token (its code modulo 26), enough for the server's routes to run on the fake engine.
+ */
 export const fakeTokenizer = {
   size: FAKE_VOCAB,
   eosId: FAKE_EOS,
   tokenText(id: number): string {
     return id === FAKE_EOS ? "<eos>" : String.fromCharCode(97 + (id % 26)) + (id >= 26 ? "'" : "");
   },
+  tokenBytes(id: number): Uint8Array {
+    return new TextEncoder().encode(fakeTokenizer.tokenText(id));
+  },
   decode(ids: readonly number[]): string {
     return ids.map((id) => fakeTokenizer.tokenText(id)).join("");
   },
+  encode(text: string): number[] {
+    return [...text].map((c) => c.charCodeAt(0) % 26);
+  },
 };
+
+/** The fake engine and tokenizer as a loaded model, to serve with startServer (dispose does nothing). */
+export function fakeLoadedModel(engine: FakeEngine): LoadedModel {
+  const model = { engine, tokenizer: fakeTokenizer, config: engine.config, source: "fake", name: "fake", loadMs: 0, dispose: async () => {} };
+  return model as unknown as LoadedModel; // fakeTokenizer has what the server uses of Phi2Tokenizer
+}

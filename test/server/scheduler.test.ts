@@ -1,6 +1,7 @@
 // The continuous-batching scheduler on a deterministic fake engine: results equal the unbatched rule,
 // prompts are prefilled in budget-sized chunks without stalling decoders, cached prefixes are reused,
-// aborts free slots, a full queue refuses, engine errors fail only their batch, drain waits.
+// aborts free slots, a full queue refuses, engine errors fail only their batch (all, once the engine has
+// failed for good), drain waits.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { GenerationSequence, type GenerationOptions, type StepResult } from "../../src/index.js";
@@ -179,6 +180,28 @@ test("an engine error fails the sequences of that batch only; later ones work", 
   assert.deepEqual(y.ids, expectedGreedy(range(4, 3), 3));
   const z = await run(scheduler, engine, range(4), greedy(3));
   assert.deepEqual(z.ids, expectedGreedy(range(4), 3));
+});
+
+test("an engine that fails for good fails running and queued sequences with a 503 and refuses new ones", async () => {
+  const engine = new FakeEngine(1, 512, 1);
+  const { scheduler } = makeScheduler(engine);
+  const running = run(scheduler, engine, range(4), greedy(400), undefined, (n) => {
+    if (n === 3) engine.breakNext = new Error("worker 0 trapped");
+  });
+  const queued = run(scheduler, engine, range(4, 1), greedy(3));
+  const isEngineFailed = (e: unknown) =>
+    e instanceof ApiError && e.status === 503 && e.code === "engine_failed" && e.message === "engine failed: worker 0 trapped";
+  for (const outcome of [await running, await queued]) {
+    assert.equal(outcome.finish, "error");
+    assert.ok(isEngineFailed(outcome.error), String(outcome.error));
+  }
+  assert.equal((await running).ids.length, 3);
+  assert.equal(scheduler.engineFailure?.message, "worker 0 trapped");
+  assert.equal(scheduler.activeCount + scheduler.queueDepth, 0);
+  const calls = engine.calls.length;
+  assert.throws(() => scheduler.submit([{ promptIds: [1], options: greedy(1), onEvent: () => {} }]), isEngineFailed);
+  assert.equal(await scheduler.drain(1000), true, "nothing left to drain");
+  assert.equal(engine.calls.length, calls, "no pass was tried on the failed engine");
 });
 
 test("drain waits for running sequences, refuses new ones, and ends what outlives the grace period", async () => {
