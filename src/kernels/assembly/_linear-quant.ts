@@ -231,6 +231,35 @@ export type QuantPanelConverter = (w: usize, K: i32, n0: i32, rows: i32, k0: i32
   v128.store32_lane(p, v, 3, 48);
 }
 
+/** i32 lane j of v in all 4 lanes (j a constant once inlined). */
+// @ts-ignore: decorator
+@inline function broadcast(v: v128, j: i32): v128 {
+  if (j == 0) return v128.shuffle<i32>(v, v, 0, 0, 0, 0);
+  if (j == 1) return v128.shuffle<i32>(v, v, 1, 1, 1, 1);
+  if (j == 2) return v128.shuffle<i32>(v, v, 2, 2, 2, 2);
+  return v128.shuffle<i32>(v, v, 3, 3, 3, 3);
+}
+
+/**
+ * Partial sum j of a block for the 4 rows of the 8-bit panel: vectors j and j + 4 (x8 positions 4j..4j+3
+ * and 16+4j..16+4j+3, broadcast from xa / xb). Each i16 lane stays below 2·2·127·15.
+ */
+// @ts-ignore: decorator
+@inline function lane8(wp: usize, xa: v128, xb: v128, j: i32): v128 {
+  return i32x4.extadd_pairwise_i16x8_s(i16x8.add(
+    i16x8.relaxed_dot_i8x16_i7x16_s(broadcast(xa, j), v128.load(wp + (<usize>j << 4))),
+    i16x8.relaxed_dot_i8x16_i7x16_s(broadcast(xb, j), v128.load(wp + (<usize>j << 4), 64))));
+}
+
+/** Partial sum j of a block for the 4 rows of the int16 panel: xq pairs j, j + 4, j + 8, j + 12. */
+// @ts-ignore: decorator
+@inline function lane16(wp: usize, x0: v128, x1: v128, x2: v128, x3: v128, j: i32): v128 {
+  const w = wp + (<usize>j << 4);
+  return i32x4.add(
+    i32x4.add(i32x4.dot_i16x8_s(v128.load(w), broadcast(x0, j)), i32x4.dot_i16x8_s(v128.load(w, 64), broadcast(x1, j))),
+    i32x4.add(i32x4.dot_i16x8_s(v128.load(w, 128), broadcast(x2, j)), i32x4.dot_i16x8_s(v128.load(w, 192), broadcast(x3, j))));
+}
+
 /**
  * One token against the panel's nbc blocks: the chunk's s = ((A0 + A2) + (A1 + A3)) − mins for the 4
  * rows (lanes). xq/x8/xd/xs point at the chunk's first column / block of the token.
@@ -241,56 +270,33 @@ export type QuantPanelConverter = (w: usize, K: i32, n0: i32, rows: i32, k0: i32
   let mins = f32x4.splat(0);
   for (let b = 0; b < nbc; b++) {
     const scale = f32x4.mul(v128.load(PSCALE + (<usize>b << 4)), f32x4.splat(load<f32>(xd + (<usize>b << 2))));
-    let p0: v128, p1: v128, p2: v128, p3: v128;
     // x is loaded as whole vectors and broadcast by lane shuffles (pure ops, which V8 places next to
     // their use) rather than by broadcast loads, which it hoists with the weight loads and then spills.
+    let p0: v128, p1: v128, p2: v128, p3: v128;
     if (ASC_FEATURE_RELAXED_SIMD && eightBit) {
-      // vector k holds x8 positions 4k..4k+3: lane j = vectors j and j + 4; each i16 sum < 2·2·127·15
       const wp = IPANEL8 + (<usize>b << 7);
       const xa = v128.load(x8 + (<usize>b << 5)), xb = v128.load(x8 + (<usize>b << 5), 16);
-      p0 = i32x4.extadd_pairwise_i16x8_s(i16x8.add(
-        i16x8.relaxed_dot_i8x16_i7x16_s(v128.shuffle<i32>(xa, xa, 0, 0, 0, 0), v128.load(wp)),
-        i16x8.relaxed_dot_i8x16_i7x16_s(v128.shuffle<i32>(xb, xb, 0, 0, 0, 0), v128.load(wp, 64))));
-      p1 = i32x4.extadd_pairwise_i16x8_s(i16x8.add(
-        i16x8.relaxed_dot_i8x16_i7x16_s(v128.shuffle<i32>(xa, xa, 1, 1, 1, 1), v128.load(wp, 16)),
-        i16x8.relaxed_dot_i8x16_i7x16_s(v128.shuffle<i32>(xb, xb, 1, 1, 1, 1), v128.load(wp, 80))));
-      p2 = i32x4.extadd_pairwise_i16x8_s(i16x8.add(
-        i16x8.relaxed_dot_i8x16_i7x16_s(v128.shuffle<i32>(xa, xa, 2, 2, 2, 2), v128.load(wp, 32)),
-        i16x8.relaxed_dot_i8x16_i7x16_s(v128.shuffle<i32>(xb, xb, 2, 2, 2, 2), v128.load(wp, 96))));
-      p3 = i32x4.extadd_pairwise_i16x8_s(i16x8.add(
-        i16x8.relaxed_dot_i8x16_i7x16_s(v128.shuffle<i32>(xa, xa, 3, 3, 3, 3), v128.load(wp, 48)),
-        i16x8.relaxed_dot_i8x16_i7x16_s(v128.shuffle<i32>(xb, xb, 3, 3, 3, 3), v128.load(wp, 112))));
+      p0 = lane8(wp, xa, xb, 0);
+      p1 = lane8(wp, xa, xb, 1);
+      p2 = lane8(wp, xa, xb, 2);
+      p3 = lane8(wp, xa, xb, 3);
     } else {
-      // vector k holds xq pair k (positions 2k, 2k+1): lane j = pairs j, j + 4, j + 8, j + 12
       const wp = IPANEL + (<usize>b << 8);
       const xp = xq + (<usize>b << 6);
       const x0 = v128.load(xp), x1 = v128.load(xp, 16), x2 = v128.load(xp, 32), x3 = v128.load(xp, 48);
-      p0 = i32x4.add(
-        i32x4.add(i32x4.dot_i16x8_s(v128.load(wp), v128.shuffle<i32>(x0, x0, 0, 0, 0, 0)),
-                  i32x4.dot_i16x8_s(v128.load(wp, 64), v128.shuffle<i32>(x1, x1, 0, 0, 0, 0))),
-        i32x4.add(i32x4.dot_i16x8_s(v128.load(wp, 128), v128.shuffle<i32>(x2, x2, 0, 0, 0, 0)),
-                  i32x4.dot_i16x8_s(v128.load(wp, 192), v128.shuffle<i32>(x3, x3, 0, 0, 0, 0))));
-      p1 = i32x4.add(
-        i32x4.add(i32x4.dot_i16x8_s(v128.load(wp, 16), v128.shuffle<i32>(x0, x0, 1, 1, 1, 1)),
-                  i32x4.dot_i16x8_s(v128.load(wp, 80), v128.shuffle<i32>(x1, x1, 1, 1, 1, 1))),
-        i32x4.add(i32x4.dot_i16x8_s(v128.load(wp, 144), v128.shuffle<i32>(x2, x2, 1, 1, 1, 1)),
-                  i32x4.dot_i16x8_s(v128.load(wp, 208), v128.shuffle<i32>(x3, x3, 1, 1, 1, 1))));
-      p2 = i32x4.add(
-        i32x4.add(i32x4.dot_i16x8_s(v128.load(wp, 32), v128.shuffle<i32>(x0, x0, 2, 2, 2, 2)),
-                  i32x4.dot_i16x8_s(v128.load(wp, 96), v128.shuffle<i32>(x1, x1, 2, 2, 2, 2))),
-        i32x4.add(i32x4.dot_i16x8_s(v128.load(wp, 160), v128.shuffle<i32>(x2, x2, 2, 2, 2, 2)),
-                  i32x4.dot_i16x8_s(v128.load(wp, 224), v128.shuffle<i32>(x3, x3, 2, 2, 2, 2))));
-      p3 = i32x4.add(
-        i32x4.add(i32x4.dot_i16x8_s(v128.load(wp, 48), v128.shuffle<i32>(x0, x0, 3, 3, 3, 3)),
-                  i32x4.dot_i16x8_s(v128.load(wp, 112), v128.shuffle<i32>(x1, x1, 3, 3, 3, 3))),
-        i32x4.add(i32x4.dot_i16x8_s(v128.load(wp, 176), v128.shuffle<i32>(x2, x2, 3, 3, 3, 3)),
-                  i32x4.dot_i16x8_s(v128.load(wp, 240), v128.shuffle<i32>(x3, x3, 3, 3, 3, 3))));
+      p0 = lane16(wp, x0, x1, x2, x3, 0);
+      p1 = lane16(wp, x0, x1, x2, x3, 1);
+      p2 = lane16(wp, x0, x1, x2, x3, 2);
+      p3 = lane16(wp, x0, x1, x2, x3, 3);
     }
     a0 = f32x4.add(a0, f32x4.mul(f32x4.convert_i32x4_s(p0), scale));
     a1 = f32x4.add(a1, f32x4.mul(f32x4.convert_i32x4_s(p1), scale));
     a2 = f32x4.add(a2, f32x4.mul(f32x4.convert_i32x4_s(p2), scale));
     a3 = f32x4.add(a3, f32x4.mul(f32x4.convert_i32x4_s(p3), scale));
-    if (hasMin) mins = f32x4.add(mins, f32x4.mul(v128.load(PMIN + (<usize>b << 4)), f32x4.splat(load<f32>(xs + (<usize>b << 2)))));
+  }
+  // the minimums in their own pass (same order): fewer live values in the dot loop above
+  if (hasMin) {
+    for (let b = 0; b < nbc; b++) mins = f32x4.add(mins, f32x4.mul(v128.load(PMIN + (<usize>b << 4)), f32x4.splat(load<f32>(xs + (<usize>b << 2)))));
   }
   const sums = f32x4.add(f32x4.add(a0, a2), f32x4.add(a1, a3));
   return hasMin ? f32x4.sub(sums, mins) : sums;
