@@ -60,6 +60,7 @@ for (const dtype of ["Q8_0", "Q4_0", "Q4_K", "BF16"] as const) {
   } else {
     const rb = rowBytes(dtype, K);
     for (let n = 0; n < N; n++) quantizeRow(dtype, wf, n * K, K, wb, n * rb);
+    q.toKernelLayout(dtype as QuantDType, w, N, K, scratch);
   }
   const run = (T: number) => dtype === "BF16"
     ? () => base.linear_bf16(out, x, w, 0, T, K, N, false)

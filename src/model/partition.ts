@@ -11,6 +11,7 @@ import type { DType } from "../formats/tensor.js";
 import { rowBytes } from "../formats/ggml-quants.js";
 import { createKernelMemory, instantiateKernels, type Kernels } from "../kernels/wasm.js";
 import { linearScratchBytes, linearKernel, type LinearFn } from "./linear.js";
+import { quantKernels } from "../kernels/quant-kernels.js";
 
 export interface PartitionSizes {
   config: PhiConfig;
@@ -193,6 +194,11 @@ export class Partition {
       readRows(io, w, r.start, r.end, this.u8, m.ptr);
     } else {
       readColumns(io, w, c.start, c.end, this.u8, m.ptr);
+    }
+    if (m.dtype === "Q4_0") {
+      // the Q4_0 kernel takes 4-row groups interleaved per block (rewritten in place, same bytes)
+      const q = quantKernels(this.k.raw, this.memory, this.k.reservedBytes);
+      q.toKernelLayout("Q4_0", m.ptr, m.rows, m.cols, this.m.act.linearScratch);
     }
   }
 

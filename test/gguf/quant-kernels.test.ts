@@ -6,7 +6,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createKernelMemory, instantiateKernels, kernelModule, type KernelVariant } from "../../src/kernels/wasm.js";
-import { linearQuantRef, quantKernels, quantScratchBytes, type QuantDType } from "../../src/kernels/quant-kernels.js";
+import { layoutScratchBytes, linearQuantRef, quantKernels, quantScratchBytes, type QuantDType } from "../../src/kernels/quant-kernels.js";
 import { dequantizeRow, quantizeRow, rowBytes } from "../../src/formats/ggml-quants.js";
 
 function rng(seed: number): () => number {
@@ -65,7 +65,8 @@ function runCase(dtype: QuantDType, c: Case, seed: number): void {
   const px = a.put(x);
   const pw = a.put(w);
   const pb = bias ? a.put(bias) : 0;
-  const scratch = a.alloc(quantScratchBytes(T, K));
+  const scratch = a.alloc(Math.max(quantScratchBytes(T, K), layoutScratchBytes(dtype, K)));
+  a.q.toKernelLayout(dtype, pw, N, K, scratch);
   a.q.forType(dtype)(out, px, pw, pb, T, K, N, c.accumulate, scratch);
   const got = a.f32(out, T * N);
 
@@ -150,7 +151,10 @@ function outputBits(dtype: QuantDType, variant: KernelVariant, tokens: number[],
   tokens.forEach((tok, t) => { x.set(allX[tok]!, t * K); before.set(allBefore[tok]!, t * N); });
   const a = new Arena(variant);
   const out = a.put(before);
-  a.q.forType(dtype)(out, a.put(x), a.put(w), a.put(bias), T, K, N, true, a.alloc(quantScratchBytes(T, K)));
+  const pw = a.put(w);
+  const scratch = a.alloc(Math.max(quantScratchBytes(T, K), layoutScratchBytes(dtype, K)));
+  a.q.toKernelLayout(dtype, pw, N, K, scratch);
+  a.q.forType(dtype)(out, a.put(x), pw, a.put(bias), T, K, N, true, scratch);
   const got = a.f32(out, T * N);
   return tokens.map((_, t) => new Uint32Array(got.buffer, t * N * 4, N).slice());
 }

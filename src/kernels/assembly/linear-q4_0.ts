@@ -4,6 +4,11 @@
 // 32 values into `scratch` (see _linear-quant.ts; quantScratchBytes(T, K)).
 // The −8 is a per-block minimum 8·d applied through the activation sums: Σ (q − 8)·x = Σ q·x − 8·Σ x.
 // The nibbles (0..15) fit the 7-bit operand of the relaxed 8-bit dot; the baseline build uses int16 dots.
+//
+// Kernel layout (repack_q4_0, done once at load, in place, same size): every full group of 4 rows is
+// interleaved per block as { f16 d[4]; u8 qs[4][16] } (72 bytes), as llama.cpp's repacked Q4_0_4x4
+// does: decode then reads one stream per group and the 4 scales with one 8-byte load. Rows past the
+// last full group stay in ggml's layout.
 
 import { f16Scalar, f16x4, hsum, hsum4 } from "./_simd";
 import {
@@ -12,6 +17,8 @@ import {
 } from "./_linear-quant";
 
 const BLOCK_BYTES: usize = 18;
+/** One block of a 4-row group in kernel layout: 4 f16 scales, then 4 × 16 quant bytes. */
+const GROUP_BLOCK_BYTES: usize = 72;
 
 /** Pointers are byte offsets; bias = 0 means none; K % 32 == 0; scratch: quantScratchBytes(T, K). */
 export function linear_q4_0(
@@ -22,26 +29,23 @@ export function linear_q4_0(
   else linearQuantPanels(out, w, bias, T, K, N, accumulate != 0, scratch, q4_0Panel, true, ASC_FEATURE_RELAXED_SIMD);
 }
 
-/** Σ nibble·x over one block (nibbles 0..15, without the −8) against int16 nibble-order x, as 4 i32 lanes. */
-// @ts-ignore: decorator
-@inline function blockDot(blk: usize, xp: usize): v128 {
-  const v = v128.load(blk, 2);
-  return dot32(nibble0(v), nibble1(v), nibble2(v), nibble3(v), xp);
-}
-
 // @ts-ignore: decorator
 @inline function blockScale(blk: usize): f32 {
   return f16Scalar(<i32>load<i16>(blk));
 }
 
-/** The Σ nibble·x lanes of one block (see nibbleDot8): 8-bit relaxed dots where the build has them. */
+/** The Σ nibble·x lanes of the 16 quant bytes at q: 8-bit relaxed dots where the build has them. */
+// @ts-ignore: decorator
+@inline function qsDot(q: usize, xp: usize, x0: v128, x1: v128): v128 {
+  const v = v128.load(q);
+  if (ASC_FEATURE_RELAXED_SIMD) return nibbleDot8(lowNibbles(v), highNibbles(v), x0, x1);
+  return dot32(nibble0(v), nibble1(v), nibble2(v), nibble3(v), xp);
+}
+
+/** The same for a block in ggml's layout. */
 // @ts-ignore: decorator
 @inline function rowBlockDot(blk: usize, xp: usize, x0: v128, x1: v128): v128 {
-  if (ASC_FEATURE_RELAXED_SIMD) {
-    const v = v128.load(blk, 2);
-    return nibbleDot8(lowNibbles(v), highNibbles(v), x0, x1);
-  }
-  return blockDot(blk, xp);
+  return qsDot(blk + 2, xp, x0, x1);
 }
 
 /**
@@ -59,28 +63,24 @@ function matvecQ4_0(out: usize, w: usize, bias: usize, K: i32, N: i32, addOut: b
   const chunkBlocks = QPANEL_K / QK;
   let n = 0;
   for (; n + 4 <= N; n += 4) {
-    const r0 = w + <usize>n * rowBytes;
-    const r1 = r0 + rowBytes, r2 = r1 + rowBytes, r3 = r2 + rowBytes;
+    const group = w + <usize>n * rowBytes;
     let res = f32x4.splat(0);
     for (let c0 = 0; c0 < nb; c0 += chunkBlocks) {
       const c1 = min(nb, c0 + chunkBlocks);
       let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
       let mins = f32x4.splat(0);
+      let p = group + <usize>c0 * GROUP_BLOCK_BYTES;
       for (let b = c0; b < c1; b++) {
-        const o = <usize>b * BLOCK_BYTES;
-        let h = v128.load16_splat(r0 + o);
-        h = v128.load16_lane(r1 + o, h, 1);
-        h = v128.load16_lane(r2 + o, h, 2);
-        h = v128.load16_lane(r3 + o, h, 3);
-        const d = f16x4(i32x4.extend_low_i16x8_s(h));
+        const d = f16x4(i32x4.extend_low_i16x8_s(v128.load64_zero(p)));
         const scale = f32x4.mul(d, f32x4.splat(load<f32>(xd + (<usize>b << 2))));
         mins = f32x4.add(mins, f32x4.mul(f32x4.mul(d, f32x4.splat(8)), f32x4.splat(load<f32>(xs + (<usize>b << 2)))));
         const xp = scratch + (<usize>b << 6);
         const x0 = v128.load(x8 + (<usize>b << 5)), x1 = v128.load(x8 + (<usize>b << 5), 16);
-        a0 = f32x4.add(a0, f32x4.mul(f32x4.convert_i32x4_s(rowBlockDot(r0 + o, xp, x0, x1)), v128.shuffle<f32>(scale, scale, 0, 0, 0, 0)));
-        a1 = f32x4.add(a1, f32x4.mul(f32x4.convert_i32x4_s(rowBlockDot(r1 + o, xp, x0, x1)), v128.shuffle<f32>(scale, scale, 1, 1, 1, 1)));
-        a2 = f32x4.add(a2, f32x4.mul(f32x4.convert_i32x4_s(rowBlockDot(r2 + o, xp, x0, x1)), v128.shuffle<f32>(scale, scale, 2, 2, 2, 2)));
-        a3 = f32x4.add(a3, f32x4.mul(f32x4.convert_i32x4_s(rowBlockDot(r3 + o, xp, x0, x1)), v128.shuffle<f32>(scale, scale, 3, 3, 3, 3)));
+        a0 = f32x4.add(a0, f32x4.mul(f32x4.convert_i32x4_s(qsDot(p + 8, xp, x0, x1)), v128.shuffle<f32>(scale, scale, 0, 0, 0, 0)));
+        a1 = f32x4.add(a1, f32x4.mul(f32x4.convert_i32x4_s(qsDot(p + 24, xp, x0, x1)), v128.shuffle<f32>(scale, scale, 1, 1, 1, 1)));
+        a2 = f32x4.add(a2, f32x4.mul(f32x4.convert_i32x4_s(qsDot(p + 40, xp, x0, x1)), v128.shuffle<f32>(scale, scale, 2, 2, 2, 2)));
+        a3 = f32x4.add(a3, f32x4.mul(f32x4.convert_i32x4_s(qsDot(p + 56, xp, x0, x1)), v128.shuffle<f32>(scale, scale, 3, 3, 3, 3)));
+        p += GROUP_BLOCK_BYTES;
       }
       const s = f32x4.sub(hsum4(a0, a1, a2, a3), mins);
       res = c0 == 0 ? (addOut ? f32x4.add(s, v128.load(out + (<usize>n << 2))) : s) : f32x4.add(s, res);
@@ -119,12 +119,19 @@ function q4_0Panel(w: usize, K: i32, n0: i32, rows: i32, k0: i32, kc: i32): void
   const nb = K >> 5;
   const nbc = kc >> 5;
   const rowBytes = <usize>nb * BLOCK_BYTES;
+  const grouped = rows == 4; // a full group: kernel layout; a tail: ggml rows
   for (let r = 0; r < 4; r++) {
-    let blk = laneRow(w, rowBytes, n0, r, rows) + <usize>(k0 >> 5) * BLOCK_BYTES;
+    const b0 = <usize>(k0 >> 5);
+    let blk = grouped
+      ? w + <usize>n0 * rowBytes + b0 * GROUP_BLOCK_BYTES
+      : laneRow(w, rowBytes, n0, r, rows) + b0 * BLOCK_BYTES;
+    const qOff: usize = grouped ? 8 + (<usize>r << 4) : 2;
+    const dOff: usize = grouped ? <usize>r << 1 : 0;
+    const step: usize = grouped ? GROUP_BLOCK_BYTES : BLOCK_BYTES;
     let sp = PSCALE + (<usize>r << 2);
     let mp = PMIN + (<usize>r << 2);
     for (let b = 0; b < nbc; b++) {
-      const v = v128.load(blk, 2);
+      const v = v128.load(blk + qOff);
       if (ASC_FEATURE_RELAXED_SIMD) {
         const dst = IPANEL8 + (<usize>b << 7);
         scatterLanes(dst, lowNibbles(v), r);
@@ -136,12 +143,33 @@ function q4_0Panel(w: usize, K: i32, n0: i32, rows: i32, k0: i32, kc: i32): void
         scatterLanes(dst + 128, nibble2(v), r);
         scatterLanes(dst + 192, nibble3(v), r);
       }
-      const d = blockScale(blk);
+      const d = blockScale(blk + dOff);
       store<f32>(sp, d);
       store<f32>(mp, 8 * d);
-      blk += BLOCK_BYTES;
+      blk += step;
       sp += 16;
       mp += 16;
+    }
+  }
+}
+
+/**
+ * Rewrites N rows of K values of ggml Q4_0 at w into the kernel layout, in place (the same bytes);
+ * tmp: 4·(K/32)·18 bytes of scratch.
+ */
+export function repack_q4_0(w: usize, N: i32, K: i32, tmp: usize): void {
+  const nb = K >> 5;
+  const rowBytes = <usize>nb * BLOCK_BYTES;
+  for (let n0 = 0; n0 + 4 <= N; n0 += 4) {
+    const group = w + <usize>n0 * rowBytes;
+    memory.copy(tmp, group, rowBytes << 2);
+    for (let b = 0; b < nb; b++) {
+      const dst = group + <usize>b * GROUP_BLOCK_BYTES;
+      for (let r = 0; r < 4; r++) {
+        const src = tmp + <usize>r * rowBytes + <usize>b * BLOCK_BYTES;
+        store<u16>(dst + (<usize>r << 1), load<u16>(src));
+        v128.store(dst + 8 + (<usize>r << 4), v128.load(src, 2));
+      }
     }
   }
 }
