@@ -49,7 +49,7 @@ export interface Kernels {
   readonly reservedBytes: number;
   readonly raw: KernelExports;
   /**
-   * w f32 (N, K). T < 8 streams the weights once for all tokens (decode, small batches), T >= 8
+   * w f32 (N, K). T < 17 streams the weights once for all tokens (decode, small batches), T >= 17
    * runs f32 panels (prefill). Batch invariant: a token's outputs are bit-identical whatever T and
    * its place in the batch.
    */

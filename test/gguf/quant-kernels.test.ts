@@ -165,7 +165,7 @@ function outputBits(dtype: QuantDType, variant: KernelVariant, tokens: number[],
 // The 8-bit (relaxed SIMD) and int16 (baseline) dot products give the same integer lanes, so both
 // builds give the very same bits.
 for (const dtype of ["Q8_0", "Q4_0", "Q4_K"] as const) {
-  test(`linear_${dtype.toLowerCase()}: batch invariant bit for bit (T = 1, 3, 9; K = 2560 in 2 chunks) and baseline == relaxed`, () => {
+  test(`linear_${dtype.toLowerCase()}: batch invariant bit for bit (T = 1, 3, 9, 17; K = 2560 in 2 chunks) and baseline == relaxed`, () => {
     const K = 2560, N = 11;
     const variants: KernelVariant[] = kernelModuleAvailable("relaxed") ? ["baseline", "relaxed"] : ["baseline"];
     let reference: Uint32Array[] | undefined;
@@ -175,7 +175,8 @@ for (const dtype of ["Q8_0", "Q4_0", "Q4_K"] as const) {
       for (let tok = 0; tok < 9; tok++) {
         assert.deepEqual(alone[tok], reference[tok], `${dtype} token ${tok}: ${variant} differs from ${variants[0]}`);
       }
-      for (const batch of [[4, 1, 7], [0, 1, 2, 3, 4, 5, 6, 7, 8], [8, 8, 2]]) {
+      // small batches and panels for every type (q8_0 switches at 16 tokens, q4_0 at 8)
+      for (const batch of [[4, 1, 7], [0, 1, 2, 3, 4, 5, 6, 7, 8], [8, 8, 2], Array.from({ length: 17 }, (_, i) => (i * 5) % 9)]) {
         const got = outputBits(dtype, variant, batch, K, N);
         batch.forEach((tok, t) => assert.deepEqual(got[t], alone[tok], `${dtype} ${variant}: token ${tok} at ${t} of a batch of ${batch.length}`));
       }

@@ -136,11 +136,13 @@ function exhaustive(type: "bf16" | "f16", variant: (typeof VARIANTS)[number]): v
       }
     }
   }
-  // panels: x = identity (K tokens) gives out[t, n] = w[n, t]
-  const eye = new Float32Array(K * K);
+  // panels: x = identity (K tokens) gives out[t, n] = w[n, t]; zero tokens after it make the batch
+  // large enough for the panels (T >= SMALL_BATCH, 17)
+  const T = 2 * K;
+  const eye = new Float32Array(T * K);
   for (let j = 0; j < K; j++) eye[j * K + j] = 1;
-  const outT = arena.alloc(K * N * 4);
-  kernel(outT, arena.put(eye), wPtr, 0, K, K, N, 0);
+  const outT = arena.alloc(T * N * 4);
+  kernel(outT, arena.put(eye), wPtr, 0, T, K, N, 0);
   const got = arena.f32(outT, K * N);
   for (let t = 0; t < K; t++) {
     for (let n = 0; n < N; n++) {
