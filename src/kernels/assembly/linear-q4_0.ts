@@ -64,70 +64,73 @@ export function linear_q4_0(
 function matvecQ4_0(out0: usize, w: usize, bias: usize, T: i32, K: i32, N: i32, addOut: bool, scratch: usize): void {
   const nb = K >> 5;
   const rowBytes = <usize>nb * BLOCK_BYTES;
-  const chunkBlocks = QPANEL_K / QK;
-  let n = 0;
-  for (; n + 4 <= N; n += 4) {
-    const group = w + <usize>n * rowBytes;
+  for (let n = 0; n < N; n += 4) {
+    const rows = min(4, N - n);
     // the tokens one after the other: the group's blocks (a few KiB) stay in L1 after the first
     for (let t = 0; t < T; t++) {
-      const out = out0 + ((<usize>t * <usize>N) << 2);
+      const out = out0 + ((<usize>t * <usize>N + <usize>n) << 2);
       const xq = scratch + ((<usize>t * <usize>K) << 1);
       const xd = xdBase(scratch, T, K) + ((<usize>t * <usize>nb) << 2);
       const xs = xsBase(scratch, T, K) + ((<usize>t * <usize>nb) << 2);
       const x8 = x8Base(scratch, T, K) + <usize>t * <usize>K;
-      let res = f32x4.splat(0);
-      for (let c0 = 0; c0 < nb; c0 += chunkBlocks) {
-        const c1 = min(nb, c0 + chunkBlocks);
-        let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
-        let mins = f32x4.splat(0);
-        let p = group + <usize>c0 * GROUP_BLOCK_BYTES;
-        for (let b = c0; b < c1; b++) {
-          const d = f16x4(i32x4.extend_low_i16x8_s(v128.load64_zero(p)));
-          const scale = f32x4.mul(d, f32x4.splat(load<f32>(xd + (<usize>b << 2))));
-          mins = f32x4.add(mins, f32x4.mul(f32x4.mul(d, f32x4.splat(8)), f32x4.splat(load<f32>(xs + (<usize>b << 2)))));
-          const xp = xq + (<usize>b << 6);
-          const x0 = v128.load(x8 + (<usize>b << 5)), x1 = v128.load(x8 + (<usize>b << 5), 16);
-          a0 = f32x4.add(a0, f32x4.mul(f32x4.convert_i32x4_s(qsDot(p + 8, xp, x0, x1)), v128.shuffle<f32>(scale, scale, 0, 0, 0, 0)));
-          a1 = f32x4.add(a1, f32x4.mul(f32x4.convert_i32x4_s(qsDot(p + 24, xp, x0, x1)), v128.shuffle<f32>(scale, scale, 1, 1, 1, 1)));
-          a2 = f32x4.add(a2, f32x4.mul(f32x4.convert_i32x4_s(qsDot(p + 40, xp, x0, x1)), v128.shuffle<f32>(scale, scale, 2, 2, 2, 2)));
-          a3 = f32x4.add(a3, f32x4.mul(f32x4.convert_i32x4_s(qsDot(p + 56, xp, x0, x1)), v128.shuffle<f32>(scale, scale, 3, 3, 3, 3)));
-          p += GROUP_BLOCK_BYTES;
-        }
-        const s = f32x4.sub(hsum4(a0, a1, a2, a3), mins);
-        res = c0 == 0 ? (addOut ? f32x4.add(s, v128.load(out + (<usize>n << 2))) : s) : f32x4.add(s, res);
-      }
-      if (bias != 0) res = f32x4.add(res, v128.load(bias + (<usize>n << 2)));
-      v128.store(out + (<usize>n << 2), res);
+      const b = bias != 0 ? bias + (<usize>n << 2) : 0;
+      if (rows == 4) group4(out, w + <usize>n * rowBytes, nb, xq, xd, xs, x8, b, addOut);
+      else for (let r = 0; r < rows; r++) row1(out + (<usize>r << 2), w + <usize>(n + r) * rowBytes, nb, xq, xd, xs, x8, b != 0 ? b + (<usize>r << 2) : 0, addOut);
     }
   }
-  for (; n < N; n++) {
-    const r = w + <usize>n * rowBytes;
-    for (let t = 0; t < T; t++) {
-      const out = out0 + ((<usize>t * <usize>N) << 2);
-      const xq = scratch + ((<usize>t * <usize>K) << 1);
-      const xd = xdBase(scratch, T, K) + ((<usize>t * <usize>nb) << 2);
-      const xs = xsBase(scratch, T, K) + ((<usize>t * <usize>nb) << 2);
-      const x8 = x8Base(scratch, T, K) + <usize>t * <usize>K;
-      let res: f32 = 0;
-      for (let c0 = 0; c0 < nb; c0 += chunkBlocks) {
-        const c1 = min(nb, c0 + chunkBlocks);
-        let acc = f32x4.splat(0);
-        let mins: f32 = 0;
-        for (let b = c0; b < c1; b++) {
-          const o = <usize>b * BLOCK_BYTES;
-          const d = blockScale(r + o);
-          const x0 = v128.load(x8 + (<usize>b << 5)), x1 = v128.load(x8 + (<usize>b << 5), 16);
-          const s = rowBlockDot(r + o, xq + (<usize>b << 6), x0, x1);
-          acc = f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(s), f32x4.splat(d * load<f32>(xd + (<usize>b << 2)))));
-          mins += (d * 8) * load<f32>(xs + (<usize>b << 2));
-        }
-        const s = hsum(acc) - mins;
-        res = c0 == 0 ? (addOut ? s + load<f32>(out + (<usize>n << 2)) : s) : s + res;
-      }
-      if (bias != 0) res += load<f32>(bias + (<usize>n << 2));
-      store<f32>(out + (<usize>n << 2), res);
+}
+
+/** One token against a 4-row group in kernel layout: out[0..4]. */
+// @ts-ignore: decorator
+@inline function group4(out: usize, group: usize, nb: i32, xq: usize, xd: usize, xs: usize, x8: usize, bias: usize, addOut: bool): void {
+  const chunkBlocks = QPANEL_K / QK;
+  let res = f32x4.splat(0);
+  for (let c0 = 0; c0 < nb; c0 += chunkBlocks) {
+    const c1 = min(nb, c0 + chunkBlocks);
+    let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+    let mins = f32x4.splat(0);
+    let p = group + <usize>c0 * GROUP_BLOCK_BYTES;
+    for (let b = c0; b < c1; b++) {
+      const d = f16x4(i32x4.extend_low_i16x8_s(v128.load64_zero(p)));
+      const scale = f32x4.mul(d, f32x4.splat(load<f32>(xd + (<usize>b << 2))));
+      mins = f32x4.add(mins, f32x4.mul(f32x4.mul(d, f32x4.splat(8)), f32x4.splat(load<f32>(xs + (<usize>b << 2)))));
+      const xp = xq + (<usize>b << 6);
+      const x0 = v128.load(x8 + (<usize>b << 5)), x1 = v128.load(x8 + (<usize>b << 5), 16);
+      a0 = f32x4.add(a0, f32x4.mul(f32x4.convert_i32x4_s(qsDot(p + 8, xp, x0, x1)), v128.shuffle<f32>(scale, scale, 0, 0, 0, 0)));
+      a1 = f32x4.add(a1, f32x4.mul(f32x4.convert_i32x4_s(qsDot(p + 24, xp, x0, x1)), v128.shuffle<f32>(scale, scale, 1, 1, 1, 1)));
+      a2 = f32x4.add(a2, f32x4.mul(f32x4.convert_i32x4_s(qsDot(p + 40, xp, x0, x1)), v128.shuffle<f32>(scale, scale, 2, 2, 2, 2)));
+      a3 = f32x4.add(a3, f32x4.mul(f32x4.convert_i32x4_s(qsDot(p + 56, xp, x0, x1)), v128.shuffle<f32>(scale, scale, 3, 3, 3, 3)));
+      p += GROUP_BLOCK_BYTES;
     }
+    const s = f32x4.sub(hsum4(a0, a1, a2, a3), mins);
+    res = c0 == 0 ? (addOut ? f32x4.add(s, v128.load(out)) : s) : f32x4.add(s, res);
   }
+  if (bias != 0) res = f32x4.add(res, v128.load(bias));
+  v128.store(out, res);
+}
+
+/** One token against one row in ggml's layout (the rows after the last full group): out[0]. */
+// @ts-ignore: decorator
+@inline function row1(out: usize, r: usize, nb: i32, xq: usize, xd: usize, xs: usize, x8: usize, bias: usize, addOut: bool): void {
+  const chunkBlocks = QPANEL_K / QK;
+  let res: f32 = 0;
+  for (let c0 = 0; c0 < nb; c0 += chunkBlocks) {
+    const c1 = min(nb, c0 + chunkBlocks);
+    let acc = f32x4.splat(0);
+    let mins: f32 = 0;
+    for (let b = c0; b < c1; b++) {
+      const o = <usize>b * BLOCK_BYTES;
+      const d = blockScale(r + o);
+      const x0 = v128.load(x8 + (<usize>b << 5)), x1 = v128.load(x8 + (<usize>b << 5), 16);
+      const s = rowBlockDot(r + o, xq + (<usize>b << 6), x0, x1);
+      acc = f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(s), f32x4.splat(d * load<f32>(xd + (<usize>b << 2)))));
+      mins += (d * 8) * load<f32>(xs + (<usize>b << 2));
+    }
+    const s = hsum(acc) - mins;
+    res = c0 == 0 ? (addOut ? s + load<f32>(out) : s) : s + res;
+  }
+  if (bias != 0) res += load<f32>(bias);
+  store<f32>(out, res);
 }
 
 /**
