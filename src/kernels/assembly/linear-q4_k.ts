@@ -53,10 +53,24 @@ export function linear_q4_k(
   v128.store(MINS, f32x4.mul(f32x4.convert_i32x4_s(mHi), dmv), 16);
 }
 
+/**
+ * A super-block's f16 d or dmin as f32, exactly. Not f16Scalar: these are small (the largest sub-block
+ * scale / 63) and often f16 subnormals, which f16Scalar turns into f32 subnormals before rescaling,
+ * and an x86 multiply with a subnormal operand takes a microcode assist (measured: Q4_K decode 4×
+ * slower on weights of magnitude 0.02). Here subnormals go through an integer conversion instead.
+ */
+// @ts-ignore: decorator
+@inline function superScale(p: usize): f32 {
+  const h = <i32>load<u16>(p);
+  const mag = h & 0x7fff;
+  const v = mag >= 0x400 ? reinterpret<f32>((mag << 13) + 0x38000000) : <f32>mag * <f32>5.9604644775390625e-8;
+  return (h & 0x8000) != 0 ? -v : v;
+}
+
 /** Row r's scales and minimums of the super-block at blk into lane r of the panel's PSCALE/PMIN vectors. */
 // @ts-ignore: decorator
 @inline function unpackRow(blk: usize, r: i32, scales: usize, mins: usize): void {
-  unpackScales(blk + 4, f16Scalar(<i32>load<i16>(blk)), f16Scalar(<i32>load<i16>(blk, 2)));
+  unpackScales(blk + 4, superScale(blk), superScale(blk + 2));
   scatterLanes(scales, v128.load(SCALES), r);
   scatterLanes(scales + 64, v128.load(SCALES, 16), r);
   scatterLanes(mins, v128.load(MINS), r);
@@ -102,7 +116,7 @@ function matvecQ4K(out: usize, w: usize, bias: usize, K: i32, N: i32, addOut: bo
       let acc = f32x4.splat(0);
       let mins: f32 = 0;
       for (let sb = c0; sb < c1; sb++) {
-        unpackScales(blk + 4, f16Scalar(<i32>load<i16>(blk)), f16Scalar(<i32>load<i16>(blk, 2)));
+        unpackScales(blk + 4, superScale(blk), superScale(blk + 2));
         // scale_j · dx_j for the 8 sub-blocks
         v128.store(SCALES, f32x4.mul(v128.load(SCALES), v128.load(dp)));
         v128.store(SCALES, f32x4.mul(v128.load(SCALES, 16), v128.load(dp, 16)), 16);
