@@ -1,6 +1,8 @@
 // Micro-benchmark of the quantized linear kernels on one thread: K = 2560, N = 10240 (phi-2's fc1).
 // Decode (T = 1) is memory bound: we report GB/s of weight bytes streamed (target >= 8 GB/s per core)
 // next to linear_bf16 on the same shape. Prefill (T = 64) reports GFLOP/s (2·T·K·N per call).
+// Batches: PHI2_BENCH_T=2,4,8,16 adds the time per token for those T (small batches, as the server's
+// batched decode runs them).
 // Run: node dist/bench/quant-kernels.js [K] [N]
 import { createKernelMemory, instantiateKernels } from "../src/kernels/wasm.js";
 import { quantKernels, quantScratchBytes, type QuantDType } from "../src/kernels/quant-kernels.js";
@@ -9,6 +11,7 @@ import { quantizeRow, rowBytes } from "../src/formats/ggml-quants.js";
 const K = Number(process.argv[2] ?? 2560);
 const N = Number(process.argv[3] ?? 10240);
 const T_PREFILL = 64;
+const batchTs = (process.env.PHI2_BENCH_T ?? "").split(",").filter(Boolean).map(Number);
 
 /**
  * Milliseconds of this thread's CPU time per call (robust against other processes sharing the cores).
@@ -73,4 +76,8 @@ for (const dtype of ["Q8_0", "Q4_0", "Q4_K", "BF16"] as const) {
     `${dtype.padEnd(5)} ${(bytes / 2 ** 20).toFixed(1).padStart(6)} MiB  decode T=1: ${msDecode.toFixed(2).padStart(7)} ms = ${gbs.toFixed(1).padStart(5)} GB/s` +
     `   prefill T=${T_PREFILL}: ${msPrefill.toFixed(1).padStart(7)} ms = ${gflops.toFixed(1).padStart(5)} GFLOP/s`,
   );
+  if (batchTs.length > 0) {
+    const perToken = batchTs.map((T) => `T=${T} ${(timeIt(run(T), 800) / T).toFixed(2)}`);
+    console.log(`      ms per token in a batch: ${perToken.join("  ")}`);
+  }
 }
