@@ -24,6 +24,34 @@
   return reinterpret<f32>(bits << 16);
 }
 
+/** 4 bf16 at p → 4 f32: zero-extend to 32 bits, shift into the high half. */
+// @ts-ignore: decorator
+@inline export function bf16x4At(p: usize): v128 {
+  return i32x4.shl(v128.load16x4_u(p), 16);
+}
+
+/** 2^56: half of the 2^112 that scaledF16x4 leaves out (see linear-f16.ts). */
+// @ts-ignore: decorator
+@inline export const HALF_RESCALE: f32 = reinterpret<f32>(0x5b800000);
+
+/** Four halves (sign-extended i32 lanes) → w·2^-112 as f32 (exact, no rounding; see linear-f16.ts). */
+// @ts-ignore: decorator
+@inline export function scaledF16x4(signExtended: v128): v128 {
+  return v128.and(i32x4.shl(signExtended, 13), i32x4.splat(0x8fffe000));
+}
+
+/** 4 halves at p → w·2^-112. */
+// @ts-ignore: decorator
+@inline export function scaledF16x4At(p: usize): v128 {
+  return scaledF16x4(v128.load16x4_s(p));
+}
+
+/** One half at p → w·2^-112. */
+// @ts-ignore: decorator
+@inline export function scaledF16At(p: usize): f32 {
+  return reinterpret<f32>((<i32>load<i16>(p) << 13) & 0x8fffe000);
+}
+
 /** 2^112: rescales a half whose exponent/mantissa bits were moved into f32 position. */
 // @ts-ignore: decorator
 @inline export const F16_RESCALE: f32 = reinterpret<f32>(0x77800000);
