@@ -25,13 +25,11 @@
 // Decode keeps A as one f32x4 per row (lanes = j, the natural output of the dot products); the panels
 // keep one f32x4 per j (lanes = rows).
 //
-// Decode (T = 1) streams the weights once, one or 4 rows at a time. Prefill and batched decode (T > 1)
-// repack 4 rows × QPANEL_K columns into a row-interleaved panel, as ggml's repacked gemm kernels do:
-// each 16-byte vector holds the same few columns of the 4 rows, so one dot against those columns of a
-// token broadcast to all lanes gives the 4 rows' partial sums in the 4 lanes, and the f32 scaling of a
-// block is shared by the 4 rows.
-
-import { f16x4 } from "./_simd";
+// Decode and small batches (below each kernel's SMALL_BATCH; q4_k: T = 1) stream the weights once, 1 or 4 rows at
+// a time. Larger batches and prefill repack 4 rows × QPANEL_K columns into a row-interleaved panel, as
+// ggml's repacked gemm kernels do: each 16-byte vector holds the same few columns of the 4 rows, so one
+// dot against those columns of a token broadcast to all lanes gives the 4 rows' partial sums in the 4
+// lanes, and the f32 scaling of a block is shared by the 4 rows.
 
 /** Values per block. */
 export const QK: i32 = 32;
@@ -176,16 +174,6 @@ export function quantizeActivations(x: usize, T: i32, K: i32, scratch: usize, ni
   if (v < <f32>6.103515625e-5) return nearest(v * <f32>16777216) * <f32>5.9604644775390625e-8; // half subnormals: multiples of 2^-24
   const bits = reinterpret<u32>(v);
   return reinterpret<f32>((bits + 0xfff + ((bits >> 13) & 1)) & 0xffffe000);
-}
-
-/** The f16 scales at offset o of 4 rows (ggml blocks start with one), as f32 lanes. */
-// @ts-ignore: decorator
-@inline export function scales4(r0: usize, r1: usize, r2: usize, r3: usize, o: usize): v128 {
-  let h = v128.load16_splat(r0 + o);
-  h = v128.load16_lane(r1 + o, h, 1);
-  h = v128.load16_lane(r2 + o, h, 2);
-  h = v128.load16_lane(r3 + o, h, 3);
-  return f16x4(i32x4.extend_low_i16x8_s(h));
 }
 
 /** Row pointer for lane r of a 4-row group with `rows` real rows: missing lanes repeat the last row. */

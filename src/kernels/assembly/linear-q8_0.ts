@@ -14,8 +14,7 @@ export function linear_q8_0(
   out: usize, x: usize, w: usize, bias: usize, T: i32, K: i32, N: i32, accumulate: i32, scratch: usize,
 ): void {
   quantizeActivations(x, T, K, scratch, false);
-  if (T == 1) matvecQ8_0(out, w, bias, K, N, accumulate != 0, scratch);
-  else if (T < SMALL_BATCH) smallBatchQ8_0(out, w, bias, T, K, N, accumulate != 0, scratch);
+  if (T < SMALL_BATCH) smallBatchQ8_0(out, w, bias, T, K, N, accumulate != 0, scratch);
   else linearQuantPanels(out, w, bias, T, K, N, accumulate != 0, scratch, q8_0Panel, false, false);
 }
 
@@ -28,8 +27,8 @@ export function linear_q8_0(
 const SMALL_BATCH: i32 = 16;
 
 /**
- * One row against `count` (1, 2 or 4, a constant once inlined) tokens: the decode loop's operations
- * for each token, the widened block shared. Token i's activations at scratch + i·K·2, its running
+ * One row against `count` (1, 2 or 4, a constant once inlined) tokens: per token the same operations
+ * whatever `count` (so batching keeps the bits), the widened block shared. Token i's activations at scratch + i·K·2, its running
  * value at out + i·os.
  */
 // @ts-ignore: decorator
@@ -82,7 +81,7 @@ const SMALL_BATCH: i32 = 16;
   return first ? (addOut ? s + load<f32>(out) : s) : s + running;
 }
 
-/** 2 ≤ T < SMALL_BATCH: every row streams once; its blocks stay in L1 for the token groups after the first. */
+/** Decode and T < SMALL_BATCH: every row streams once; its blocks stay in L1 for the token groups after the first. */
 function smallBatchQ8_0(out: usize, w: usize, bias: usize, T: i32, K: i32, N: i32, addOut: bool, scratch: usize): void {
   const rowBytes = <usize>(K >> 5) * BLOCK_BYTES;
   const xd = xdBase(scratch, T, K);
@@ -99,52 +98,9 @@ function smallBatchQ8_0(out: usize, w: usize, bias: usize, T: i32, K: i32, N: i3
   }
 }
 
-/** Σ of one Q8_0 block against 32 int16 activations: the block's i8 quants sign-extended to i16. */
-// @ts-ignore: decorator
-@inline function blockDot(blk: usize, xp: usize): v128 {
-  const v0 = v128.load(blk, 2);
-  const v1 = v128.load(blk, 18);
-  return dot32(
-    i16x8.extend_low_i8x16_s(v0), i16x8.extend_high_i8x16_s(v0),
-    i16x8.extend_low_i8x16_s(v1), i16x8.extend_high_i8x16_s(v1), xp,
-  );
-}
-
 // @ts-ignore: decorator
 @inline function blockScale(blk: usize): f32 {
   return f16Scalar(<i32>load<i16>(blk));
-}
-
-/**
- * Decode: streams the weights once, one row at a time (measured faster than sharing x loads across
- * 4 rows: x is in L1 anyway and 4 rows' accumulators spill registers). Each output follows the
- * canonical order of _linear-quant.ts (chunks of QPANEL_K columns), as the panels do.
- */
-function matvecQ8_0(out: usize, w: usize, bias: usize, K: i32, N: i32, addOut: bool, scratch: usize): void {
-  const nb = K >> 5;
-  const rowBytes = <usize>nb * BLOCK_BYTES;
-  const xd = xdBase(scratch, 1, K);
-  const chunkBlocks = QPANEL_K / QK;
-  for (let n = 0; n < N; n++) {
-    let r = w + <usize>n * rowBytes;
-    let xp = scratch;
-    let dp = xd;
-    let res: f32 = 0;
-    for (let c0 = 0; c0 < nb; c0 += chunkBlocks) {
-      const c1 = min(nb, c0 + chunkBlocks);
-      let acc = f32x4.splat(0);
-      for (let b = c0; b < c1; b++) {
-        acc = f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(blockDot(r, xp)), f32x4.splat(blockScale(r) * load<f32>(dp))));
-        r += BLOCK_BYTES;
-        xp += 64;
-        dp += 4;
-      }
-      const s = hsum(acc);
-      res = c0 == 0 ? (addOut ? s + load<f32>(out + (<usize>n << 2)) : s) : s + res;
-    }
-    if (bias != 0) res += load<f32>(bias + (<usize>n << 2));
-    store<f32>(out + (<usize>n << 2), res);
-  }
 }
 
 /** Q8_0 rows → the int16 row-interleaved panel (xq natural order: pair k = values 2k, 2k+1). */
