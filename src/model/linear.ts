@@ -2,7 +2,7 @@
 // out(T, N) = [out +] bias + x(T, K) · W(N, K)^T; quantized ones quantize x into the scratch area first.
 import type { DType } from "../formats/tensor.js";
 import type { Kernels } from "../kernels/wasm.js";
-import { quantKernels, quantScratchBytes, type QuantKernels } from "../kernels/quant-kernels.js";
+import { quantKernels, quantScratchBytes, type QuantDType, type QuantKernels } from "../kernels/quant-kernels.js";
 
 export type LinearFn = (
   out: number, x: number, w: number, bias: number, T: number, K: number, N: number, accumulate: number, scratch: number,
@@ -13,9 +13,28 @@ export function linearScratchBytes(T: number, K: number): number {
   return quantScratchBytes(T, Math.ceil(K / 32) * 32);
 }
 
+/** The quantized kernels of a kernel instance, bound once. */
+const bound = new WeakMap<Kernels, QuantKernels>();
+function quantOf(k: Kernels): QuantKernels {
+  let q = bound.get(k);
+  if (!q) bound.set(k, (q = quantKernels(k.raw, k.memory, k.reservedBytes)));
+  return q;
+}
+
+function isQuant(dtype: DType): dtype is QuantDType {
+  return dtype === "Q8_0" || dtype === "Q4_0" || dtype === "Q4_K";
+}
+
+/**
+ * Puts a matrix just loaded in ggml's / the file's layout into the layout its kernel takes (in place;
+ * only Q4_0 changes: see QuantKernels.toKernelLayout). scratch: linearScratchBytes(T ≥ 1, cols) bytes.
+ */
+export function toKernelLayout(k: Kernels, dtype: DType, w: number, rows: number, cols: number, scratch: number): void {
+  if (isQuant(dtype)) quantOf(k).toKernelLayout(dtype, w, rows, cols, scratch);
+}
+
 export function linearKernel(k: Kernels, dtype: DType): LinearFn {
-  let q: QuantKernels | undefined;
-  const quant = () => (q ??= quantKernels(k.raw, k.memory, k.reservedBytes));
+  const quant = () => quantOf(k);
   switch (dtype) {
     case "F32": return (o, x, w, b, T, K, N, a) => k.linear_f32(o, x, w, b, T, K, N, a);
     case "BF16": return (o, x, w, b, T, K, N, a) => k.linear_bf16(o, x, w, b, T, K, N, a);

@@ -10,8 +10,7 @@ import { computeDType, isWritable, type LoadQuant } from "./dtype.js";
 import type { DType } from "../formats/tensor.js";
 import { rowBytes } from "../formats/ggml-quants.js";
 import { createKernelMemory, instantiateKernels, type Kernels } from "../kernels/wasm.js";
-import { linearScratchBytes, linearKernel, type LinearFn } from "./linear.js";
-import { quantKernels } from "../kernels/quant-kernels.js";
+import { linearScratchBytes, linearKernel, toKernelLayout, type LinearFn } from "./linear.js";
 
 export interface PartitionSizes {
   config: PhiConfig;
@@ -195,11 +194,7 @@ export class Partition {
     } else {
       readColumns(io, w, c.start, c.end, this.u8, m.ptr);
     }
-    if (m.dtype === "Q4_0") {
-      // the Q4_0 kernel takes 4-row groups interleaved per block (rewritten in place, same bytes)
-      const q = quantKernels(this.k.raw, this.memory, this.k.reservedBytes);
-      q.toKernelLayout("Q4_0", m.ptr, m.rows, m.cols, this.m.act.linearScratch);
-    }
+    toKernelLayout(this.k, m.dtype, m.ptr, m.rows, m.cols, this.m.act.linearScratch);
   }
 
   /** Starts a forward pass: the embedded tokens (T, C) become the residual stream. */
