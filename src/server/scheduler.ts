@@ -15,7 +15,9 @@
 //
 // Engine failure: an engine error fails only the sequences of that batch, unless the engine has failed for
 // good (engine.failure is set: a worker trapped or died). Then every running and queued sequence fails
-// with a 503 "engine failed: ..." ApiError, and submit refuses new ones with it.
+// with a 503 "engine failed: ..." ApiError, and submit refuses new ones with it. The first time the
+// scheduler sees the failure (in a step, a submit, or a /health or /metrics read of engineFailure) it
+// reports it once through onEngineFailure (the server logs it).
 import type { Engine, ForwardItem, GenerationOptions, StepResult } from "../index.js";
 import { engineFailed, queueFull, shuttingDown } from "./errors.js";
 import type { ServerMetrics } from "./metrics.js";
@@ -52,6 +54,8 @@ export interface SchedulerOptions {
   /** Tokens per forward step (decode tokens + prefill chunks). */
   stepTokenBudget?: number;
   metrics?: ServerMetrics;
+  /** Called once, the first time the scheduler sees that the engine has failed for good (Engine.failure). */
+  onEngineFailure?: (failure: Error) => void;
 }
 
 type Phase = "queued" | "prefill" | "decode" | "done";
@@ -98,6 +102,7 @@ export class Scheduler {
   private closed = false;
   private idleWaiters: (() => void)[] = [];
   private useCounter = 0;
+  private failureReported = false;
   /** Recent (time, tokens) of completed steps, for the tokens/s gauge. */
   private recentSteps: { at: number; tokens: number }[] = [];
 
@@ -124,7 +129,21 @@ export class Scheduler {
 
   /** The error that stopped the engine for good (Engine.failure); undefined while it works. */
   get engineFailure(): Error | undefined {
-    return this.engine.failure;
+    return this.checkEngine();
+  }
+
+  /** engine.failure; the first time it is set, also reports it through options.onEngineFailure. */
+  private checkEngine(): Error | undefined {
+    const failure = this.engine.failure;
+    if (failure && !this.failureReported) {
+      this.failureReported = true;
+      try {
+        this.options.onEngineFailure?.(failure);
+      } catch {
+        // A logger that throws must not take the scheduler down with it.
+      }
+    }
+    return failure;
   }
 
   /** Tokens each slot's cache holds now (for tests and debugging). */
@@ -139,7 +158,7 @@ export class Scheduler {
    */
   submit(requests: SequenceRequest[], signal?: AbortSignal, arrivedAt = performance.now()): void {
     if (this.closed) throw shuttingDown();
-    const failure = this.engine.failure;
+    const failure = this.checkEngine();
     if (failure) throw engineFailed(failure);
     const freeSlots = this.slots.filter((s) => !s.busy).length;
     const waitingAfter = this.queue.length + requests.length - freeSlots;
@@ -220,7 +239,7 @@ export class Scheduler {
 
   /** When the engine has failed for good, fails every running and queued sequence with the 503 saying so. */
   private failAllIfEngineFailed(): boolean {
-    const failure = this.engine.failure;
+    const failure = this.checkEngine();
     if (!failure) return false;
     const error = engineFailed(failure);
     for (const seq of [...this.active, ...this.queue]) {
@@ -338,7 +357,7 @@ export class Scheduler {
     } catch (err) {
       // The caches of the slots in this batch are in an unknown state: forget them and fail their sequences.
       // If the engine failed for good, say so (the loop then fails everyone else too).
-      const failure = this.engine.failure;
+      const failure = this.checkEngine();
       const error = failure ? engineFailed(failure) : asError(err);
       for (const p of planned) {
         this.slots[p.seq.slot].tokens = [];

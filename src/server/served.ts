@@ -17,6 +17,8 @@ export interface ServeModelOptions {
   /** What the operator passed as --model (a hub id like microsoft/phi-2, or a path); accepted as a name. */
   requestedAs?: string;
   metrics?: ServerMetrics;
+  /** Called once when the engine is first seen to have failed for good (the server logs it). */
+  onEngineFailure?: (failure: Error) => void;
 }
 
 export function serveModel(loaded: LoadedModel, options: ServeModelOptions): ServedModel {
@@ -25,7 +27,12 @@ export function serveModel(loaded: LoadedModel, options: ServeModelOptions): Ser
     engine,
     (promptIds, generation, cachedTokens) =>
       new GenerationSequence(tokenizer, promptIds, { ...generation, cachedTokens }, engine.contextLength),
-    { queueSize: options.queueSize, stepTokenBudget: options.stepTokenBudget, metrics: options.metrics },
+    {
+      queueSize: options.queueSize,
+      stepTokenBudget: options.stepTokenBudget,
+      metrics: options.metrics,
+      onEngineFailure: options.onEngineFailure,
+    },
   );
   const requested = options.requestedAs;
   const id = options.alias ?? (requested && looksLikeHubId(requested) && !existsSync(requested) ? requested : loaded.name);

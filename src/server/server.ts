@@ -1,9 +1,11 @@
 // Starts the server: listen first (so /health answers 503 "loading" at once), load the model, then
 // serve. shutdown() is the graceful path SIGTERM takes: refuse new work, let in-flight streams finish
-// within a grace period, end the rest cleanly, close the port, free the model.
+// within a grace period, end the rest cleanly, close the port, free the model. An engine that fails for
+// good is logged once, at error level, through ServerOptions.log.
 import { loadModel, resolveModel, type HubOptions, type LoadedModel } from "../index.js";
 import { buildApp } from "./app.js";
 import { ServerContext, type ChatNames } from "./context.js";
+import { engineFailed } from "./errors.js";
 import { ServerMetrics } from "./metrics.js";
 import { serveModel } from "./served.js";
 import type { FastifyInstance } from "fastify";
@@ -40,6 +42,27 @@ export interface ServerOptions {
   /** Serve the web playground at / (default true). */
   playground?: boolean;
   onProgress?: (fraction: number) => void;
+  /**
+   * Where the server reports what an operator must act on (today: an engine that failed for good, logged
+   * once). Default: stderrLog("phi2 server"). `console` fits, as does a pino/fastify logger.
+   */
+  log?: ServerLog;
+}
+
+/** The server's log; only the error level is used. */
+export interface ServerLog {
+  /** Something went wrong for good; `cause` is the error behind it (its stack is worth printing). */
+  error(message: string, cause?: Error): void;
+}
+
+/** A ServerLog writing "<prefix>: error: <message>" to stderr, then the cause's stack, indented. */
+export function stderrLog(prefix: string): ServerLog {
+  return {
+    error(message, cause) {
+      const stack = cause?.stack ? "\n" + cause.stack.split("\n").map((line) => `    ${line}`).join("\n") : "";
+      process.stderr.write(`${prefix}: error: ${message}${stack}\n`);
+    },
+  };
 }
 
 export interface RunningServer {
@@ -65,6 +88,7 @@ export const DEFAULTS = {
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
   const parallel = options.parallel ?? DEFAULTS.parallel;
   const queueSize = options.queueSize ?? DEFAULTS.queueSize;
+  const log = options.log ?? stderrLog("phi2 server");
   let context: ServerContext;
   const metrics = new ServerMetrics(
     () => context.model?.scheduler.queueDepth ?? 0,
@@ -106,6 +130,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       alias: options.alias,
       requestedAs: typeof options.model === "string" ? options.model : undefined,
       metrics,
+      onEngineFailure: (failure) =>
+        log.error(`${engineFailed(failure).message} (generation requests get 503 and /health 503 until the server is restarted)`, failure),
     });
     return loaded;
   })();

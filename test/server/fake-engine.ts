@@ -61,6 +61,11 @@ export class FakeEngine implements Engine {
     return this.failedWith;
   }
 
+  /** Fails the engine for good now, outside any forward call (as PhiEngine does when an idle worker dies). */
+  breakNow(error: Error): void {
+    this.failedWith ??= error;
+  }
+
   async forward(items: ForwardItem[]): Promise<Float32Array[]> {
     assert.equal(this.busy, false, "forward calls must not overlap");
     this.busy = true;
