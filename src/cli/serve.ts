@@ -1,6 +1,6 @@
 // phi2 serve: an OpenAI-compatible HTTP server with continuous batching.
 import { Command } from "commander";
-import { startServer, DEFAULTS } from "../server/server.js";
+import { startServer, stderrLog, DEFAULTS } from "../server/server.js";
 import { addModelOptions, fail, intArg, type ModelOpts } from "./options.js";
 
 interface ServeOpts extends ModelOpts {
@@ -74,6 +74,8 @@ export function serveCommand(): Command {
           quant: o.quant,
           hub: { revision: o.revision, hubUrl: o.hubUrl },
           playground: o.playground,
+          // Like the lines below: an engine that fails for good is printed as "phi2 serve: error: ...".
+          log: stderrLog("phi2 serve"),
         });
       } catch (e) {
         fail(e);
