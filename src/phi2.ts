@@ -47,6 +47,14 @@ export class Phi2 {
   /** Milliseconds the load took. */
   get loadMs(): number { return this.model.loadMs; }
 
+  /**
+   * The error that stopped the engine for good (a worker thread failed mid-pass or died), or undefined
+   * while it works. Once set it stays set: the call that was running rejects with this error, and every
+   * later generate / complete / chat rejects at once with an error naming it (its `cause`). tokenize and
+   * detokenize still work; dispose() and load the model again to generate.
+   */
+  get failure(): Error | undefined { return this.model.engine.failure; }
+
   tokenize(text: string): number[] { return this.model.tokenizer.encode(text); }
   detokenize(ids: readonly number[]): string { return this.model.tokenizer.decode([...ids]); }
 
@@ -82,6 +90,10 @@ export class Phi2 {
     this.busy = new Promise<void>((r) => (release = r));
     await previous;
     try {
+      const failure = this.failure;
+      if (failure) {
+        throw new Error(`Phi2: the engine failed earlier, load the model again to generate: ${failure.message}`, { cause: failure });
+      }
       const it = generate(this.model.engine, this.model.tokenizer, prompt, { ...options, slot: 0, cachedTokens: this.cached });
       let r = await it.next();
       while (!r.done) {
