@@ -44,7 +44,7 @@ export interface ServerOptions {
   onProgress?: (fraction: number) => void;
   /**
    * Where the server reports what an operator must act on (today: an engine that failed for good, logged
-   * once). Default: stderrLog("phi2 server"). `console` fits, as does a pino/fastify logger.
+   * once). Default: stderrLog("phi2 server"). `console` fits (it prints the cause's stack too).
    */
   log?: ServerLog;
 }
