@@ -15,21 +15,25 @@
 // Per block of 32: Σ_i w_i x_i ≈ wscale · d · Σ_i q_w,i q_x,i − wmin · (d · Σ_i q_x,i).
 //
 // Summation order (the same in every path, so a token's outputs are bit-identical whatever T and its
-// place in the batch, and the same in the baseline and relaxed builds): a block's integer dot product
-// is split into 4 partial sums ("lanes") j = 0..3, lane j holding values {4j..4j+3, 16+4j..16+4j+3}
-// (4-bit formats; int16 nibble order and 8-bit dots give the same sets) or pairs {j, j+4, j+8, j+12}
-// (q8_0). Per (token, row), in f32:
-//   per chunk of QPANEL_K columns: A_j = Σ over its blocks b, in order, of f32(lane j of isum_b) ·
-//     (wscale_b · d_b);  mins = Σ_b wmin_b · (d_b · Σq_b);  s = ((A_0 + A_2) + (A_1 + A_3)) − mins
+// place in the batch): a block's integer dot product t_b = Σ_i q_w,i q_x,i is exact (any grouping of
+// the integer adds gives it). Per (token, row), in f32, per chunk of QPANEL_K columns whose blocks are
+// numbered b = 0, 1, ... from the chunk's start:
+//   A_j = Σ over its blocks b ≡ j (mod 4), in order, of f32(t_b) · (wscale_b · d_b), each step one
+//         madd (fused multiply-add in the relaxed build, multiply then add in the baseline build);
+//   mins = Σ_b, in order, of wmin_b · (d_b · Σq_b) (multiply then add);  s = ((A_0 + A_2) + (A_1 + A_3)) − mins
 //   r = s_0 [+ out], then r = s_c + r for the later chunks, then r + bias.
-// Decode keeps A as one f32x4 per row (lanes = j, the natural output of the dot products); the panels
-// keep one f32x4 per j (lanes = rows).
-//
+// Paths with the 4 rows in the lanes (panels, 4-row decode) keep A_0..A_3 as four vectors (loops
+// unrolled by 4 blocks); one-row paths keep A as one vector whose lane j is A_j, 4 blocks at a time.
+// Integer totals of 4 blocks or 4 rows come out of transposing adds (pairs16 / totals16 ...), so a
+// block costs one int → float conversion and one madd per 4 rows, as in ggml's vec_dot loops.
+
 // Decode and small batches (below each kernel's SMALL_BATCH; q4_k: T = 1) stream the weights once, 1 or 4 rows at
 // a time. Larger batches and prefill repack 4 rows × QPANEL_K columns into a row-interleaved panel, as
 // ggml's repacked gemm kernels do: each 16-byte vector holds the same few columns of the 4 rows, so one
 // dot against those columns of a token broadcast to all lanes gives the 4 rows' partial sums in the 4
 // lanes, and the f32 scaling of a block is shared by the 4 rows.
+
+import { madd } from "./_simd";
 
 /** Values per block. */
 export const QK: i32 = 32;
@@ -54,6 +58,20 @@ export const PMIN: usize = memory.data(QPANEL_BLOCKS * 16, 16);
 const TOKEN_BLOCK: i32 = 64;
 const PACC: usize = memory.data(TOKEN_BLOCK * 16, 16);
 const LANES: usize = memory.data(16, 16);
+/** Write-only slot for `fence`. */
+const FENCE: usize = memory.data(16, 16);
+
+/**
+ * Returns v after storing it to a scratch slot. The store orders V8's loads: TurboFan keeps memory
+ * operations in program order but floats pure ones, and with nothing in between it issues every load
+ * of an unrolled block first and then spills the values it cannot keep. A fence after each part of a
+ * block makes the part's loads wait for the previous part's result (one store, no reload).
+ */
+// @ts-ignore: decorator
+@inline export function fence(v: v128): v128 {
+  v128.store(FENCE, v);
+  return v;
+}
 
 /** Pointers into the scratch area for T tokens of K values. */
 // @ts-ignore: decorator
@@ -146,13 +164,70 @@ export function quantizeActivations(x: usize, T: i32, K: i32, scratch: usize, ni
 
 /**
  * Σ over 32 4-bit values (lo: values 0..15, hi: 16..31, as bytes 0..15) times the block's 8-bit
- * activations x0 (values 0..15) and x1 (16..31), as 4 i32 lanes (relaxed build only). The nibbles are
- * the 7-bit operand; x86 pmaddubsw pair sums stay within 2·127·15, the i16 add within twice that.
+ * activations x0 (values 0..15) and x1 (16..31), as 8 i16 partial sums (relaxed build only; reduce
+ * with totals16). The nibbles are the 7-bit operand; x86 pmaddubsw pair sums stay within 2·127·15, the
+ * i16 add within twice that (7620), so 4 such vectors can still be added in i16.
  */
 // @ts-ignore: decorator
-@inline export function nibbleDot8(lo: v128, hi: v128, x0: v128, x1: v128): v128 {
-  return i32x4.extadd_pairwise_i16x8_s(
-    i16x8.add(i16x8.relaxed_dot_i8x16_i7x16_s(x0, lo), i16x8.relaxed_dot_i8x16_i7x16_s(x1, hi)));
+@inline export function nibblePartial8(lo: v128, hi: v128, x0: v128, x1: v128): v128 {
+  return i16x8.add(i16x8.relaxed_dot_i8x16_i7x16_s(x0, lo), i16x8.relaxed_dot_i8x16_i7x16_s(x1, hi));
+}
+
+/**
+ * Totals of 4 vectors of partial sums, [Σ a, Σ b, Σ c, Σ d] as i32 lanes, in two steps so that only
+ * two of the four are ever live: pairs16(a, b) and pairs16(c, d), then totals16 of those. For i16
+ * partials each within ±7620 (so sums of 4 lanes stay in i16); pairs32 / totals32 for i32 partials.
+ */
+// @ts-ignore: decorator
+@inline export function pairs16(a: v128, b: v128): v128 {
+  return i16x8.add(v128.shuffle<i32>(a, b, 0, 4, 1, 5), v128.shuffle<i32>(a, b, 2, 6, 3, 7));
+}
+// @ts-ignore: decorator
+@inline export function totals16(ab: v128, cd: v128): v128 {
+  return i32x4.extadd_pairwise_i16x8_s(i16x8.add(v128.shuffle<i32>(ab, cd, 0, 1, 4, 5), v128.shuffle<i32>(ab, cd, 2, 3, 6, 7)));
+}
+// @ts-ignore: decorator
+@inline export function pairs32(a: v128, b: v128): v128 {
+  return i32x4.add(v128.shuffle<i32>(a, b, 0, 4, 1, 5), v128.shuffle<i32>(a, b, 2, 6, 3, 7));
+}
+// @ts-ignore: decorator
+@inline export function totals32(ab: v128, cd: v128): v128 {
+  return i32x4.add(v128.shuffle<i32>(ab, cd, 0, 1, 4, 5), v128.shuffle<i32>(ab, cd, 2, 3, 6, 7));
+}
+
+/**
+ * The partial sums of a 4-bit block (16 quant bytes v: value i low nibble of byte i, 16 + i the
+ * high one) against its activations: i16 partials from 8-bit dots in the relaxed build, i32 from
+ * int16 dots (xp: the block's nibble-order xq) otherwise. Reduce 4 of them with nibbleTotals.
+ */
+// @ts-ignore: decorator
+@inline export function nibblePartial(v: v128, xp: usize, x0: v128, x1: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) return nibblePartial8(lowNibbles(v), highNibbles(v), x0, x1);
+  return dot32(nibble0(v), nibble1(v), nibble2(v), nibble3(v), xp);
+}
+
+/** pairs16 / totals16 or pairs32 / totals32, whichever match the build's nibblePartial. */
+// @ts-ignore: decorator
+@inline export function nibblePairs(a: v128, b: v128): v128 {
+  return ASC_FEATURE_RELAXED_SIMD ? pairs16(a, b) : pairs32(a, b);
+}
+// @ts-ignore: decorator
+@inline export function nibbleTotals(ab: v128, cd: v128): v128 {
+  return ASC_FEATURE_RELAXED_SIMD ? totals16(ab, cd) : totals32(ab, cd);
+}
+
+/**
+ * One madd step of the summation order for 4 lanes: acc + f32(totals) · scale.
+ */
+// @ts-ignore: decorator
+@inline export function accumulateBlock(acc: v128, totals: v128, scale: v128): v128 {
+  return madd(f32x4.convert_i32x4_s(totals), scale, acc);
+}
+
+/** The chunk's s from the four rotated or lane-wise accumulators: ((A0 + A2) + (A1 + A3)) − mins. */
+// @ts-ignore: decorator
+@inline export function chunkSum(a0: v128, a1: v128, a2: v128, a3: v128, mins: v128): v128 {
+  return f32x4.sub(f32x4.add(f32x4.add(a0, a2), f32x4.add(a1, a3)), mins);
 }
 
 /** Σ over 32 values of int16 weights (4 vectors) times the int16 activations at xp, as 4 i32 lanes. */
@@ -184,7 +259,7 @@ export function quantizeActivations(x: usize, T: i32, K: i32, scratch: usize, ni
 
 /** `rows` (1..4) floats at p as f32 lanes (the rest 0), reading nothing past them. */
 // @ts-ignore: decorator
-@inline function loadRows(p: usize, rows: i32): v128 {
+@inline export function loadRows(p: usize, rows: i32): v128 {
   if (rows == 4) return v128.load(p);
   v128.store(LANES, f32x4.splat(0));
   for (let i = 0; i < rows; i++) store<f32>(LANES + (<usize>i << 2), load<f32>(p + (<usize>i << 2)));
@@ -193,7 +268,7 @@ export function quantizeActivations(x: usize, T: i32, K: i32, scratch: usize, ni
 
 /** Stores the first `rows` lanes of v at p. */
 // @ts-ignore: decorator
-@inline function storeRows(p: usize, v: v128, rows: i32): void {
+@inline export function storeRows(p: usize, v: v128, rows: i32): void {
   if (rows == 4) {
     v128.store(p, v);
     return;
@@ -229,14 +304,15 @@ export type QuantPanelConverter = (w: usize, K: i32, n0: i32, rows: i32, k0: i32
 }
 
 /**
- * Partial sum j of a block for the 4 rows of the 8-bit panel: vectors j and j + 4 (x8 positions 4j..4j+3
- * and 16+4j..16+4j+3, broadcast from xa / xb). Each i16 lane stays below 2·2·127·15.
+ * Partial sum j of a block for the 4 rows of the 8-bit panel, as i16 pairs per row (lanes 2r, 2r+1):
+ * vectors j and j + 4 (x8 positions 4j..4j+3 and 16+4j..16+4j+3, broadcast from xa / xb). Each i16
+ * lane stays within 2·2·127·15, so the 4 partials of a block add up in i16.
  */
 // @ts-ignore: decorator
 @inline function lane8(wp: usize, xa: v128, xb: v128, j: i32): v128 {
-  return i32x4.extadd_pairwise_i16x8_s(i16x8.add(
+  return i16x8.add(
     i16x8.relaxed_dot_i8x16_i7x16_s(broadcast(xa, j), v128.load(wp + (<usize>j << 4))),
-    i16x8.relaxed_dot_i8x16_i7x16_s(broadcast(xb, j), v128.load(wp + (<usize>j << 4), 64))));
+    i16x8.relaxed_dot_i8x16_i7x16_s(broadcast(xb, j), v128.load(wp + (<usize>j << 4), 64)));
 }
 
 /** Partial sum j of a block for the 4 rows of the int16 panel: xq pairs j, j + 4, j + 8, j + 12. */
@@ -248,46 +324,61 @@ export type QuantPanelConverter = (w: usize, K: i32, n0: i32, rows: i32, k0: i32
     i32x4.add(i32x4.dot_i16x8_s(v128.load(w, 128), broadcast(x2, j)), i32x4.dot_i16x8_s(v128.load(w, 192), broadcast(x3, j))));
 }
 
+/** The integer totals t_b of panel block b for the 4 rows (lanes), one token. */
+// @ts-ignore: decorator
+@inline function panelTotals(b: i32, eightBit: bool, xq: usize, x8: usize): v128 {
+  // x is loaded as whole vectors and broadcast by lane shuffles (pure ops, which V8 places next to
+  // their use) rather than by broadcast loads, which it hoists with the weight loads and then spills.
+  if (ASC_FEATURE_RELAXED_SIMD && eightBit) {
+    const wp = IPANEL8 + (<usize>b << 7);
+    const xa = v128.load(x8 + (<usize>b << 5)), xb = v128.load(x8 + (<usize>b << 5), 16);
+    // a running i16 sum (any 4 partials of a block fit), fenced so that each part's loads wait for it
+    let s = fence(lane8(wp, xa, xb, 0));
+    s = fence(i16x8.add(s, lane8(wp, xa, xb, 1)));
+    s = fence(i16x8.add(s, lane8(wp, xa, xb, 2)));
+    s = i16x8.add(s, lane8(wp, xa, xb, 3));
+    return i32x4.extadd_pairwise_i16x8_s(s);
+  }
+  const wp = IPANEL + (<usize>b << 8);
+  const xp = xq + (<usize>b << 6);
+  const x0 = v128.load(xp), x1 = v128.load(xp, 16), x2 = v128.load(xp, 32), x3 = v128.load(xp, 48);
+  let s = fence(lane16(wp, x0, x1, x2, x3, 0));
+  s = fence(i32x4.add(s, lane16(wp, x0, x1, x2, x3, 1)));
+  s = fence(i32x4.add(s, lane16(wp, x0, x1, x2, x3, 2)));
+  return i32x4.add(s, lane16(wp, x0, x1, x2, x3, 3));
+}
+
+/** One block of panelChunk: acc + f32(t_b) · (PSCALE_b · d_b). */
+// @ts-ignore: decorator
+@inline function panelStep(acc: v128, b: i32, eightBit: bool, xq: usize, x8: usize, xd: usize): v128 {
+  const scale = f32x4.mul(v128.load(PSCALE + (<usize>b << 4)), f32x4.splat(load<f32>(xd + (<usize>b << 2))));
+  return accumulateBlock(acc, panelTotals(b, eightBit, xq, x8), scale);
+}
+
 /**
- * One token against the panel's nbc blocks: the chunk's s = ((A0 + A2) + (A1 + A3)) − mins for the 4
- * rows (lanes). xq/x8/xd/xs point at the chunk's first column / block of the token.
+ * One token against the panel's nbc blocks: the chunk's s for the 4 rows (lanes). xq/x8/xd/xs point
+ * at the chunk's first column / block of the token. Unrolled by 4 blocks so that each A_j stays in
+ * its register (a rotating loop made V8 keep them on the stack).
  */
 // @ts-ignore: decorator
 @inline function panelChunk(nbc: i32, hasMin: bool, eightBit: bool, xq: usize, x8: usize, xd: usize, xs: usize): v128 {
   let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
-  let mins = f32x4.splat(0);
-  for (let b = 0; b < nbc; b++) {
-    const scale = f32x4.mul(v128.load(PSCALE + (<usize>b << 4)), f32x4.splat(load<f32>(xd + (<usize>b << 2))));
-    // x is loaded as whole vectors and broadcast by lane shuffles (pure ops, which V8 places next to
-    // their use) rather than by broadcast loads, which it hoists with the weight loads and then spills.
-    let p0: v128, p1: v128, p2: v128, p3: v128;
-    if (ASC_FEATURE_RELAXED_SIMD && eightBit) {
-      const wp = IPANEL8 + (<usize>b << 7);
-      const xa = v128.load(x8 + (<usize>b << 5)), xb = v128.load(x8 + (<usize>b << 5), 16);
-      p0 = lane8(wp, xa, xb, 0);
-      p1 = lane8(wp, xa, xb, 1);
-      p2 = lane8(wp, xa, xb, 2);
-      p3 = lane8(wp, xa, xb, 3);
-    } else {
-      const wp = IPANEL + (<usize>b << 8);
-      const xp = xq + (<usize>b << 6);
-      const x0 = v128.load(xp), x1 = v128.load(xp, 16), x2 = v128.load(xp, 32), x3 = v128.load(xp, 48);
-      p0 = lane16(wp, x0, x1, x2, x3, 0);
-      p1 = lane16(wp, x0, x1, x2, x3, 1);
-      p2 = lane16(wp, x0, x1, x2, x3, 2);
-      p3 = lane16(wp, x0, x1, x2, x3, 3);
-    }
-    a0 = f32x4.add(a0, f32x4.mul(f32x4.convert_i32x4_s(p0), scale));
-    a1 = f32x4.add(a1, f32x4.mul(f32x4.convert_i32x4_s(p1), scale));
-    a2 = f32x4.add(a2, f32x4.mul(f32x4.convert_i32x4_s(p2), scale));
-    a3 = f32x4.add(a3, f32x4.mul(f32x4.convert_i32x4_s(p3), scale));
+  let b = 0;
+  for (; b + 4 <= nbc; b += 4) {
+    a0 = panelStep(a0, b, eightBit, xq, x8, xd);
+    a1 = panelStep(a1, b + 1, eightBit, xq, x8, xd);
+    a2 = panelStep(a2, b + 2, eightBit, xq, x8, xd);
+    a3 = panelStep(a3, b + 3, eightBit, xq, x8, xd);
   }
+  if (b < nbc) a0 = panelStep(a0, b, eightBit, xq, x8, xd);
+  if (b + 1 < nbc) a1 = panelStep(a1, b + 1, eightBit, xq, x8, xd);
+  if (b + 2 < nbc) a2 = panelStep(a2, b + 2, eightBit, xq, x8, xd);
   // the minimums in their own pass (same order): fewer live values in the dot loop above
+  let mins = f32x4.splat(0);
   if (hasMin) {
-    for (let b = 0; b < nbc; b++) mins = f32x4.add(mins, f32x4.mul(v128.load(PMIN + (<usize>b << 4)), f32x4.splat(load<f32>(xs + (<usize>b << 2)))));
+    for (let i = 0; i < nbc; i++) mins = f32x4.add(mins, f32x4.mul(v128.load(PMIN + (<usize>i << 4)), f32x4.splat(load<f32>(xs + (<usize>i << 2)))));
   }
-  const sums = f32x4.add(f32x4.add(a0, a2), f32x4.add(a1, a3));
-  return hasMin ? f32x4.sub(sums, mins) : sums;
+  return chunkSum(a0, a1, a2, a3, mins);
 }
 
 /**

@@ -10,10 +10,11 @@
 // does: decode then reads one stream per group and the 4 scales with one 8-byte load. Rows past the
 // last full group stay in ggml's layout.
 
-import { f16Scalar, f16x4, hsum, hsum4 } from "./_simd";
+import { f16Scalar, f16x4, hsum } from "./_simd";
 import {
-  IPANEL, IPANEL8, PMIN, PSCALE, QK, QPANEL_K, dot32, highNibbles, laneRow, linearQuantPanels, lowNibbles,
-  nibble0, nibble1, nibble2, nibble3, nibbleDot8, quantizeActivations, scatterLanes, x8Base, xdBase, xsBase,
+  IPANEL, IPANEL8, PMIN, PSCALE, QK, QPANEL_K, accumulateBlock, chunkSum, fence, highNibbles, laneRow, linearQuantPanels,
+  lowNibbles, nibble0, nibble1, nibble2, nibble3, nibblePairs, nibblePartial, nibbleTotals, quantizeActivations, scatterLanes,
+  x8Base, xdBase, xsBase,
 } from "./_linear-quant";
 
 const BLOCK_BYTES: usize = 18;
@@ -41,19 +42,8 @@ export function linear_q4_0(
   return f16Scalar(<i32>load<i16>(blk));
 }
 
-/** The Σ nibble·x lanes of the 16 quant bytes at q: 8-bit relaxed dots where the build has them. */
-// @ts-ignore: decorator
-@inline function qsDot(q: usize, xp: usize, x0: v128, x1: v128): v128 {
-  const v = v128.load(q);
-  if (ASC_FEATURE_RELAXED_SIMD) return nibbleDot8(lowNibbles(v), highNibbles(v), x0, x1);
-  return dot32(nibble0(v), nibble1(v), nibble2(v), nibble3(v), xp);
-}
-
-/** The same for a block in ggml's layout. */
-// @ts-ignore: decorator
-@inline function rowBlockDot(blk: usize, xp: usize, x0: v128, x1: v128): v128 {
-  return qsDot(blk + 2, xp, x0, x1);
-}
+/** Scales of 4 blocks of one row (row1). */
+const SCALES4: usize = memory.data(16, 16);
 
 /**
  * Decode and small batches: streams the weights once, 4 rows at a time. The 4 rows' f16 scales are converted together
@@ -80,6 +70,18 @@ function matvecQ4_0(out0: usize, w: usize, bias: usize, T: i32, K: i32, N: i32, 
   }
 }
 
+/** One block of group4 (p: the block in kernel layout): acc + f32(t_b) · (d_w · d_x) for the 4 rows. */
+// @ts-ignore: decorator
+@inline function group4Step(acc: v128, p: usize, b: i32, xq: usize, xd: usize, x8: usize): v128 {
+  const d = f16x4(i32x4.extend_low_i16x8_s(v128.load64_zero(p)));
+  const scale = f32x4.mul(d, f32x4.splat(load<f32>(xd + (<usize>b << 2))));
+  const xp = xq + (<usize>b << 6);
+  const x0 = v128.load(x8 + (<usize>b << 5)), x1 = v128.load(x8 + (<usize>b << 5), 16);
+  const p01 = fence(nibblePairs(fence(nibblePartial(v128.load(p, 8), xp, x0, x1)), nibblePartial(v128.load(p, 24), xp, x0, x1)));
+  const p23 = nibblePairs(fence(nibblePartial(v128.load(p, 40), xp, x0, x1)), nibblePartial(v128.load(p, 56), xp, x0, x1));
+  return accumulateBlock(acc, nibbleTotals(p01, p23), scale);
+}
+
 /** One token against a 4-row group in kernel layout: out[0..4]. */
 // @ts-ignore: decorator
 @inline function group4(out: usize, group: usize, nb: i32, xq: usize, xd: usize, xs: usize, x8: usize, bias: usize, addOut: bool): void {
@@ -88,28 +90,45 @@ function matvecQ4_0(out0: usize, w: usize, bias: usize, T: i32, K: i32, N: i32, 
   for (let c0 = 0; c0 < nb; c0 += chunkBlocks) {
     const c1 = min(nb, c0 + chunkBlocks);
     let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
-    let mins = f32x4.splat(0);
+    let b = c0;
     let p = group + <usize>c0 * GROUP_BLOCK_BYTES;
-    for (let b = c0; b < c1; b++) {
+    for (; b + 4 <= c1; b += 4) {
+      a0 = group4Step(a0, p, b, xq, xd, x8);
+      a1 = group4Step(a1, p + GROUP_BLOCK_BYTES, b + 1, xq, xd, x8);
+      a2 = group4Step(a2, p + 2 * GROUP_BLOCK_BYTES, b + 2, xq, xd, x8);
+      a3 = group4Step(a3, p + 3 * GROUP_BLOCK_BYTES, b + 3, xq, xd, x8);
+      p += 4 * GROUP_BLOCK_BYTES;
+    }
+    if (b < c1) a0 = group4Step(a0, p, b, xq, xd, x8);
+    if (b + 1 < c1) a1 = group4Step(a1, p + GROUP_BLOCK_BYTES, b + 1, xq, xd, x8);
+    if (b + 2 < c1) a2 = group4Step(a2, p + 2 * GROUP_BLOCK_BYTES, b + 2, xq, xd, x8);
+    // the minimums 8·d_w · (d_x Σq_x) in their own pass, in order
+    let mins = f32x4.splat(0);
+    p = group + <usize>c0 * GROUP_BLOCK_BYTES;
+    for (let i = c0; i < c1; i++) {
       const d = f16x4(i32x4.extend_low_i16x8_s(v128.load64_zero(p)));
-      const scale = f32x4.mul(d, f32x4.splat(load<f32>(xd + (<usize>b << 2))));
-      mins = f32x4.add(mins, f32x4.mul(f32x4.mul(d, f32x4.splat(8)), f32x4.splat(load<f32>(xs + (<usize>b << 2)))));
-      const xp = xq + (<usize>b << 6);
-      const x0 = v128.load(x8 + (<usize>b << 5)), x1 = v128.load(x8 + (<usize>b << 5), 16);
-      a0 = f32x4.add(a0, f32x4.mul(f32x4.convert_i32x4_s(qsDot(p + 8, xp, x0, x1)), v128.shuffle<f32>(scale, scale, 0, 0, 0, 0)));
-      a1 = f32x4.add(a1, f32x4.mul(f32x4.convert_i32x4_s(qsDot(p + 24, xp, x0, x1)), v128.shuffle<f32>(scale, scale, 1, 1, 1, 1)));
-      a2 = f32x4.add(a2, f32x4.mul(f32x4.convert_i32x4_s(qsDot(p + 40, xp, x0, x1)), v128.shuffle<f32>(scale, scale, 2, 2, 2, 2)));
-      a3 = f32x4.add(a3, f32x4.mul(f32x4.convert_i32x4_s(qsDot(p + 56, xp, x0, x1)), v128.shuffle<f32>(scale, scale, 3, 3, 3, 3)));
+      mins = f32x4.add(mins, f32x4.mul(f32x4.mul(d, f32x4.splat(8)), f32x4.splat(load<f32>(xs + (<usize>i << 2)))));
       p += GROUP_BLOCK_BYTES;
     }
-    const s = f32x4.sub(hsum4(a0, a1, a2, a3), mins);
+    const s = chunkSum(a0, a1, a2, a3, mins);
     res = c0 == 0 ? (addOut ? f32x4.add(s, v128.load(out)) : s) : f32x4.add(s, res);
   }
   if (bias != 0) res = f32x4.add(res, v128.load(bias));
   v128.store(out, res);
 }
 
-/** One token against one row in ggml's layout (the rows after the last full group): out[0]. */
+/** The partial sums of block b of a row in ggml's layout (zero past the chunk's end c1). */
+// @ts-ignore: decorator
+@inline function rowPartial(r: usize, b: i32, c1: i32, xq: usize, x8: usize): v128 {
+  if (b >= c1) return i32x4.splat(0);
+  const x0 = v128.load(x8 + (<usize>b << 5)), x1 = v128.load(x8 + (<usize>b << 5), 16);
+  return nibblePartial(v128.load(r + <usize>b * BLOCK_BYTES, 2), xq + (<usize>b << 6), x0, x1);
+}
+
+/**
+ * One token against one row in ggml's layout (the rows after the last full group): out[0]. Lane j of
+ * the accumulator holds A_j: 4 blocks per step, the missing ones of the chunk's last step as 0.
+ */
 // @ts-ignore: decorator
 @inline function row1(out: usize, r: usize, nb: i32, xq: usize, xd: usize, xs: usize, x8: usize, bias: usize, addOut: bool): void {
   const chunkBlocks = QPANEL_K / QK;
@@ -118,13 +137,17 @@ function matvecQ4_0(out0: usize, w: usize, bias: usize, T: i32, K: i32, N: i32, 
     const c1 = min(nb, c0 + chunkBlocks);
     let acc = f32x4.splat(0);
     let mins: f32 = 0;
-    for (let b = c0; b < c1; b++) {
-      const o = <usize>b * BLOCK_BYTES;
-      const d = blockScale(r + o);
-      const x0 = v128.load(x8 + (<usize>b << 5)), x1 = v128.load(x8 + (<usize>b << 5), 16);
-      const s = rowBlockDot(r + o, xq + (<usize>b << 6), x0, x1);
-      acc = f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(s), f32x4.splat(d * load<f32>(xd + (<usize>b << 2)))));
-      mins += (d * 8) * load<f32>(xs + (<usize>b << 2));
+    for (let b = c0; b < c1; b += 4) {
+      for (let i = 0; i < 4; i++) {
+        const d = b + i < c1 ? blockScale(r + <usize>(b + i) * BLOCK_BYTES) : 0;
+        store<f32>(SCALES4 + (<usize>i << 2), b + i < c1 ? d * load<f32>(xd + (<usize>(b + i) << 2)) : 0);
+        if (b + i < c1) mins += (d * 8) * load<f32>(xs + (<usize>(b + i) << 2));
+      }
+      const t = nibbleTotals(
+        nibblePairs(rowPartial(r, b, c1, xq, x8), rowPartial(r, b + 1, c1, xq, x8)),
+        nibblePairs(rowPartial(r, b + 2, c1, xq, x8), rowPartial(r, b + 3, c1, xq, x8)),
+      );
+      acc = accumulateBlock(acc, t, v128.load(SCALES4));
     }
     const s = hsum(acc) - mins;
     res = c0 == 0 ? (addOut ? s + load<f32>(out) : s) : s + res;

@@ -4,8 +4,11 @@
 // Signed 8-bit weights do not fit the 7-bit operand of the relaxed 8-bit dot, so both builds use
 // int16 dots (pmaddwd) here.
 
-import { f16Scalar, hsum } from "./_simd";
-import { IPANEL, PSCALE, QK, QPANEL_K, dot32, laneRow, linearQuantPanels, quantizeActivations, scatterLanes, xdBase } from "./_linear-quant";
+import { f16Scalar, f16x4, hsum } from "./_simd";
+import {
+  IPANEL, PSCALE, QK, QPANEL_K, accumulateBlock, dot32, fence, laneRow, linearQuantPanels, pairs32, quantizeActivations, scatterLanes,
+  totals32, xdBase,
+} from "./_linear-quant";
 
 const BLOCK_BYTES: usize = 34;
 
@@ -19,82 +22,101 @@ export function linear_q8_0(
 }
 
 /**
- * Below this many tokens the weights stream once with each block widened in registers and shared by
- * the tokens (the decode loop with several accumulators); from it on they go through the panels.
- * Measured on fc1 (K 2560, N 10240), ms per token: 1.6 this way at any T; the panels 1.94 at T = 8,
- * 1.68 at 12, 1.60 at 16 (their repacking costs about two tokens' worth of work).
+ * Below this many tokens the weights stream once, 4 rows at a time, each token in turn against them
+ * (the rows' blocks stay in L1/L2 for the tokens after the first); from it on they go through the
+ * panels, whose repacking costs about two tokens' worth of work.
  */
 const SMALL_BATCH: i32 = 16;
 
+/** The i32 partial sums of one block of a row against the token's int16 activations at xp. */
+// @ts-ignore: decorator
+@inline function blockPartial(blk: usize, xp: usize): v128 {
+  const v0 = v128.load(blk, 2), v1 = v128.load(blk, 18);
+  return dot32(
+    i16x8.extend_low_i8x16_s(v0), i16x8.extend_high_i8x16_s(v0),
+    i16x8.extend_low_i8x16_s(v1), i16x8.extend_high_i8x16_s(v1), xp,
+  );
+}
+
+/** Staging for the scales of a chunk's last, partial group of 4 blocks. */
+const TAIL: usize = memory.data(32, 16);
+
+/** The f16 scales of blocks b..b+3 of row r (byte offset of block b: o) as f32 lanes. */
+// @ts-ignore: decorator
+@inline function quadScales(r: usize, o: usize): v128 {
+  let h = i32x4.splat(<i32>load<i16>(r + o));
+  h = i32x4.replace_lane(h, 1, <i32>load<i16>(r + o + BLOCK_BYTES));
+  h = i32x4.replace_lane(h, 2, <i32>load<i16>(r + o + 2 * BLOCK_BYTES));
+  h = i32x4.replace_lane(h, 3, <i32>load<i16>(r + o + 3 * BLOCK_BYTES));
+  return f16x4(h);
+}
+
 /**
- * One row against `count` (1, 2 or 4, a constant once inlined) tokens: per token the same operations
- * whatever `count` (so batching keeps the bits), the widened block shared. Token i's activations at scratch + i·K·2, its running
- * value at out + i·os.
+ * Blocks b..b+3 of row r against one token: lane j of acc += f32(t_{b+j}) · (d_w · d_x), lane j being
+ * A_j of the summation order (b ≡ 0 mod 4 within the chunk).
  */
 // @ts-ignore: decorator
-@inline function rowTokens(
-  count: i32, out: usize, os: usize, r0: usize, scratch: usize, xd: usize, K: i32, bias: usize, addOut: bool,
-): void {
-  const nb = K >> 5;
-  const xs = <usize>K << 1;
-  const ds = <usize>nb << 2;
+@inline function rowQuad(acc: v128, r: usize, b: i32, xq: usize, xd: usize): v128 {
+  const o = <usize>b * BLOCK_BYTES;
+  const xp = xq + (<usize>b << 6);
+  const p01 = fence(pairs32(fence(blockPartial(r + o, xp)), blockPartial(r + o + BLOCK_BYTES, xp + 64)));
+  const p23 = pairs32(fence(blockPartial(r + o + 2 * BLOCK_BYTES, xp + 128)), blockPartial(r + o + 3 * BLOCK_BYTES, xp + 192));
+  const scale = f32x4.mul(quadScales(r, o), v128.load(xd + (<usize>b << 2)));
+  return accumulateBlock(acc, totals32(p01, p23), scale);
+}
+
+/** The chunk's last n < 4 blocks b.. of row r: as rowQuad with the missing blocks counting 0. */
+// @ts-ignore: decorator
+@inline function rowTail(acc: v128, r: usize, b: i32, n: i32, xq: usize, xd: usize): v128 {
+  let p0 = i32x4.splat(0), p1 = i32x4.splat(0), p2 = i32x4.splat(0);
+  v128.store(TAIL, f32x4.splat(0));
+  for (let i = 0; i < n; i++) {
+    const o = <usize>(b + i) * BLOCK_BYTES;
+    store<f32>(TAIL + (<usize>i << 2), f16Scalar(<i32>load<i16>(r + o)) * load<f32>(xd + (<usize>(b + i) << 2)));
+  }
+  const xp = xq + (<usize>b << 6);
+  const o = <usize>b * BLOCK_BYTES;
+  p0 = blockPartial(r + o, xp);
+  if (n > 1) p1 = blockPartial(r + o + BLOCK_BYTES, xp + 64);
+  if (n > 2) p2 = blockPartial(r + o + 2 * BLOCK_BYTES, xp + 128);
+  return accumulateBlock(acc, totals32(pairs32(p0, p1), pairs32(p2, i32x4.splat(0))), v128.load(TAIL));
+}
+
+/** One token (activations xq, scales xd) against row r: the value for out (summation order of _linear-quant.ts). */
+// @ts-ignore: decorator
+@inline function rowToken(out: usize, r: usize, nb: i32, xq: usize, xd: usize, bias: usize, addOut: bool): void {
   const chunkBlocks = QPANEL_K / QK;
-  let res0: f32 = 0, res1: f32 = 0, res2: f32 = 0, res3: f32 = 0;
+  let res: f32 = 0;
   for (let c0 = 0; c0 < nb; c0 += chunkBlocks) {
     const c1 = min(nb, c0 + chunkBlocks);
-    let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
-    let r = r0 + <usize>c0 * BLOCK_BYTES;
-    for (let b = c0; b < c1; b++) {
-      const v0 = v128.load(r, 2), v1 = v128.load(r, 18);
-      const e0 = i16x8.extend_low_i8x16_s(v0), e1 = i16x8.extend_high_i8x16_s(v0);
-      const e2 = i16x8.extend_low_i8x16_s(v1), e3 = i16x8.extend_high_i8x16_s(v1);
-      const d = blockScale(r);
-      const xp = scratch + (<usize>b << 6);
-      const dp = xd + (<usize>b << 2);
-      a0 = f32x4.add(a0, f32x4.mul(f32x4.convert_i32x4_s(dot32(e0, e1, e2, e3, xp)), f32x4.splat(d * load<f32>(dp))));
-      if (count > 1) a1 = f32x4.add(a1, f32x4.mul(f32x4.convert_i32x4_s(dot32(e0, e1, e2, e3, xp + xs)), f32x4.splat(d * load<f32>(dp + ds))));
-      if (count > 2) {
-        a2 = f32x4.add(a2, f32x4.mul(f32x4.convert_i32x4_s(dot32(e0, e1, e2, e3, xp + 2 * xs)), f32x4.splat(d * load<f32>(dp + 2 * ds))));
-        a3 = f32x4.add(a3, f32x4.mul(f32x4.convert_i32x4_s(dot32(e0, e1, e2, e3, xp + 3 * xs)), f32x4.splat(d * load<f32>(dp + 3 * ds))));
-      }
-      r += BLOCK_BYTES;
-    }
-    const first = c0 == 0;
-    res0 = chunkValue(hsum(a0), res0, first, out, addOut);
-    if (count > 1) res1 = chunkValue(hsum(a1), res1, first, out + os, addOut);
-    if (count > 2) {
-      res2 = chunkValue(hsum(a2), res2, first, out + 2 * os, addOut);
-      res3 = chunkValue(hsum(a3), res3, first, out + 3 * os, addOut);
-    }
+    let acc = f32x4.splat(0);
+    let b = c0;
+    for (; b + 4 <= c1; b += 4) acc = rowQuad(acc, r, b, xq, xd);
+    if (b < c1) acc = rowTail(acc, r, b, c1 - b, xq, xd);
+    const s = hsum(acc);
+    res = c0 == 0 ? (addOut ? s + load<f32>(out) : s) : s + res;
   }
-  store<f32>(out, bias != 0 ? res0 + load<f32>(bias) : res0);
-  if (count > 1) store<f32>(out + os, bias != 0 ? res1 + load<f32>(bias) : res1);
-  if (count > 2) {
-    store<f32>(out + 2 * os, bias != 0 ? res2 + load<f32>(bias) : res2);
-    store<f32>(out + 3 * os, bias != 0 ? res3 + load<f32>(bias) : res3);
-  }
+  if (bias != 0) res += load<f32>(bias);
+  store<f32>(out, res);
 }
 
-/** A chunk's sum s joins the running value (see _linear-quant.ts): s [+ out] first, then s + running. */
-// @ts-ignore: decorator
-@inline function chunkValue(s: f32, running: f32, first: bool, out: usize, addOut: bool): f32 {
-  return first ? (addOut ? s + load<f32>(out) : s) : s + running;
-}
-
-/** Decode and T < SMALL_BATCH: every row streams once; its blocks stay in L1 for the token groups after the first. */
+/**
+ * Decode and T < SMALL_BATCH: one row at a time, the tokens one after the other against it (a row is
+ * at most a few KiB: it stays in L1 for the tokens after the first).
+ */
 function smallBatchQ8_0(out: usize, w: usize, bias: usize, T: i32, K: i32, N: i32, addOut: bool, scratch: usize): void {
-  const rowBytes = <usize>(K >> 5) * BLOCK_BYTES;
+  const nb = K >> 5;
+  const rowBytes = <usize>nb * BLOCK_BYTES;
   const xd = xdBase(scratch, T, K);
-  const os = <usize>N << 2;
-  const xs = <usize>K << 1;
-  const ds = <usize>(K >> 5) << 2;
   for (let n = 0; n < N; n++) {
     const r = w + <usize>n * rowBytes;
     const b = bias != 0 ? bias + (<usize>n << 2) : 0;
-    let t = 0;
-    for (; t + 4 <= T; t += 4) rowTokens(4, out + <usize>t * os + (<usize>n << 2), os, r, scratch + <usize>t * xs, xd + <usize>t * ds, K, b, addOut);
-    for (; t + 2 <= T; t += 2) rowTokens(2, out + <usize>t * os + (<usize>n << 2), os, r, scratch + <usize>t * xs, xd + <usize>t * ds, K, b, addOut);
-    if (t < T) rowTokens(1, out + <usize>t * os + (<usize>n << 2), os, r, scratch + <usize>t * xs, xd + <usize>t * ds, K, b, addOut);
+    for (let t = 0; t < T; t++) {
+      rowToken(
+        out + ((<usize>t * <usize>N + <usize>n) << 2), r, nb,
+        scratch + ((<usize>t * <usize>K) << 1), xd + ((<usize>t * <usize>nb) << 2), b, addOut,
+      );
+    }
   }
 }
 
