@@ -10,7 +10,7 @@
 import { f16Scalar, hsum } from "./_simd";
 import {
   IPANEL, IPANEL8, PMIN, PSCALE, QPANEL_K, accumulateBlock, dot32, fence, highNibbles, laneRow, linearQuantPanels, lowNibbles,
-  nibble0, nibble1, nibble2, nibble3, nibblePairs, nibblePartial8, nibbleTotals, quantizeActivations, scatterLanes, x8Base,
+  nibble0, nibble1, nibble2, nibble3, nibblePairs, nibblePartial8, nibbleTotals, quantizeActivations, storeTransposed, x8Base,
   xdBase, xsBase,
 } from "./_linear-quant";
 
@@ -22,9 +22,10 @@ const MINS: usize = memory.data(32, 16);
 
 /**
  * Below this many tokens each token streams the weights in the decode loop; from it on the panels.
- * Measured on fc1 (K 2560, N 10240), ms per token: decode 1.51; panels 1.68 at T = 2, 1.31 at 4.
+ * Measured on fc1 (K 2560, N 10240), ms per token: decode 1.51; panels 1.60 at T = 2, 1.40 at 4,
+ * 1.04 at 8.
  */
-const SMALL_BATCH: i32 = 3;
+const SMALL_BATCH: i32 = 4;
 
 export function linear_q4_k(
   out: usize, x: usize, w: usize, bias: usize, T: i32, K: i32, N: i32, accumulate: i32, scratch: usize,
@@ -44,13 +45,13 @@ export function linear_q4_k(
 }
 
 /**
- * get_scale_min_k4 for all 8 sub-blocks at once, from the 12 scale bytes at s: d·sc_j to SCALES and
- * dmin·m_j to MINS (j = 0..7).
+ * get_scale_min_k4 for all 8 sub-blocks at once, from the 12 scale bytes at s: d·sc_j to scalesDst
+ * and dmin·m_j to minsDst (j = 0..7; default SCALES, MINS).
  *   j < 4:  sc = s[j] & 63,                          m = s[j+4] & 63
  *   j >= 4: sc = (s[j+4] & 15) | (s[j-4] >> 6) << 4, m = (s[j+4] >> 4) | (s[j] >> 6) << 4
  */
 // @ts-ignore: decorator
-@inline function unpackScales(s: usize, d: f32, dmin: f32): void {
+@inline function unpackScales(s: usize, d: f32, dmin: f32, scalesDst: usize = SCALES, minsDst: usize = MINS): void {
   const raw = v128.load(s); // 12 scale bytes + 4 bytes of qs (unused)
   const lo16 = i16x8.extend_low_i8x16_u(raw);
   const u0 = i32x4.extend_low_i16x8_u(lo16); // bytes 0..3
@@ -63,10 +64,10 @@ export function linear_q4_k(
   const mHi = v128.or(i32x4.shr_u(u8v, 4), i32x4.shl(i32x4.shr_u(u4, 6), 4));
   const dv = f32x4.splat(d);
   const dmv = f32x4.splat(dmin);
-  v128.store(SCALES, f32x4.mul(f32x4.convert_i32x4_s(scLo), dv));
-  v128.store(SCALES, f32x4.mul(f32x4.convert_i32x4_s(scHi), dv), 16);
-  v128.store(MINS, f32x4.mul(f32x4.convert_i32x4_s(mLo), dmv));
-  v128.store(MINS, f32x4.mul(f32x4.convert_i32x4_s(mHi), dmv), 16);
+  v128.store(scalesDst, f32x4.mul(f32x4.convert_i32x4_s(scLo), dv));
+  v128.store(scalesDst, f32x4.mul(f32x4.convert_i32x4_s(scHi), dv), 16);
+  v128.store(minsDst, f32x4.mul(f32x4.convert_i32x4_s(mLo), dmv));
+  v128.store(minsDst, f32x4.mul(f32x4.convert_i32x4_s(mHi), dmv), 16);
 }
 
 /**
@@ -81,16 +82,6 @@ export function linear_q4_k(
   const mag = h & 0x7fff;
   const v = mag >= 0x400 ? reinterpret<f32>((mag << 13) + 0x38000000) : <f32>mag * <f32>5.9604644775390625e-8;
   return (h & 0x8000) != 0 ? -v : v;
-}
-
-/** Row r's scales and minimums of the super-block at blk into lane r of the panel's PSCALE/PMIN vectors. */
-// @ts-ignore: decorator
-@inline function unpackRow(blk: usize, r: i32, scales: usize, mins: usize): void {
-  unpackScales(blk + 4, superScale(blk), superScale(blk + 2));
-  scatterLanes(scales, v128.load(SCALES), r);
-  scatterLanes(scales + 64, v128.load(SCALES, 16), r);
-  scatterLanes(mins, v128.load(MINS), r);
-  scatterLanes(mins + 64, v128.load(MINS, 16), r);
 }
 
 /**
@@ -165,42 +156,57 @@ function matvecQ4K(
   }
 }
 
+/** Per row of a 4-row group: the super-block's 8 scales then 8 minimums (q4kPanel's staging). */
+const STAGE: usize = memory.data(4 * 64, 16);
+
+/** The 32 quant bytes at offset q of the 4 rows → panel vectors of sub-blocks b (low nibbles) and b + 1 (high). */
+// @ts-ignore: decorator
+@inline function panelQuads(b: usize, r0: usize, r1: usize, r2: usize, r3: usize, q: usize): void {
+  const a0 = v128.load(r0 + q), a1 = v128.load(r1 + q), a2 = v128.load(r2 + q), a3 = v128.load(r3 + q);
+  const c0 = v128.load(r0 + q, 16), c1 = v128.load(r1 + q, 16), c2 = v128.load(r2 + q, 16), c3 = v128.load(r3 + q, 16);
+  if (ASC_FEATURE_RELAXED_SIMD) {
+    const dst = IPANEL8 + (b << 7);
+    storeTransposed(dst, lowNibbles(a0), lowNibbles(a1), lowNibbles(a2), lowNibbles(a3));
+    storeTransposed(dst + 64, lowNibbles(c0), lowNibbles(c1), lowNibbles(c2), lowNibbles(c3));
+    storeTransposed(dst + 128, highNibbles(a0), highNibbles(a1), highNibbles(a2), highNibbles(a3));
+    storeTransposed(dst + 192, highNibbles(c0), highNibbles(c1), highNibbles(c2), highNibbles(c3));
+  } else {
+    const dst = IPANEL + (b << 8);
+    storeTransposed(dst, nibble0(a0), nibble0(a1), nibble0(a2), nibble0(a3));
+    storeTransposed(dst + 64, nibble1(a0), nibble1(a1), nibble1(a2), nibble1(a3));
+    storeTransposed(dst + 128, nibble0(c0), nibble0(c1), nibble0(c2), nibble0(c3));
+    storeTransposed(dst + 192, nibble1(c0), nibble1(c1), nibble1(c2), nibble1(c3));
+    storeTransposed(dst + 256, nibble2(a0), nibble2(a1), nibble2(a2), nibble2(a3));
+    storeTransposed(dst + 320, nibble3(a0), nibble3(a1), nibble3(a2), nibble3(a3));
+    storeTransposed(dst + 384, nibble2(c0), nibble2(c1), nibble2(c2), nibble2(c3));
+    storeTransposed(dst + 448, nibble3(c0), nibble3(c1), nibble3(c2), nibble3(c3));
+  }
+}
+
 /**
  * Q4_K rows → the row-interleaved panel (8-bit nibbles in natural order in the relaxed build, int16
- * nibbles in nibble order otherwise), scale d·sc_j and minimum dmin·m_j per sub-block.
+ * nibbles in nibble order otherwise), scale d·sc_j and minimum dmin·m_j per sub-block; 4 rows at once.
  */
 function q4kPanel(w: usize, K: i32, n0: i32, rows: i32, k0: i32, kc: i32): void {
   const nsb = K >> 8;
   const rowBytes = <usize>nsb * BLOCK_BYTES;
-  for (let r = 0; r < 4; r++) {
-    let blk = laneRow(w, rowBytes, n0, r, rows) + <usize>(k0 >> 8) * BLOCK_BYTES;
-    for (let sb = 0; sb < kc >> 8; sb++) {
-      const b0 = <usize>sb << 3; // first sub-block of this super-block in the chunk
-      unpackRow(blk, r, PSCALE + (b0 << 4), PMIN + (b0 << 4));
-      for (let c = 0; c < 4; c++) {
-        const v0 = v128.load(blk + 16 + (<usize>c << 5));
-        const v1 = v128.load(blk + 16 + (<usize>c << 5), 16);
-        const b = b0 + (<usize>c << 1);
-        if (ASC_FEATURE_RELAXED_SIMD) {
-          const dst = IPANEL8 + (b << 7);
-          scatterLanes(dst, lowNibbles(v0), r);
-          scatterLanes(dst + 64, lowNibbles(v1), r);
-          scatterLanes(dst + 128, highNibbles(v0), r);
-          scatterLanes(dst + 192, highNibbles(v1), r);
-        } else {
-          const dst = IPANEL + (b << 8);
-          scatterLanes(dst, nibble0(v0), r);
-          scatterLanes(dst + 64, nibble1(v0), r);
-          scatterLanes(dst + 128, nibble0(v1), r);
-          scatterLanes(dst + 192, nibble1(v1), r);
-          scatterLanes(dst + 256, nibble2(v0), r);
-          scatterLanes(dst + 320, nibble3(v0), r);
-          scatterLanes(dst + 384, nibble2(v1), r);
-          scatterLanes(dst + 448, nibble3(v1), r);
-        }
-      }
-      blk += BLOCK_BYTES;
+  const first = <usize>(k0 >> 8) * BLOCK_BYTES;
+  const r0 = laneRow(w, rowBytes, n0, 0, rows) + first, r1 = laneRow(w, rowBytes, n0, 1, rows) + first;
+  const r2 = laneRow(w, rowBytes, n0, 2, rows) + first, r3 = laneRow(w, rowBytes, n0, 3, rows) + first;
+  for (let sb = 0; sb < kc >> 8; sb++) {
+    const o = <usize>sb * BLOCK_BYTES;
+    const b0 = <usize>sb << 3; // first sub-block of this super-block in the chunk
+    unpackScales(r0 + o + 4, superScale(r0 + o), superScale(r0 + o + 2), STAGE, STAGE + 32);
+    unpackScales(r1 + o + 4, superScale(r1 + o), superScale(r1 + o + 2), STAGE + 64, STAGE + 96);
+    unpackScales(r2 + o + 4, superScale(r2 + o), superScale(r2 + o + 2), STAGE + 128, STAGE + 160);
+    unpackScales(r3 + o + 4, superScale(r3 + o), superScale(r3 + o + 2), STAGE + 192, STAGE + 224);
+    for (let i: usize = 0; i < 4; i++) {
+      // i: 0/1 = scales of sub-blocks 0..3 / 4..7, 2/3 = minimums
+      const dst = (i < 2 ? PSCALE : PMIN) + (b0 << 4) + ((i & 1) << 6);
+      const src = STAGE + (i << 4);
+      storeTransposed(dst, v128.load(src), v128.load(src, 64), v128.load(src, 128), v128.load(src, 192));
     }
+    for (let c: usize = 0; c < 4; c++) panelQuads(b0 + (c << 1), r0, r1, r2, r3, o + 16 + (c << 5));
   }
 }
 
