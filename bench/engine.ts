@@ -15,6 +15,10 @@ const model = await loadModel(modelPath, {
   threads: Number(threadsArg), contextLength: promptTokens + decodeTokens + 8,
   quant: quant as "q8_0" | "q4_0" | undefined,
 });
+// Warm-up: one token's forward pass. The first pass over freshly read weights is slow on some machines
+// (new anonymous memory gets mapped on first use: ~3 s for 3 GB on a small VM), so it is counted in
+// the load time, and the prefill below measures compute alone; bench/llama.ts does the same.
+await model.engine.forward([{ slot: 0, tokens: [1], startPos: 0 }]);
 const loadS = (performance.now() - t0) / 1000;
 const rssAfterLoad = process.memoryUsage().rss;
 

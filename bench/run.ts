@@ -77,7 +77,8 @@ const machine = `${cpus()[0]?.model ?? "unknown CPU"}, ${cpus().length} cores, $
 const table = [
   `### ${date}: \`npm run bench\`, ${threads} threads, prefill ${promptTokens} tokens, decode ${decodeTokens} tokens`,
   "",
-  `Machine: ${machine}. Model: full-size random Phi-2 (2.78e9 parameters).`,
+  `Machine: ${machine}. Model: full-size random Phi-2 (2.78e9 parameters). Load s includes a one-token`,
+  "warm-up pass in both engines (the first touch of every weight page), so prefill and decode time compute alone.",
   "",
   "| weights | engine | load s | peak RSS GB | prefill tok/s | decode tok/s | prefill ours/llama | decode ours/llama |",
   "|---|---|---:|---:|---:|---:|---:|---:|",
