@@ -3,11 +3,13 @@
 // next to linear_bf16 on the same shape. Prefill (T = 64) reports GFLOP/s (2·T·K·N per call).
 // Batches: PHI2_BENCH_T=2,4,8,16 adds the time per token for those T (small batches, as the server's
 // batched decode runs them).
-// PHI2_BENCH_TYPES=Q8_0,Q4_0 limits the weight types (default: Q8_0, Q4_0, Q4_K, BF16).
+// PHI2_BENCH_TYPES=Q8_0,Q4_0 limits the weight types (default: Q8_0, Q4_0, Q4_K, Q6_K, BF16). Q6_K weights are
+// random valid blocks (there is no Q6_K quantizer here): random 6-bit values and int8 scales, and the
+// f16 d a quantizer would give weights of this magnitude (an f16 subnormal, as in real files).
 // Run: node dist/bench/quant-kernels.js [K] [N]
 import { createKernelMemory, instantiateKernels } from "../src/kernels/wasm.js";
 import { quantKernels, quantScratchBytes, type QuantDType } from "../src/kernels/quant-kernels.js";
-import { quantizeRow, rowBytes } from "../src/formats/ggml-quants.js";
+import { fp32ToFp16, quantizeRow, rowBytes } from "../src/formats/ggml-quants.js";
 
 const K = Number(process.argv[2] ?? 2560);
 const N = Number(process.argv[3] ?? 10240);
@@ -54,7 +56,7 @@ const out = alloc(T_PREFILL * N * 4);
 const scratch = alloc(quantScratchBytes(T_PREFILL, K));
 
 console.log(`linear kernels, K=${K} N=${N}, one thread, CPU time per call`);
-const allTypes = ["Q8_0", "Q4_0", "Q4_K", "BF16"] as const;
+const allTypes = ["Q8_0", "Q4_0", "Q4_K", "Q6_K", "BF16"] as const;
 const types = process.env.PHI2_BENCH_TYPES?.split(",") ?? allTypes;
 for (const dtype of allTypes.filter((t) => types.includes(t))) {
   const bytes = dtype === "BF16" ? N * K * 2 : N * rowBytes(dtype, K);
@@ -63,6 +65,13 @@ for (const dtype of allTypes.filter((t) => types.includes(t))) {
   if (dtype === "BF16") {
     const rb = K * 2;
     for (let n = 0; n < N; n++) quantizeRow("BF16", wf, n * K, K, wb, n * rb);
+  } else if (dtype === "Q6_K") {
+    const dBits = fp32ToFp16(0.025 / 32 / 128);
+    for (let p = 0; p < bytes; p += 210) {
+      for (let i = 0; i < 208; i++) wb[p + i] = Math.floor((rand() + 0.5) * 256);
+      wb[p + 208] = dBits & 0xff;
+      wb[p + 209] = dBits >> 8;
+    }
   } else {
     const rb = rowBytes(dtype, K);
     for (let n = 0; n < N; n++) quantizeRow(dtype, wf, n * K, K, wb, n * rb);

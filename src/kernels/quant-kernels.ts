@@ -1,6 +1,6 @@
 // Checked wrappers for the ggml-quantized linear kernels (assembly/linear-q8_0.ts, linear-q4_0.ts,
-// linear-q4_k.ts), plus their plain TypeScript twins. Kept apart from wasm.ts (which holds the float
-// kernels): give quantKernels() the exports and memory of an instance made by instantiateKernels().
+// linear-q4_k.ts, linear-q6_k.ts), plus their plain TypeScript twins. Kept apart from wasm.ts (which
+// holds the float kernels): give quantKernels() the exports and memory of an instance made by instantiateKernels().
 //
 // Contract: out (T, N) = [out +] [bias (N) +] x (T, K) · w (N, K)ᵀ, w in the kernels' layout: ggml's
 // block layout (N rows of K / blockSize blocks), except Q4_0, whose full groups of 4 rows are
@@ -9,7 +9,7 @@
 // does integer dot products.
 import { dequantizeRow, fp16ToFp32, fp32ToFp16, rowBytes } from "../formats/ggml-quants.js";
 
-export type QuantDType = "Q8_0" | "Q4_0" | "Q4_K";
+export type QuantDType = "Q8_0" | "Q4_0" | "Q4_K" | "Q6_K";
 
 export type QuantLinearKernel = (
   out: number, x: number, w: number, bias: number, T: number, K: number, N: number,
@@ -20,6 +20,7 @@ export interface QuantKernelExports {
   linear_q8_0(out: number, x: number, w: number, bias: number, T: number, K: number, N: number, accumulate: number, scratch: number): void;
   linear_q4_0(out: number, x: number, w: number, bias: number, T: number, K: number, N: number, accumulate: number, scratch: number): void;
   linear_q4_k(out: number, x: number, w: number, bias: number, T: number, K: number, N: number, accumulate: number, scratch: number): void;
+  linear_q6_k(out: number, x: number, w: number, bias: number, T: number, K: number, N: number, accumulate: number, scratch: number): void;
   repack_q4_0(w: number, N: number, K: number, tmp: number): void;
 }
 
@@ -27,6 +28,7 @@ export interface QuantKernels {
   linear_q8_0: QuantLinearKernel;
   linear_q4_0: QuantLinearKernel;
   linear_q4_k: QuantLinearKernel;
+  linear_q6_k: QuantLinearKernel;
   /** The kernel for a weight type. */
   forType(dtype: QuantDType): QuantLinearKernel;
   /**
@@ -43,7 +45,7 @@ export function layoutScratchBytes(dtype: QuantDType, K: number): number {
 
 /** Values per weight block that K must be a multiple of. */
 export function quantKAlignment(dtype: QuantDType): number {
-  return dtype === "Q4_K" ? 256 : 32;
+  return dtype === "Q4_K" || dtype === "Q6_K" ? 256 : 32;
 }
 
 /**
@@ -89,10 +91,18 @@ export function quantKernels(exports: object, memory: WebAssembly.Memory, reserv
     linear_q8_0: bind("linear_q8_0", "Q8_0", raw.linear_q8_0),
     linear_q4_0: bind("linear_q4_0", "Q4_0", raw.linear_q4_0),
     linear_q4_k: bind("linear_q4_k", "Q4_K", raw.linear_q4_k),
+    linear_q6_k: bind("linear_q6_k", "Q6_K", raw.linear_q6_k),
   };
   return {
     ...k,
-    forType: (dtype) => (dtype === "Q8_0" ? k.linear_q8_0 : dtype === "Q4_0" ? k.linear_q4_0 : k.linear_q4_k),
+    forType: (dtype) => {
+      switch (dtype) {
+        case "Q8_0": return k.linear_q8_0;
+        case "Q4_0": return k.linear_q4_0;
+        case "Q4_K": return k.linear_q4_k;
+        case "Q6_K": return k.linear_q6_k;
+      }
+    },
     toKernelLayout: (dtype, w, N, K, tmp) => {
       if (dtype !== "Q4_0") return;
       if (typeof raw.repack_q4_0 !== "function") throw new Error("kernels.wasm has no repack_q4_0 (rebuild with node scripts/build-kernels.mjs)");

@@ -22,7 +22,7 @@ function quantOf(k: Kernels): QuantKernels {
 }
 
 function isQuant(dtype: DType): dtype is QuantDType {
-  return dtype === "Q8_0" || dtype === "Q4_0" || dtype === "Q4_K";
+  return dtype === "Q8_0" || dtype === "Q4_0" || dtype === "Q4_K" || dtype === "Q6_K";
 }
 
 /**
@@ -42,6 +42,7 @@ export function linearKernel(k: Kernels, dtype: DType): LinearFn {
     case "Q8_0": return quant().linear_q8_0;
     case "Q4_0": return quant().linear_q4_0;
     case "Q4_K": return quant().linear_q4_k;
+    case "Q6_K": return quant().linear_q6_k;
     default:
       throw new Error(`no matrix kernel for ${dtype} weights (they are converted at load)`);
   }

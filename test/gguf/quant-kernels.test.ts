@@ -1,4 +1,4 @@
-// linear_q8_0 / linear_q4_0 / linear_q4_k against (1) their TypeScript twin (same activation
+// linear_q8_0 / linear_q4_0 / linear_q4_k / linear_q6_k against (1) their TypeScript twin (same activation
 // quantization; only f32 rounding differs) and (2) the exact product of the dequantized weights with the
 // unquantized activations, within the error bound of int8 activation quantization: each activation is
 // off by at most half its block's step d/2 plus the f16 rounding of d (2^-11 relative), so
@@ -7,7 +7,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createKernelMemory, instantiateKernels, kernelModule, type KernelVariant } from "../../src/kernels/wasm.js";
 import { layoutScratchBytes, linearQuantRef, quantKernels, quantScratchBytes, type QuantDType } from "../../src/kernels/quant-kernels.js";
-import { dequantizeRow, quantizeRow, rowBytes } from "../../src/formats/ggml-quants.js";
+import { dequantizeRow, fp32ToFp16, quantizeRow, rowBytes } from "../../src/formats/ggml-quants.js";
 
 function rng(seed: number): () => number {
   let a = seed >>> 0;
@@ -18,6 +18,83 @@ function rng(seed: number): () => number {
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
+}
+
+/**
+ * A Q6_K quantizer for the tests (there is none in src/formats): ggml's block layout and scale
+ * convention (per 16 values scale = −max/32 for the value of largest magnitude, int8 scales with the
+ * largest one at −128, d = f16(1 / iscale), q = clamp(round(x / (d·sc)), −32, 31) + 32), without
+ * ggml's search for the best scale. Real structure: every q and scale in range, d an f16.
+ */
+function quantizeRowQ6K(x: Float32Array, xo: number, n: number, out: Uint8Array, oo: number): void {
+  for (let i = 0; i < n / 256; i++) {
+    const p = oo + i * 210;
+    const xb = xo + i * 256;
+    const scales = new Float32Array(16);
+    let maxScale = 0;
+    for (let ib = 0; ib < 16; ib++) {
+      let max = 0;
+      for (let j = 0; j < 16; j++) if (Math.abs(x[xb + ib * 16 + j]!) > Math.abs(max)) max = x[xb + ib * 16 + j]!;
+      scales[ib] = -max / 32;
+      if (Math.abs(scales[ib]!) > Math.abs(maxScale)) maxScale = scales[ib]!;
+    }
+    out.fill(0, p, p + 210);
+    if (maxScale === 0) continue;
+    const iscale = -128 / maxScale;
+    const dBits = fp32ToFp16(1 / iscale);
+    out[p + 208] = dBits & 0xff;
+    out[p + 209] = dBits >> 8;
+    const d = f16(dBits);
+    const L = new Uint8Array(256);
+    for (let ib = 0; ib < 16; ib++) {
+      const sc = Math.max(-128, Math.min(127, Math.round(iscale * scales[ib]!)));
+      out[p + 192 + ib] = sc & 0xff;
+      const dd = d * sc;
+      for (let j = 0; j < 16; j++) {
+        const l = dd === 0 ? 0 : Math.max(-32, Math.min(31, Math.round(x[xb + ib * 16 + j]! / dd)));
+        L[ib * 16 + j] = l + 32;
+      }
+    }
+    for (let h = 0; h < 2; h++) {
+      for (let l = 0; l < 32; l++) {
+        const [q1, q2, q3, q4] = [L[128 * h + l]!, L[128 * h + l + 32]!, L[128 * h + l + 64]!, L[128 * h + l + 96]!];
+        out[p + 64 * h + l] = (q1 & 0xf) | ((q3 & 0xf) << 4);
+        out[p + 64 * h + l + 32] = (q2 & 0xf) | ((q4 & 0xf) << 4);
+        out[p + 128 + 32 * h + l] = (q1 >> 4) | ((q2 >> 4) << 2) | ((q3 >> 4) << 4) | ((q4 >> 4) << 6);
+      }
+    }
+  }
+}
+
+function f16(bits: number): number {
+  const e = (bits >> 10) & 0x1f, m = bits & 0x3ff, sign = bits & 0x8000 ? -1 : 1;
+  return sign * (e === 0 ? m * 2 ** -24 : 2 ** (e - 15) * (1 + m / 1024));
+}
+
+// Half a step from rounding; where a value is clipped (the levels are −32..31, so a value of the sign
+// opposite to its sub-block's extreme can need +32), one step plus the rounding of the sub-block's
+// scale to an int8 sc (relative 0.5/|sc|) and of d to an f16 (relative 2^-11).
+test("the tests' Q6_K quantizer: values within half a step of the input, a step where clipped (read back by ggml's dequantizer)", () => {
+  const rand = rng(3);
+  const x = new Float32Array(1024).map(() => 0.05 * (rand() - 0.5));
+  const w = new Uint8Array(rowBytes("Q6_K", 1024));
+  quantizeRowQ6K(x, 0, 1024, w, 0);
+  const y = new Float32Array(1024);
+  dequantizeRow("Q6_K", w, 0, 1024, y);
+  for (let i = 0; i < 1024; i++) {
+    const p = Math.floor(i / 256) * 210;
+    const sc = (w[p + 192 + ((i % 256) >> 4)]! << 24) >> 24;
+    const step = Math.abs(f16(w[p + 208]! | (w[p + 209]! << 8)) * sc);
+    const clipped = Math.abs(x[i]! / step) > 31.5;
+    const bound = clipped ? step + Math.abs(x[i]!) * (0.5 / Math.abs(sc) + 2 ** -11) : step / 2 + 1e-9;
+    assert.ok(step > 0 && Math.abs(y[i]! - x[i]!) <= bound, `value ${i}: ${y[i]} vs ${x[i]}, step ${step}`);
+  }
+});
+
+/** quantizeRow, with the test quantizer for Q6_K. */
+function quantize(dtype: QuantDType, x: Float32Array, xo: number, n: number, out: Uint8Array, oo: number): void {
+  if (dtype === "Q6_K") quantizeRowQ6K(x, xo, n, out, oo);
+  else quantizeRow(dtype, x, xo, n, out, oo);
 }
 
 class Arena {
@@ -56,7 +133,7 @@ function runCase(dtype: QuantDType, c: Case, seed: number): void {
   const wf = new Float32Array(N * K).map(() => 0.05 * gauss());
   const rb = rowBytes(dtype, K);
   const w = new Uint8Array(N * rb);
-  for (let n = 0; n < N; n++) quantizeRow(dtype, wf, n * K, K, w, n * rb);
+  for (let n = 0; n < N; n++) quantize(dtype, wf, n * K, K, w, n * rb);
   const bias = c.bias ? new Float32Array(N).map(() => gauss()) : null;
   const before = new Float32Array(T * N).map(() => gauss());
 
@@ -110,19 +187,20 @@ const CASES: Case[] = [
   { T: 2, K: 4608, N: 4, accumulate: false, bias: false }, // 3 chunks
 ];
 
-for (const dtype of ["Q8_0", "Q4_0", "Q4_K"] as const) {
+for (const dtype of ["Q8_0", "Q4_0", "Q4_K", "Q6_K"] as const) {
   test(`linear_${dtype.toLowerCase()} matches its twin and the exact product within the activation-quantization bound`, () => {
     CASES.forEach((c, i) => runCase(dtype, c, 100 + i));
   });
 }
 
-test("32-block kernels take K that is a multiple of 32 only; q4_k needs 256", () => {
+test("32-block kernels take K that is a multiple of 32 only; q4_k and q6_k need 256", () => {
   runCase("Q8_0", { T: 1, K: 96, N: 5, accumulate: false, bias: true }, 1);
   runCase("Q4_0", { T: 4, K: 160, N: 5, accumulate: true, bias: false }, 2);
   const a = new Arena();
   const p = a.alloc(1 << 16);
   assert.throws(() => a.q.linear_q8_0(p, p, p, 0, 1, 48, 1, false, p), /K = 48 must be a multiple of 32/);
   assert.throws(() => a.q.linear_q4_k(p, p, p, 0, 1, 160, 1, false, p), /K = 160 must be a multiple of 256/);
+  assert.throws(() => a.q.linear_q6_k(p, p, p, 0, 1, 2304 + 32, 1, false, p), /K = 2336 must be a multiple of 256/);
   assert.throws(() => a.q.linear_q4_0(p, p, p, 0, 1, 64, 1, false, a.memory.buffer.byteLength), /scratch/);
 });
 
@@ -143,7 +221,7 @@ function outputBits(dtype: QuantDType, variant: KernelVariant, tokens: number[],
   const wf = new Float32Array(N * K).map(() => 0.05 * gauss());
   const rb = rowBytes(dtype, K);
   const w = new Uint8Array(N * rb);
-  for (let n = 0; n < N; n++) quantizeRow(dtype, wf, n * K, K, w, n * rb);
+  for (let n = 0; n < N; n++) quantize(dtype, wf, n * K, K, w, n * rb);
   const bias = new Float32Array(N).map(() => gauss());
   const T = tokens.length;
   const x = new Float32Array(T * K);
@@ -164,16 +242,16 @@ function outputBits(dtype: QuantDType, variant: KernelVariant, tokens: number[],
 // order, across the K chunks of the panels too (K = 2560 > QPANEL_K), with bias and accumulate.
 // The 8-bit (relaxed SIMD) and int16 (baseline) dot products give the same integer lanes, so both
 // builds give the very same bits.
-for (const dtype of ["Q8_0", "Q4_0", "Q4_K"] as const) {
+for (const dtype of ["Q8_0", "Q4_0", "Q4_K", "Q6_K"] as const) {
   test(`linear_${dtype.toLowerCase()}: batch invariant bit for bit (T = 1, 3, 9, 17; K in 2 chunks) in each build`, () => {
     // 81 blocks for the 32-block types: a second chunk whose block count is not a multiple of 4
-    const K = dtype === "Q4_K" ? 2560 : 2592, N = 11;
+    const K = dtype === "Q4_K" || dtype === "Q6_K" ? 2560 : 2592, N = 11;
     const variants: KernelVariant[] = kernelModuleAvailable("relaxed") ? ["baseline", "relaxed"] : ["baseline"];
     const alonePerVariant: Uint32Array[][] = [];
     for (const variant of variants) {
       const alone = Array.from({ length: 9 }, (_, tok) => outputBits(dtype, variant, [tok], K, N)[0]!);
       alonePerVariant.push(alone);
-      // small batches and panels for every type (q8_0 switches at 16 tokens, q4_0 at 8)
+      // small batches and panels for every type (q8_0 switches at 16 tokens, q4_0 at 8, q6_k at 4)
       for (const batch of [[5, 3], [4, 1, 7], [0, 1, 2, 3, 4, 5, 6, 7, 8], [8, 8, 2], Array.from({ length: 17 }, (_, i) => (i * 5) % 9)]) {
         const got = outputBits(dtype, variant, batch, K, N);
         batch.forEach((tok, t) => assert.deepEqual(got[t], alone[tok], `${dtype} ${variant}: token ${tok} at ${t} of a batch of ${batch.length}`));
@@ -193,6 +271,67 @@ for (const dtype of ["Q8_0", "Q4_0", "Q4_K"] as const) {
     }
   });
 }
+
+// Q6_K at the ends of its integer ranges: 6-bit values all 0 (−32) or all 63 (+31) with scales −128 or
+// 127, activations all ±127 (x = ±1 everywhere) or alternating: block totals up to 2·128·16·32·127 =
+// 16 646 144, the bound argued in linear-q6_k.ts (pmaddubsw saturation or an i16 overflow would show
+// here). Plus random bytes (every bit pattern is a valid Q6_K block) with f16 subnormal and negative
+// d. Decode (T = 1) and panels (T = 6), each build, against the twin and bit for bit across T.
+test("linear_q6_k: extreme and random-byte blocks match the twin in each build, decode and panels alike", () => {
+  const K = 512, N = 7, T = 6;
+  const rand = rng(99);
+  const rb = rowBytes("Q6_K", K);
+  const w = new Uint8Array(N * rb);
+  for (let n = 0; n < N; n++) {
+    for (let sb = 0; sb < K / 256; sb++) {
+      const p = n * rb + sb * 210;
+      if (n < 4) {
+        const q = n & 1 ? 63 : 0, sc = n & 2 ? 127 : -128;
+        w.fill((q & 0xf) * 0x11, p, p + 128);
+        w.fill((q >> 4) * 0x55, p + 128, p + 192);
+        w.fill(sc & 0xff, p + 192, p + 208);
+      } else {
+        for (let i = 0; i < 208; i++) w[p + i] = Math.floor(rand() * 256);
+      }
+      // d: normal, subnormal (row 5), negative (row 6)
+      const dBits = n === 5 ? 0x0123 : (n === 6 ? 0x8000 : 0) | (0x1000 + Math.floor(rand() * 0x800));
+      w[p + 208] = dBits & 0xff;
+      w[p + 209] = dBits >> 8;
+    }
+  }
+  const rand2 = rng(5);
+  const gauss = (): number => Math.sqrt(-2 * Math.log(rand2() + 1e-12)) * Math.cos(2 * Math.PI * rand2());
+  const x = new Float32Array(T * K).map((_, i) => {
+    const t = Math.floor(i / K);
+    return t === 0 ? 1 : t === 1 ? -1 : t === 2 ? (i & 1 ? 1 : -1) : gauss();
+  });
+  const twin = new Float32Array(T * N);
+  linearQuantRef("Q6_K", twin, x, w, null, T, K, N, false);
+  const deq = new Float32Array(N * K);
+  for (let n = 0; n < N; n++) dequantizeRow("Q6_K", w, n * rb, K, deq, n * K);
+  const variants: KernelVariant[] = kernelModuleAvailable("relaxed") ? ["baseline", "relaxed"] : ["baseline"];
+  for (const variant of variants) {
+    const a = new Arena(variant);
+    const pw = a.put(w);
+    const scratch = a.alloc(quantScratchBytes(T, K));
+    const px = a.put(x);
+    const out = a.alloc(T * N * 4);
+    a.q.linear_q6_k(out, px, pw, 0, T, K, N, false, scratch);
+    const batch = a.f32(out, T * N);
+    for (let t = 0; t < T; t++) {
+      const one = a.alloc(N * 4);
+      a.q.linear_q6_k(one, px + t * K * 4, pw, 0, 1, K, N, false, scratch);
+      const alone = a.f32(one, N);
+      for (let n = 0; n < N; n++) {
+        let mag = 0;
+        for (let i = 0; i < K; i++) mag += Math.abs(deq[n * K + i]! * x[t * K + i]!);
+        const label = `${variant} token ${t} row ${n}`;
+        assert.ok(Math.abs(alone[n]! - twin[t * N + n]!) <= 1e-5 * mag + 1e-30, `${label}: kernel ${alone[n]} vs twin ${twin[t * N + n]}`);
+        assert.ok(Object.is(alone[n], batch[t * N + n]), `${label}: T = 1 ${alone[n]} vs T = ${T} ${batch[t * N + n]}`);
+      }
+    }
+  }
+});
 
 function kernelModuleAvailable(variant: KernelVariant): boolean {
   try {
