@@ -251,7 +251,7 @@ for (const dtype of ["Q8_0", "Q4_0", "Q4_K", "Q6_K"] as const) {
     for (const variant of variants) {
       const alone = Array.from({ length: 9 }, (_, tok) => outputBits(dtype, variant, [tok], K, N)[0]!);
       alonePerVariant.push(alone);
-      // small batches and panels for every type (q8_0 switches at 16 tokens, q4_0 at 8, q6_k at 4)
+      // small batches and panels for every type (q8_0 switches at 16 tokens, q4_0 and q6_k at 8)
       for (const batch of [[5, 3], [4, 1, 7], [0, 1, 2, 3, 4, 5, 6, 7, 8], [8, 8, 2], Array.from({ length: 17 }, (_, i) => (i * 5) % 9)]) {
         const got = outputBits(dtype, variant, batch, K, N);
         batch.forEach((tok, t) => assert.deepEqual(got[t], alone[tok], `${dtype} ${variant}: token ${tok} at ${t} of a batch of ${batch.length}`));
@@ -276,9 +276,9 @@ for (const dtype of ["Q8_0", "Q4_0", "Q4_K", "Q6_K"] as const) {
 // 127, activations all ±127 (x = ±1 everywhere) or alternating: block totals up to 2·128·16·32·127 =
 // 16 646 144, the bound argued in linear-q6_k.ts (pmaddubsw saturation or an i16 overflow would show
 // here). Plus random bytes (every bit pattern is a valid Q6_K block) with f16 subnormal and negative
-// d. Decode (T = 1) and panels (T = 6), each build, against the twin and bit for bit across T.
+// d. Decode (T = 1) and panels (T = 9), each build, against the twin and bit for bit across T.
 test("linear_q6_k: extreme and random-byte blocks match the twin in each build, decode and panels alike", () => {
-  const K = 512, N = 7, T = 6;
+  const K = 512, N = 7, T = 9; // T >= 8: the panels
   const rand = rng(99);
   const rb = rowBytes("Q6_K", K);
   const w = new Uint8Array(N * rb);

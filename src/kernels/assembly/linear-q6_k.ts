@@ -29,10 +29,14 @@ import {
 const BLOCK_BYTES: usize = 210;
 
 /**
- * Below this many tokens the weights stream once, one row at a time, each token in turn against it
- * (the row stays in L1); from it on they go through the panels.
+ * Below this many tokens each token streams the weights in the decode loop (matvec per token, as
+ * linear-q4_k.ts); from it on the panels. Measured on fc1 (K 2560, N 10240), relaxed build, one
+ * thread, ms per token relative to decode alone: per-token matvecs 1.0 at any T; panels 1.09 at
+ * T = 8, 0.95 at 12, 0.87 at 16, 0.75 at 32. (One row against the tokens in turn, as linear-q8_0.ts
+ * does, measured 1.07 at T = 2, 1.12 at 4.) 8 rather than 10: the panels read the weights once, the
+ * matvecs T times, which costs more where threads share the memory bandwidth.
  */
-const SMALL_BATCH: i32 = 4;
+const SMALL_BATCH: i32 = 8;
 
 export function linear_q6_k(
   out: usize, x: usize, w: usize, bias: usize, T: i32, K: i32, N: i32, accumulate: i32, scratch: usize,
@@ -165,7 +169,8 @@ function subBlockCorrections(x8: usize, K: i32, dst: usize): void {
     for (let sb = c0; sb < c1; sb++) {
       const d = f32x4.splat(superScale(blk + 208));
       const sc = v128.load(blk + 192);
-      acc = accumulateBlock(acc, halfTotals(blk, blk + 128, i16x8.extend_low_i8x16_s(sc), xp, x8p, cp), f32x4.mul(d, v128.load(dp)));
+      // fenced: the second half's loads wait for the first half's result
+      acc = fence(accumulateBlock(acc, halfTotals(blk, blk + 128, i16x8.extend_low_i8x16_s(sc), xp, x8p, cp), f32x4.mul(d, v128.load(dp))));
       acc = accumulateBlock(
         acc, halfTotals(blk + 64, blk + 160, i16x8.extend_high_i8x16_s(sc), xp + 256, x8p + 128, cp + 32), f32x4.mul(d, v128.load(dp, 16)),
       );
@@ -183,8 +188,8 @@ function subBlockCorrections(x8: usize, K: i32, dst: usize): void {
 }
 
 /**
- * Decode and T < SMALL_BATCH: one row at a time, the tokens one after the other against it. The
- * relaxed build reads the int8 activations only, so each token's int16 ones (2K bytes) are free to
+ * Decode and T < SMALL_BATCH: the tokens one after the other, each against all rows. The relaxed
+ * build reads the int8 activations only, so each token's int16 ones (2K bytes) are free to
  * hold its subBlockCorrections (K/4 bytes).
  */
 function smallBatchQ6K(out: usize, w: usize, bias: usize, T: i32, K: i32, N: i32, addOut: bool, scratch: usize): void {
@@ -196,14 +201,12 @@ function smallBatchQ6K(out: usize, w: usize, bias: usize, T: i32, K: i32, N: i32
   if (ASC_FEATURE_RELAXED_SIMD) {
     for (let t = 0; t < T; t++) subBlockCorrections(x8 + <usize>t * <usize>K, K, scratch + ((<usize>t * <usize>K) << 1));
   }
-  for (let n = 0; n < N; n++) {
-    const r = w + <usize>n * rowBytes;
-    const b = bias != 0 ? bias + (<usize>n << 2) : 0;
-    for (let t = 0; t < T; t++) {
-      const xq = scratch + ((<usize>t * <usize>K) << 1);
+  for (let t = 0; t < T; t++) {
+    const xq = scratch + ((<usize>t * <usize>K) << 1);
+    for (let n = 0; n < N; n++) {
       rowToken(
-        out + ((<usize>t * <usize>N + <usize>n) << 2), r, nsb, xq, x8 + <usize>t * <usize>K,
-        xd + ((<usize>t * <usize>nb) << 2), xq, b, addOut,
+        out + ((<usize>t * <usize>N + <usize>n) << 2), w + <usize>n * rowBytes, nsb, xq, x8 + <usize>t * <usize>K,
+        xd + ((<usize>t * <usize>nb) << 2), xq, bias != 0 ? bias + (<usize>n << 2) : 0, addOut,
       );
     }
   }
