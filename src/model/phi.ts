@@ -16,7 +16,7 @@ import type { PhiConfig } from "./config.js";
 import type { DType } from "../formats/tensor.js";
 import type { Engine, ForwardItem } from "./engine.js";
 import { Embedding } from "./embedding.js";
-import { planPartitions, type ModelPlan } from "./plan.js";
+import { planPartitions, widestBlockDType, type ModelPlan } from "./plan.js";
 import { partitionBytes, type BatchItem } from "./partition.js";
 import type { PhiWeights } from "./weights.js";
 import { computeDType, type LoadQuant } from "./dtype.js";
@@ -77,8 +77,8 @@ export class PhiEngine implements Engine {
     this.plan = planPartitions({
       config,
       threads: o.threads,
-      denseDType: held(weights.layers[0]!.dense_w),
-      fc2DType: held(weights.layers[0]!.fc2_w),
+      denseDType: widestBlockDType(weights.layers.map((l) => held(l.dense_w))),
+      fc2DType: widestBlockDType(weights.layers.map((l) => held(l.fc2_w))),
       partitionBytes: (plan) => partitionBytes({ ...sizes, plan }, weights, 1 << 20),
     });
     this.threads = this.plan.workers.length;

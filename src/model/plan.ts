@@ -52,6 +52,16 @@ export interface PlanInput {
   partitionBytes: (p: PartitionPlan) => number;
 }
 
+/**
+ * Of the dtypes one column-split weight is held in across the layers, the one with the largest block:
+ * partition boundaries on its multiples cut no layer's blocks. Mixed GGUFs (Q4_K_S, Q3_K_M, ...) hold
+ * some layers' ffn_down in a 32-value type (Q5_K is converted to Q8_0) and others in Q4_K / Q6_K (256).
+ */
+export function widestBlockDType(dtypes: DType[]): DType {
+  if (dtypes.length === 0) throw new Error("widestBlockDType: no dtypes");
+  return dtypes.reduce((a, b) => (blockSize(b) > blockSize(a) ? b : a));
+}
+
 export function planPartitions(input: PlanInput): ModelPlan {
   const { config, threads } = input;
   const hd = headDim(config);
