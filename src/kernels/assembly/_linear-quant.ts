@@ -224,6 +224,19 @@ export function quantizeActivations(x: usize, T: i32, K: i32, scratch: usize, ni
   return madd(f32x4.convert_i32x4_s(totals), scale, acc);
 }
 
+/**
+ * A chunk's s joins an output's running value r (summation order): the first chunk gives s [+ out],
+ * each later one s + r. chunkRunning4: the same for the `rows` outputs at out, as lanes.
+ */
+// @ts-ignore: decorator
+@inline export function chunkRunning(s: f32, running: f32, first: bool, out: usize, addOut: bool): f32 {
+  return first ? (addOut ? s + load<f32>(out) : s) : s + running;
+}
+// @ts-ignore: decorator
+@inline export function chunkRunning4(s: v128, running: v128, first: bool, out: usize, rows: i32, addOut: bool): v128 {
+  return first ? (addOut ? f32x4.add(s, loadRows(out, rows)) : s) : f32x4.add(s, running);
+}
+
 /** The chunk's s from the four rotated or lane-wise accumulators: ((A0 + A2) + (A1 + A3)) − mins. */
 // @ts-ignore: decorator
 @inline export function chunkSum(a0: v128, a1: v128, a2: v128, a3: v128, mins: v128): v128 {
@@ -428,7 +441,7 @@ export type QuantPanelConverter = (w: usize, K: i32, n0: i32, rows: i32, k0: i32
           );
           const slot = PACC + (<usize>i << 4);
           const o = out + ((<usize>t * <usize>N + <usize>n0) << 2);
-          v128.store(slot, k0 == 0 ? (accumulate ? f32x4.add(s, loadRows(o, rows)) : s) : f32x4.add(s, v128.load(slot)));
+          v128.store(slot, chunkRunning4(s, v128.load(slot), k0 == 0, o, rows, accumulate));
         }
       }
       for (let i = 0; i < tn; i++) {

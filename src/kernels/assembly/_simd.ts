@@ -67,6 +67,31 @@
   return reinterpret<f32>((signExtended << 13) & 0x8fffe000) * F16_RESCALE;
 }
 
+/**
+ * The IEEE half at p as f32, exactly, without an f32 subnormal on the way. For scales that are often
+ * f16 subnormals (Q4_K / Q6_K super-block scales: the largest sub-block scale / 63 and so on): f16Scalar
+ * turns those into f32 subnormals before rescaling, and an x86 multiply with a subnormal operand takes
+ * a microcode assist (measured: Q4_K decode 4× slower on weights of magnitude 0.02). Subnormals go
+ * through an integer conversion instead.
+ */
+// @ts-ignore: decorator
+@inline export function f16ExactAt(p: usize): f32 {
+  const h = <i32>load<u16>(p);
+  const mag = h & 0x7fff;
+  const v = mag >= 0x400 ? reinterpret<f32>((mag << 13) + 0x38000000) : <f32>mag * <f32>5.9604644775390625e-8;
+  return (h & 0x8000) != 0 ? -v : v;
+}
+
+/** The halves at p0..p3 as four f32 lanes (f16x4 of a gather; finite values only). */
+// @ts-ignore: decorator
+@inline export function f16x4Gather(p0: usize, p1: usize, p2: usize, p3: usize): v128 {
+  let h = i32x4.splat(<i32>load<i16>(p0));
+  h = i32x4.replace_lane(h, 1, <i32>load<i16>(p1));
+  h = i32x4.replace_lane(h, 2, <i32>load<i16>(p2));
+  h = i32x4.replace_lane(h, 3, <i32>load<i16>(p3));
+  return f16x4(h);
+}
+
 /** Four halves (sign-extended into i32 lanes) → four f32, finite values only (see f16Scalar). */
 // @ts-ignore: decorator
 @inline export function f16x4(signExtended: v128): v128 {

@@ -10,11 +10,11 @@
 // does: decode then reads one stream per group and the 4 scales with one 8-byte load. Rows past the
 // last full group stay in ggml's layout.
 
-import { f16Scalar, f16x4, hsum } from "./_simd";
+import { f16Scalar, f16x4, f16x4Gather, hsum } from "./_simd";
 import {
-  IPANEL, IPANEL8, PMIN, PSCALE, QK, QPANEL_K, accumulateBlock, chunkSum, fence, highNibbles, laneRow, linearQuantPanels,
-  lowNibbles, nibble0, nibble1, nibble2, nibble3, nibblePairs, nibblePartial, nibbleTotals, quantizeActivations, storeTransposed,
-  x8Base, xdBase, xsBase,
+  IPANEL, IPANEL8, PMIN, PSCALE, QK, QPANEL_K, accumulateBlock, chunkRunning, chunkRunning4, chunkSum, fence,
+  highNibbles, laneRow, linearQuantPanels, lowNibbles, nibble0, nibble1, nibble2, nibble3, nibblePairs,
+  nibblePartial, nibbleTotals, quantizeActivations, storeTransposed, x8Base, xdBase, xsBase,
 } from "./_linear-quant";
 
 const BLOCK_BYTES: usize = 18;
@@ -111,7 +111,7 @@ function matvecQ4_0(out0: usize, w: usize, bias: usize, T: i32, K: i32, N: i32, 
       p += GROUP_BLOCK_BYTES;
     }
     const s = chunkSum(a0, a1, a2, a3, mins);
-    res = c0 == 0 ? (addOut ? f32x4.add(s, v128.load(out)) : s) : f32x4.add(s, res);
+    res = chunkRunning4(s, res, c0 == 0, out, 4, addOut);
   }
   if (bias != 0) res = f32x4.add(res, v128.load(bias));
   v128.store(out, res);
@@ -150,7 +150,7 @@ function matvecQ4_0(out0: usize, w: usize, bias: usize, T: i32, K: i32, N: i32, 
       acc = accumulateBlock(acc, t, v128.load(SCALES4));
     }
     const s = hsum(acc) - mins;
-    res = c0 == 0 ? (addOut ? s + load<f32>(out) : s) : s + res;
+    res = chunkRunning(s, res, c0 == 0, out, addOut);
   }
   if (bias != 0) res += load<f32>(bias);
   store<f32>(out, res);
@@ -199,11 +199,7 @@ function q4_0Panel(w: usize, K: i32, n0: i32, rows: i32, k0: i32, kc: i32): void
   for (let b = 0; b < nbc; b++) {
     const o = <usize>b * BLOCK_BYTES;
     panelBlock(b, v128.load(r0 + o, 2), v128.load(r1 + o, 2), v128.load(r2 + o, 2), v128.load(r3 + o, 2));
-    let h = i32x4.splat(<i32>load<i16>(r0 + o));
-    h = i32x4.replace_lane(h, 1, <i32>load<i16>(r1 + o));
-    h = i32x4.replace_lane(h, 2, <i32>load<i16>(r2 + o));
-    h = i32x4.replace_lane(h, 3, <i32>load<i16>(r3 + o));
-    const d = f16x4(h);
+    const d = f16x4Gather(r0 + o, r1 + o, r2 + o, r3 + o);
     v128.store(PSCALE + (<usize>b << 4), d);
     v128.store(PMIN + (<usize>b << 4), f32x4.mul(d, f32x4.splat(8)));
   }

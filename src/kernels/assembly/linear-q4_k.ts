@@ -7,11 +7,11 @@
 //   Σ_i w_i x_i ≈ d·sc_j·dx_j · Σ_i q_i qx_i − dmin·m_j · (dx_j · Σ_i qx_i),
 // each sub-block being one block of the summation order in _linear-quant.ts.
 
-import { f16Scalar, hsum } from "./_simd";
+import { f16ExactAt, f16Scalar, hsum } from "./_simd";
 import {
-  IPANEL, IPANEL8, PMIN, PSCALE, QPANEL_K, accumulateBlock, dot32, fence, highNibbles, laneRow, linearQuantPanels, lowNibbles,
-  nibble0, nibble1, nibble2, nibble3, nibblePairs, nibblePartial8, nibbleTotals, quantizeActivations, storeTransposed, x8Base,
-  xdBase, xsBase,
+  IPANEL, IPANEL8, PMIN, PSCALE, QPANEL_K, accumulateBlock, chunkRunning, dot32, fence, highNibbles, laneRow,
+  linearQuantPanels, lowNibbles, nibble0, nibble1, nibble2, nibble3, nibblePairs, nibblePartial8,
+  nibbleTotals, quantizeActivations, storeTransposed, x8Base, xdBase, xsBase,
 } from "./_linear-quant";
 
 const BLOCK_BYTES: usize = 144;
@@ -71,20 +71,6 @@ export function linear_q4_k(
 }
 
 /**
- * A super-block's f16 d or dmin as f32, exactly. Not f16Scalar: these are small (the largest sub-block
- * scale / 63) and often f16 subnormals, which f16Scalar turns into f32 subnormals before rescaling,
- * and an x86 multiply with a subnormal operand takes a microcode assist (measured: Q4_K decode 4×
- * slower on weights of magnitude 0.02). Here subnormals go through an integer conversion instead.
- */
-// @ts-ignore: decorator
-@inline function superScale(p: usize): f32 {
-  const h = <i32>load<u16>(p);
-  const mag = h & 0x7fff;
-  const v = mag >= 0x400 ? reinterpret<f32>((mag << 13) + 0x38000000) : <f32>mag * <f32>5.9604644775390625e-8;
-  return (h & 0x8000) != 0 ? -v : v;
-}
-
-/**
  * The partial sums of one 32-value sub-block: the low (high) nibbles of the 32 bytes v0, v1 against
  * its activations; i16 partials of 8-bit relaxed dots where the build has them, else i32 partials of
  * int16 dots (see nibblePartial). Reduce 4 of them with nibbleTotals.
@@ -134,7 +120,7 @@ function matvecQ4K(
       let acc = f32x4.splat(0);
       let mins: f32 = 0;
       for (let sb = c0; sb < c1; sb++) {
-        unpackScales(blk + 4, superScale(blk), superScale(blk + 2));
+        unpackScales(blk + 4, f16ExactAt(blk), f16ExactAt(blk + 2));
         // scale_j · dx_j for the 8 sub-blocks
         v128.store(SCALES, f32x4.mul(v128.load(SCALES), v128.load(dp)));
         v128.store(SCALES, f32x4.mul(v128.load(SCALES, 16), v128.load(dp, 16)), 16);
@@ -149,7 +135,7 @@ function matvecQ4K(
         sp += 32;
       }
       const s = hsum(acc) - mins;
-      res = c0 == 0 ? (addOut ? s + load<f32>(out + (<usize>n << 2)) : s) : s + res;
+      res = chunkRunning(s, res, c0 == 0, out + (<usize>n << 2), addOut);
     }
     if (bias != 0) res += load<f32>(bias + (<usize>n << 2));
     store<f32>(out + (<usize>n << 2), res);
@@ -196,10 +182,10 @@ function q4kPanel(w: usize, K: i32, n0: i32, rows: i32, k0: i32, kc: i32): void 
   for (let sb = 0; sb < kc >> 8; sb++) {
     const o = <usize>sb * BLOCK_BYTES;
     const b0 = <usize>sb << 3; // first sub-block of this super-block in the chunk
-    unpackScales(r0 + o + 4, superScale(r0 + o), superScale(r0 + o + 2), STAGE, STAGE + 32);
-    unpackScales(r1 + o + 4, superScale(r1 + o), superScale(r1 + o + 2), STAGE + 64, STAGE + 96);
-    unpackScales(r2 + o + 4, superScale(r2 + o), superScale(r2 + o + 2), STAGE + 128, STAGE + 160);
-    unpackScales(r3 + o + 4, superScale(r3 + o), superScale(r3 + o + 2), STAGE + 192, STAGE + 224);
+    unpackScales(r0 + o + 4, f16ExactAt(r0 + o), f16ExactAt(r0 + o + 2), STAGE, STAGE + 32);
+    unpackScales(r1 + o + 4, f16ExactAt(r1 + o), f16ExactAt(r1 + o + 2), STAGE + 64, STAGE + 96);
+    unpackScales(r2 + o + 4, f16ExactAt(r2 + o), f16ExactAt(r2 + o + 2), STAGE + 128, STAGE + 160);
+    unpackScales(r3 + o + 4, f16ExactAt(r3 + o), f16ExactAt(r3 + o + 2), STAGE + 192, STAGE + 224);
     for (let i: usize = 0; i < 4; i++) {
       // i: 0/1 = scales of sub-blocks 0..3 / 4..7, 2/3 = minimums
       const dst = (i < 2 ? PSCALE : PMIN) + (b0 << 4) + ((i & 1) << 6);

@@ -20,10 +20,10 @@
 //   - panels (both builds): int16 weights (q − 32) · sc_s (|·| <= 4096) in the int16 panel of
 //     _linear-quant.ts (pair sums <= 2·4096·127 = 1 040 384; block <= 16 646 144), scale d.
 
-import { hsum } from "./_simd";
+import { f16ExactAt, hsum } from "./_simd";
 import {
-  IPANEL, PSCALE, QPANEL_K, accumulateBlock, fence, highNibbles, laneRow, linearQuantPanels, lowNibbles, pairs16, pairs32,
-  quantizeActivations, scatterLanes, totals32, x8Base, xdBase,
+  IPANEL, PSCALE, QPANEL_K, accumulateBlock, chunkRunning, fence, highNibbles, laneRow, linearQuantPanels,
+  lowNibbles, pairs16, pairs32, quantizeActivations, scatterLanes, totals32, x8Base, xdBase,
 } from "./_linear-quant";
 
 const BLOCK_BYTES: usize = 210;
@@ -44,19 +44,6 @@ export function linear_q6_k(
   quantizeActivations(x, T, K, scratch, false);
   if (T < SMALL_BATCH) smallBatchQ6K(out, w, bias, T, K, N, accumulate != 0, scratch);
   else linearQuantPanels(out, w, bias, T, K, N, accumulate != 0, scratch, q6kPanel, false, false);
-}
-
-/**
- * A super-block's f16 d as f32, exactly (as superScale in linear-q4_k.ts: Q6_K's d is max|w| / 4096
- * or so, an f16 subnormal for typical weights, and an f32 subnormal operand would make x86 multiplies
- * take a microcode assist).
- */
-// @ts-ignore: decorator
-@inline function superScale(p: usize): f32 {
-  const h = <i32>load<u16>(p);
-  const mag = h & 0x7fff;
-  const v = mag >= 0x400 ? reinterpret<f32>((mag << 13) + 0x38000000) : <f32>mag * <f32>5.9604644775390625e-8;
-  return (h & 0x8000) != 0 ? -v : v;
 }
 
 /**
@@ -167,7 +154,7 @@ function subBlockCorrections(x8: usize, K: i32, dst: usize): void {
     const c1 = min(nsb, c0 + chunkSuper);
     let acc = f32x4.splat(0);
     for (let sb = c0; sb < c1; sb++) {
-      const d = f32x4.splat(superScale(blk + 208));
+      const d = f32x4.splat(f16ExactAt(blk + 208));
       const sc = v128.load(blk + 192);
       // fenced: the second half's loads wait for the first half's result
       acc = fence(accumulateBlock(acc, halfTotals(blk, blk + 128, i16x8.extend_low_i8x16_s(sc), xp, x8p, cp), f32x4.mul(d, v128.load(dp))));
@@ -181,7 +168,7 @@ function subBlockCorrections(x8: usize, K: i32, dst: usize): void {
       cp += 64;
     }
     const s = hsum(acc);
-    res = c0 == 0 ? (addOut ? s + load<f32>(out) : s) : s + res;
+    res = chunkRunning(s, res, c0 == 0, out, addOut);
   }
   if (bias != 0) res += load<f32>(bias);
   store<f32>(out, res);
@@ -246,7 +233,7 @@ function q6kPanel(w: usize, K: i32, n0: i32, rows: i32, k0: i32, kc: i32): void 
     let blk = laneRow(w, rowBytes, n0, r, rows) + <usize>(k0 >> 8) * BLOCK_BYTES;
     for (let sb = 0; sb < kc >> 8; sb++) {
       const b0 = <usize>sb << 3; // first block of this super-block in the chunk
-      const d = superScale(blk + 208);
+      const d = f16ExactAt(blk + 208);
       for (let i: usize = 0; i < 8; i++) store<f32>(PSCALE + ((b0 + i) << 4) + (<usize>r << 2), d);
       panelHalf(blk, blk + 128, blk + 192, b0, r);
       panelHalf(blk + 64, blk + 160, blk + 200, b0 + 4, r);

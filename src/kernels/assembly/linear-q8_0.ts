@@ -4,10 +4,10 @@
 // Signed 8-bit weights do not fit the 7-bit operand of the relaxed 8-bit dot, so both builds use
 // int16 dots (pmaddwd) here.
 
-import { f16Scalar, f16x4, hsum } from "./_simd";
+import { f16Scalar, f16x4Gather, hsum } from "./_simd";
 import {
-  IPANEL, PSCALE, QK, QPANEL_K, accumulateBlock, dot32, fence, laneRow, linearQuantPanels, pairs32, quantizeActivations, storeTransposed,
-  totals32, xdBase,
+  IPANEL, PSCALE, QK, QPANEL_K, accumulateBlock, chunkRunning, dot32, fence, laneRow, linearQuantPanels,
+  pairs32, quantizeActivations, storeTransposed, totals32, xdBase,
 } from "./_linear-quant";
 
 const BLOCK_BYTES: usize = 34;
@@ -39,28 +39,8 @@ const SMALL_BATCH: i32 = 8;
   );
 }
 
-/** The f16 scales of block o of 4 rows as f32 lanes. */
-// @ts-ignore: decorator
-@inline function rowScales(r0: usize, r1: usize, r2: usize, r3: usize, o: usize): v128 {
-  let h = i32x4.splat(<i32>load<i16>(r0 + o));
-  h = i32x4.replace_lane(h, 1, <i32>load<i16>(r1 + o));
-  h = i32x4.replace_lane(h, 2, <i32>load<i16>(r2 + o));
-  h = i32x4.replace_lane(h, 3, <i32>load<i16>(r3 + o));
-  return f16x4(h);
-}
-
 /** Staging for the scales of a chunk's last, partial group of 4 blocks. */
 const TAIL: usize = memory.data(32, 16);
-
-/** The f16 scales of blocks b..b+3 of row r (byte offset of block b: o) as f32 lanes. */
-// @ts-ignore: decorator
-@inline function quadScales(r: usize, o: usize): v128 {
-  let h = i32x4.splat(<i32>load<i16>(r + o));
-  h = i32x4.replace_lane(h, 1, <i32>load<i16>(r + o + BLOCK_BYTES));
-  h = i32x4.replace_lane(h, 2, <i32>load<i16>(r + o + 2 * BLOCK_BYTES));
-  h = i32x4.replace_lane(h, 3, <i32>load<i16>(r + o + 3 * BLOCK_BYTES));
-  return f16x4(h);
-}
 
 /**
  * Blocks b..b+3 of row r against one token: lane j of acc += f32(t_{b+j}) · (d_w · d_x), lane j being
@@ -72,7 +52,7 @@ const TAIL: usize = memory.data(32, 16);
   const xp = xq + (<usize>b << 6);
   const p01 = fence(pairs32(fence(blockPartial(r + o, xp)), blockPartial(r + o + BLOCK_BYTES, xp + 64)));
   const p23 = pairs32(fence(blockPartial(r + o + 2 * BLOCK_BYTES, xp + 128)), blockPartial(r + o + 3 * BLOCK_BYTES, xp + 192));
-  const scale = f32x4.mul(quadScales(r, o), v128.load(xd + (<usize>b << 2)));
+  const scale = f32x4.mul(f16x4Gather(r + o, r + o + BLOCK_BYTES, r + o + 2 * BLOCK_BYTES, r + o + 3 * BLOCK_BYTES), v128.load(xd + (<usize>b << 2)));
   return accumulateBlock(acc, totals32(p01, p23), scale);
 }
 
@@ -105,7 +85,7 @@ const TAIL: usize = memory.data(32, 16);
     for (; b + 4 <= c1; b += 4) acc = rowQuad(acc, r, b, xq, xd);
     if (b < c1) acc = rowTail(acc, r, b, c1 - b, xq, xd);
     const s = hsum(acc);
-    res = c0 == 0 ? (addOut ? s + load<f32>(out) : s) : s + res;
+    res = chunkRunning(s, res, c0 == 0, out, addOut);
   }
   if (bias != 0) res += load<f32>(bias);
   store<f32>(out, res);
@@ -150,6 +130,6 @@ function q8_0Panel(w: usize, K: i32, n0: i32, rows: i32, k0: i32, kc: i32): void
       storeTransposed(dst + (h << 7) + 64,
         i16x8.extend_high_i8x16_s(v0), i16x8.extend_high_i8x16_s(v1), i16x8.extend_high_i8x16_s(v2), i16x8.extend_high_i8x16_s(v3));
     }
-    v128.store(PSCALE + (<usize>b << 4), rowScales(r0, r1, r2, r3, o));
+    v128.store(PSCALE + (<usize>b << 4), f16x4Gather(r0 + o, r1 + o, r2 + o, r3 + o));
   }
 }
