@@ -2,15 +2,16 @@
 // out(T, N) = [out +] bias + x(T, K) · W(N, K)^T; quantized ones quantize x into the scratch area first.
 import type { DType } from "../formats/tensor.js";
 import type { Kernels } from "../kernels/wasm.js";
-import { quantKernels, quantScratchBytes, type QuantDType, type QuantKernels } from "../kernels/quant-kernels.js";
+import { layoutScratchBytes, quantKernels, quantScratchBytes, type QuantDType, type QuantKernels } from "../kernels/quant-kernels.js";
 
 export type LinearFn = (
   out: number, x: number, w: number, bias: number, T: number, K: number, N: number, accumulate: number, scratch: number,
 ) => void;
 
-/** Scratch bytes the quantized kernels need for T rows of K activations. */
+/** Scratch bytes the quantized kernels need for T rows of K activations (and toKernelLayout for K columns). */
 export function linearScratchBytes(T: number, K: number): number {
-  return quantScratchBytes(T, Math.ceil(K / 32) * 32);
+  const k = Math.ceil(K / 32) * 32;
+  return Math.max(quantScratchBytes(T, k), layoutScratchBytes("Q8_0", k), layoutScratchBytes("Q4_0", k));
 }
 
 /** The quantized kernels of a kernel instance, bound once. */
@@ -27,7 +28,7 @@ function isQuant(dtype: DType): dtype is QuantDType {
 
 /**
  * Puts a matrix just loaded in ggml's / the file's layout into the layout its kernel takes (in place;
- * only Q4_0 changes: see QuantKernels.toKernelLayout). scratch: linearScratchBytes(T ≥ 1, cols) bytes.
+ * only Q8_0 and Q4_0 change: see QuantKernels.toKernelLayout). scratch: linearScratchBytes(T ≥ 1, cols) bytes.
  */
 export function toKernelLayout(k: Kernels, dtype: DType, w: number, rows: number, cols: number, scratch: number): void {
   if (isQuant(dtype)) quantOf(k).toKernelLayout(dtype, w, rows, cols, scratch);

@@ -324,7 +324,7 @@ export type QuantPanelConverter = (w: usize, K: i32, n0: i32, rows: i32, k0: i32
 
 /** i32 lane j of v in all 4 lanes (j a constant once inlined). */
 // @ts-ignore: decorator
-@inline function broadcast(v: v128, j: i32): v128 {
+@inline export function broadcast(v: v128, j: i32): v128 {
   if (j == 0) return v128.shuffle<i32>(v, v, 0, 0, 0, 0);
   if (j == 1) return v128.shuffle<i32>(v, v, 1, 1, 1, 1);
   if (j == 2) return v128.shuffle<i32>(v, v, 2, 2, 2, 2);
@@ -409,25 +409,49 @@ export type QuantPanelConverter = (w: usize, K: i32, n0: i32, rows: i32, k0: i32
   return chunkSum(a0, a1, a2, a3, mins);
 }
 
+/** Write-only slot for `touchNext`'s loads. */
+const SINK: usize = memory.data(16, 16);
+
 /**
- * The T > 1 driver: activations already quantized in scratch. Loops: blocks of 64 tokens ▸ groups of
- * 4 rows ▸ chunks of QPANEL_K columns (repacked once) ▸ tokens; each token's running result for the
- * 4 rows waits in PACC between chunks. `eightBit`: the converter fills IPANEL8 (4-bit formats, relaxed
- * build), else IPANEL.
+ * Loads one byte of each 64-byte line of [p, p + bytes), the part `part` of `parts` of it. A poor
+ * man's prefetch (wasm has none): issued among the token loop's dot products, these misses overlap
+ * with the work, where the next panel's repacking would otherwise wait for them one by one (measured
+ * on fc1 at T = 8: the weights' first read from DRAM was ~15 % of the call).
+ */
+// @ts-ignore: decorator
+@inline function touchNext(p: usize, bytes: usize, part: i32, parts: i32): void {
+  const lines = (bytes + 63) >> 6;
+  const per = (lines + <usize>parts - 1) / <usize>parts;
+  const l0 = <usize>part * per;
+  const l1 = min(lines, l0 + per);
+  let sink: u32 = 0;
+  for (let l = l0; l < l1; l++) sink |= <u32>load<u8>(p + (l << 6));
+  store<u32>(SINK, sink);
+}
+
+/**
+ * The T > 1 driver: activations already quantized in scratch. Loops: blocks of TOKEN_BLOCK tokens ▸
+ * groups of 4 rows ▸ chunks of QPANEL_K columns (repacked once) ▸ tokens; each token's running result
+ * for the 4 rows waits in PACC between chunks. `eightBit`: the converter fills IPANEL8 (4-bit formats,
+ * relaxed build), else IPANEL. rowBytes: bytes per weight row; a group's 4 rows are the 4·rowBytes
+ * bytes at w + n0·rowBytes in every layout, and the next group's are touched while this one computes.
  */
 // @ts-ignore: decorator
 @inline export function linearQuantPanels(
   out: usize, w: usize, bias: usize, T: i32, K: i32, N: i32, accumulate: bool, scratch: usize,
-  convert: QuantPanelConverter, hasMin: bool, eightBit: bool,
+  convert: QuantPanelConverter, hasMin: bool, eightBit: bool, rowBytes: usize,
 ): void {
   const nb = K >> 5;
   const xd0 = xdBase(scratch, T, K);
   const xs0 = xsBase(scratch, T, K);
   const x80 = x8Base(scratch, T, K);
+  const chunks = (K + QPANEL_K - 1) / QPANEL_K;
   for (let t0 = 0; t0 < T; t0 += TOKEN_BLOCK) {
     const tn = min(TOKEN_BLOCK, T - t0);
     for (let n0 = 0; n0 < N; n0 += 4) {
       const rows = min(4, N - n0);
+      const next = w + <usize>(n0 + 4) * rowBytes;
+      const nextBytes = <usize>max(0, min(4, N - n0 - 4)) * rowBytes;
       for (let k0 = 0; k0 < K; k0 += QPANEL_K) {
         const kc = min(QPANEL_K, K - k0);
         const b0 = k0 >> 5;
@@ -442,6 +466,7 @@ export type QuantPanelConverter = (w: usize, K: i32, n0: i32, rows: i32, k0: i32
           const slot = PACC + (<usize>i << 4);
           const o = out + ((<usize>t * <usize>N + <usize>n0) << 2);
           v128.store(slot, chunkRunning4(s, v128.load(slot), k0 == 0, o, rows, accumulate));
+          if (nextBytes != 0) touchNext(next, nextBytes, (k0 / QPANEL_K) * tn + i, chunks * tn);
         }
       }
       for (let i = 0; i < tn; i++) {

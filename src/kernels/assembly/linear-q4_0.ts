@@ -34,7 +34,7 @@ export function linear_q4_0(
 ): void {
   quantizeActivations(x, T, K, scratch, true);
   if (T < SMALL_BATCH) matvecQ4_0(out, w, bias, T, K, N, accumulate != 0, scratch);
-  else linearQuantPanels(out, w, bias, T, K, N, accumulate != 0, scratch, q4_0Panel, true, ASC_FEATURE_RELAXED_SIMD);
+  else linearQuantPanels(out, w, bias, T, K, N, accumulate != 0, scratch, q4_0Panel, true, ASC_FEATURE_RELAXED_SIMD, <usize>(K >> 5) * BLOCK_BYTES);
 }
 
 // @ts-ignore: decorator

@@ -41,7 +41,7 @@ export function linear_q4_k(
       );
     }
   }
-  else linearQuantPanels(out, w, bias, T, K, N, accumulate != 0, scratch, q4kPanel, true, ASC_FEATURE_RELAXED_SIMD);
+  else linearQuantPanels(out, w, bias, T, K, N, accumulate != 0, scratch, q4kPanel, true, ASC_FEATURE_RELAXED_SIMD, <usize>(K >> 8) * BLOCK_BYTES);
 }
 
 /**

@@ -43,7 +43,7 @@ export function linear_q6_k(
 ): void {
   quantizeActivations(x, T, K, scratch, false);
   if (T < SMALL_BATCH) smallBatchQ6K(out, w, bias, T, K, N, accumulate != 0, scratch);
-  else linearQuantPanels(out, w, bias, T, K, N, accumulate != 0, scratch, q6kPanel, false, false);
+  else linearQuantPanels(out, w, bias, T, K, N, accumulate != 0, scratch, q6kPanel, false, false, <usize>(K >> 8) * BLOCK_BYTES);
 }
 
 /**
