@@ -5,7 +5,7 @@ import { Command } from "commander";
 import { createInterface, type Interface } from "node:readline";
 import { DEFAULT_MODEL_ID, loadModel, resolveModel, type GenerationOptions, type LoadedModel, type PromptFormat } from "../index.js";
 import { ChatSession, type ReplyStats } from "./chat-session.js";
-import { addSamplingOptions, fail, generationOptions, intArg, type SamplingOpts } from "./options.js";
+import { addSamplingOptions, fail, generationOptions, intArg, printNotices, type SamplingOpts } from "./options.js";
 
 const FORMATS: PromptFormat[] = ["chat", "qa", "code", "raw"];
 
@@ -56,6 +56,7 @@ export function chatCommand(): Command {
         onProgress: tty ? (f) => process.stderr.write(`\r\x1b[Kloading ${path} ... ${Math.round(f * 100)}%`) : undefined,
       });
       if (tty) process.stderr.write("\n");
+      printNotices(model);
     } catch (e) {
       fail(e);
     }

@@ -55,7 +55,14 @@ export function loadOptions(o: ModelOpts): LoadOptions {
 /** Resolves --model (downloading a hub id into the cache when needed) and loads it. */
 export async function openModel(o: ModelOpts, extra: LoadOptions = {}): Promise<LoadedModel> {
   const path = await resolveModel(o.model);
-  return loadModel(path, { ...loadOptions(o), ...extra });
+  const model = await loadModel(path, { ...loadOptions(o), ...extra });
+  printNotices(model);
+  return model;
+}
+
+/** The model's load-time conversions (weights held in another type than the file's), one stderr line each. */
+export function printNotices(model: LoadedModel, prefix = "phi2"): void {
+  for (const line of model.notices) process.stderr.write(`${prefix}: note: ${line}\n`);
 }
 
 export interface SamplingOpts {

@@ -1,7 +1,7 @@
 // phi2 serve: an OpenAI-compatible HTTP server with continuous batching.
 import { Command } from "commander";
 import { startServer, stderrLog, DEFAULTS } from "../server/server.js";
-import { addModelOptions, fail, intArg, type ModelOpts } from "./options.js";
+import { addModelOptions, fail, intArg, printNotices, type ModelOpts } from "./options.js";
 
 interface ServeOpts extends ModelOpts {
   host: string;
@@ -103,6 +103,7 @@ export function serveCommand(): Command {
       process.on("SIGINT", () => stop("SIGINT"));
       try {
         const model = await running.ready;
+        printNotices(model, "phi2 serve");
         const e = model.engine;
         process.stderr.write(
           `phi2 serve: ${running.context.model?.id} ready in ${(model.loadMs / 1000).toFixed(1)} s: ` +

@@ -20,6 +20,18 @@ export function computeDType(file: DType, cols: number, quant?: LoadQuant): DTyp
   return target;
 }
 
+/**
+ * The type the column slice [start, end) of a matrix with `cols` columns is held in (a partition's share
+ * of dense / fc2): computeDType's, unless the slice cuts that type's blocks, which a K-quant (256 values)
+ * does when more threads split the matrix than it has whole blocks for; then Q8_0 (32), else F32.
+ */
+export function computeSliceDType(file: DType, cols: number, start: number, end: number, quant?: LoadQuant): DType {
+  const whole = computeDType(file, cols, quant);
+  const block = blockSize(whole);
+  if (start % block === 0 && end % block === 0) return whole;
+  return start % 32 === 0 && end % 32 === 0 ? "Q8_0" : "F32";
+}
+
 export function isWritable(d: DType): d is WritableDType {
   return d === "F32" || d === "F16" || d === "BF16" || d === "Q8_0" || d === "Q4_0" || d === "Q4_K";
 }

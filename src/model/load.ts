@@ -32,6 +32,8 @@ export interface LoadedModel {
   source: string;
   name: string;
   loadMs: number;
+  /** Weights held in another type than the file's (converted at load), one line each; empty when none. */
+  notices: string[];
   dispose(): Promise<void>;
 }
 
@@ -86,6 +88,7 @@ export async function loadModel(source: string, options: LoadOptions = {}): Prom
     source,
     name: basename(path),
     loadMs: performance.now() - t0,
+    notices: engine.notices,
     dispose: () => engine.dispose(),
   };
 }

@@ -6,7 +6,7 @@ import { headDim, rotaryDim, type PhiConfig } from "./config.js";
 import type { PartitionPlan, Range } from "./plan.js";
 import type { LayerWeights, PhiWeights, WeightSlice } from "./weights.js";
 import { FileReader, readColumns, readConverted, readRows, readVectorF32 } from "./weight-io.js";
-import { computeDType, isWritable, type LoadQuant } from "./dtype.js";
+import { computeDType, computeSliceDType, isWritable, type LoadQuant } from "./dtype.js";
 import type { DType } from "../formats/tensor.js";
 import { rowBytes } from "../formats/ggml-quants.js";
 import { createKernelMemory, instantiateKernels, type Kernels } from "../kernels/wasm.js";
@@ -72,6 +72,11 @@ function layout(s: PartitionSizes, weights: PhiWeights, L: PartitionLayout) {
     const dtype = computeDType(w.ref.dtype, w.cols, s.quant);
     return { ptr: L.alloc(matrixBytes(dtype, rows, cols)), dtype, rows, cols };
   };
+  /** A column-split matrix: this partition's columns [c0, c1). */
+  const colMat = (w: WeightSlice, rows: number, c0: number, c1: number): Matrix => {
+    const dtype = computeSliceDType(w.ref.dtype, w.cols, c0, c1, s.quant);
+    return { ptr: L.alloc(matrixBytes(dtype, rows, c1 - c0)), dtype, rows, cols: c1 - c0 };
+  };
 
   const layers: LayerPtrs[] = weights.layers.map((lw: LayerWeights) => ({
     ln_w: f32(C), ln_b: f32(C),
@@ -80,9 +85,9 @@ function layout(s: PartitionSizes, weights: PhiWeights, L: PartitionLayout) {
     v: mat(lw.v_w, kvp * hd, C), v_b: f32(kvp * hd),
     q_ln_w: c.qk_layernorm ? f32(hd) : 0, q_ln_b: c.qk_layernorm ? f32(hd) : 0,
     k_ln_w: c.qk_layernorm ? f32(hd) : 0, k_ln_b: c.qk_layernorm ? f32(hd) : 0,
-    dense: mat(lw.dense_w, C, hp * hd), dense_b: f32(C),
+    dense: colMat(lw.dense_w, C, s.plan.heads.start * hd, s.plan.heads.end * hd), dense_b: f32(C),
     fc1: mat(lw.fc1_w, ip, C), fc1_b: f32(ip),
-    fc2: mat(lw.fc2_w, C, ip), fc2_b: f32(C),
+    fc2: colMat(lw.fc2_w, C, s.plan.inter.start, s.plan.inter.end), fc2_b: f32(C),
   }));
   const final_ln_w = f32(C), final_ln_b = f32(C);
   const lm = mat(weights.lm_head_w, vp, C);

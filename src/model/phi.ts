@@ -22,6 +22,7 @@ import type { PhiWeights } from "./weights.js";
 import { computeDType, type LoadQuant } from "./dtype.js";
 import type { FromWorker, ToWorker, WorkerInit } from "./worker.js";
 import { BARRIER_BYTES, barrierAbort } from "./barrier.js";
+import { conversionNotices } from "./conversions.js";
 
 export interface EngineOptions {
   threads: number;
@@ -52,6 +53,8 @@ export class PhiEngine implements Engine {
   readonly contextLength: number;
   readonly threads: number;
   readonly plan: ModelPlan;
+  /** Weights held in another type than their file's (see conversions.ts), one line each. */
+  readonly notices: string[];
   private readonly maxTokens: number;
   private readonly quant: LoadQuant | undefined;
   private readonly injectFault: EngineOptions["injectFault"];
@@ -82,6 +85,7 @@ export class PhiEngine implements Engine {
       partitionBytes: (plan) => partitionBytes({ ...sizes, plan }, weights, 1 << 20),
     });
     this.threads = this.plan.workers.length;
+    this.notices = conversionNotices(config, weights, this.plan, o.quant);
   }
 
   static async start(config: PhiConfig, weights: PhiWeights, o: EngineOptions): Promise<PhiEngine> {

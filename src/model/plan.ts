@@ -67,10 +67,17 @@ export function planPartitions(input: PlanInput): ModelPlan {
   const hd = headDim(config);
   const group = config.num_attention_heads / config.num_key_value_heads;
   // Smallest number of KV heads whose dense columns (kv * group * hd) are a whole number of blocks.
+  const kvUnitFor = (block: number): number => {
+    let u = 1;
+    while ((u * group * hd) % block !== 0 && u < config.num_key_value_heads) u++;
+    return (u * group * hd) % block === 0 ? u : config.num_key_value_heads;
+  };
   const denseBlock = blockSize(input.denseDType);
-  let kvUnit = 1;
-  while ((kvUnit * group * hd) % denseBlock !== 0 && kvUnit < config.num_key_value_heads) kvUnit++;
-  if ((kvUnit * group * hd) % denseBlock !== 0) kvUnit = config.num_key_value_heads;
+  let kvUnit = kvUnitFor(denseBlock);
+  // A K-quant dense (256-value blocks: 16 of Phi-2's heads) would cap the threads at 2. Rather than leave
+  // threads idle, cut it on 32-value boundaries: the partitions whose columns then cut its blocks hold
+  // their share as Q8_0 (computeSliceDType).
+  if (denseBlock > 32 && Math.floor(config.num_key_value_heads / kvUnit) < threads) kvUnit = kvUnitFor(32);
   const maxParts = Math.max(1, Math.floor(config.num_key_value_heads / kvUnit));
   const interUnit = blockSize(input.fc2DType);
 

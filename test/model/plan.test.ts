@@ -20,7 +20,6 @@ test("with 3 partitions, fc2 column ranges are whole 256-value blocks when any l
   } as unknown as PhiConfig;
   const plan = planPartitions({
     config, threads: 3,
-    // (a K-quant dense would allow only 2 partitions: 16 heads' 1280 columns are its smallest whole-block split)
     denseDType: widestBlockDType(["Q8_0", "Q8_0"]),
     fc2DType: widestBlockDType(["Q8_0", "Q4_K"]),
     partitionBytes: () => 1 << 20,

@@ -39,8 +39,9 @@ function sseEvents(text: string): unknown[] {
 }
 
 test("an engine that failed for good: /health 503, phi2_engine_failed 1, running requests end cleanly, new ones get 503", async () => {
-  // Three slots, 2 ms per forward step: long generations are still running when the engine breaks.
-  const engine = new FakeEngine(3, 512, 2);
+  // Three slots, 5 ms per forward step: the long generations (480 steps, 2.4 s) are still running when
+  // the engine breaks, even on a loaded machine (at 2 ms × 400 they once finished first under CI load).
+  const engine = new FakeEngine(3, 512, 5);
   const log = recordingLog();
   const server = await serve(fakeLoadedModel(engine), { parallel: 3, log });
   try {
@@ -55,10 +56,10 @@ test("an engine that failed for good: /health 503, phi2_engine_failed 1, running
 
     // Three requests decoding (a completion, a streamed completion, a streamed chat) and one queued behind
     // them when the engine breaks.
-    const long = { prompt: [4, 5, 6], max_tokens: 400 };
+    const long = { prompt: [4, 5, 6], max_tokens: 480 };
     const plain = http(server, "POST", "/v1/completions", long);
     const streamed = http(server, "POST", "/v1/completions", { ...long, stream: true });
-    const chatStreamed = http(server, "POST", "/v1/chat/completions", { messages: [{ role: "user", content: "hi" }], max_tokens: 400, stream: true });
+    const chatStreamed = http(server, "POST", "/v1/chat/completions", { messages: [{ role: "user", content: "hi" }], max_tokens: 480, stream: true });
     await eventually(async () => (await http(server, "GET", "/health")).json.slots_processing === 3, 5000, "all three to start");
     const queued = http(server, "POST", "/v1/completions", long);
     await eventually(async () => (await http(server, "GET", "/health")).json.queue_depth === 1, 5000, "the third to queue");

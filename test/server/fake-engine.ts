@@ -134,6 +134,6 @@ export const fakeTokenizer = {
 
 /** The fake engine and tokenizer as a loaded model, to serve with startServer (dispose does nothing). */
 export function fakeLoadedModel(engine: FakeEngine): LoadedModel {
-  const model = { engine, tokenizer: fakeTokenizer, config: engine.config, source: "fake", name: "fake", loadMs: 0, dispose: async () => {} };
+  const model = { engine, tokenizer: fakeTokenizer, config: engine.config, source: "fake", name: "fake", loadMs: 0, notices: [], dispose: async () => {} };
   return model as unknown as LoadedModel; // fakeTokenizer has what the server uses of Phi2Tokenizer
 }
