@@ -46,6 +46,8 @@ export class Phi2 {
   get name(): string { return this.model.name; }
   /** Milliseconds the load took. */
   get loadMs(): number { return this.model.loadMs; }
+  /** Weights held in another type than the file's (converted at load), one line each; empty when none. */
+  get notices(): readonly string[] { return this.model.notices; }
 
   /**
    * The error that stopped the engine for good (a worker thread failed mid-pass or died), or undefined

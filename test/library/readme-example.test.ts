@@ -43,6 +43,7 @@ test("Phi2: generate streams what complete returns; chat keeps the conversation'
     const ids = model.tokenize("Hello world");
     assert.deepEqual(ids, [15496, 995]);
     assert.equal(model.detokenize(ids), "Hello world");
+    assert.deepEqual(model.notices, [], "an f32 model is held as it is");
   } finally {
     await model.dispose();
   }
