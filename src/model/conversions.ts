@@ -10,7 +10,6 @@ import type { PhiWeights, WeightSlice } from "./weights.js";
 
 export function conversionNotices(config: PhiConfig, weights: PhiWeights, plan: ModelPlan, quant?: LoadQuant): string[] {
   const notices: string[] = [];
-  const asked = (w: WeightSlice) => quant !== undefined && ["F32", "F16", "BF16"].includes(w.ref.dtype);
 
   // Whole tensors (fused q|k|v counts once), grouped by (file type, held type).
   const tensors = new Map<string, WeightSlice>();
@@ -19,7 +18,8 @@ export function conversionNotices(config: PhiConfig, weights: PhiWeights, plan: 
   const groups = new Map<string, number>();
   for (const w of tensors.values()) {
     const held = computeDType(w.ref.dtype, w.cols, quant);
-    if (held !== w.ref.dtype && !asked(w)) groups.set(`${w.ref.dtype}→${held}`, (groups.get(`${w.ref.dtype}→${held}`) ?? 0) + 1);
+    // converted even without --quant: not something the user asked for
+    if (computeDType(w.ref.dtype, w.cols) !== w.ref.dtype) groups.set(`${w.ref.dtype}→${held}`, (groups.get(`${w.ref.dtype}→${held}`) ?? 0) + 1);
   }
   for (const [pair, n] of groups) {
     const [from, to] = pair.split("→");

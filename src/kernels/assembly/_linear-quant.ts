@@ -402,11 +402,7 @@ export type QuantPanelConverter = (w: usize, K: i32, n0: i32, rows: i32, k0: i32
   if (b + 1 < nbc) a1 = panelStep(a1, b + 1, eightBit, xq, x8, xd);
   if (b + 2 < nbc) a2 = panelStep(a2, b + 2, eightBit, xq, x8, xd);
   // the minimums in their own pass (same order): fewer live values in the dot loop above
-  let mins = f32x4.splat(0);
-  if (hasMin) {
-    for (let i = 0; i < nbc; i++) mins = f32x4.add(mins, f32x4.mul(v128.load(PMIN + (<usize>i << 4)), f32x4.splat(load<f32>(xs + (<usize>i << 2)))));
-  }
-  return chunkSum(a0, a1, a2, a3, mins);
+  return chunkSum(a0, a1, a2, a3, hasMin ? panelMins(PMIN, nbc, xs) : f32x4.splat(0));
 }
 
 // ---- 8 rows per pass: each activation broadcast serves two 4-row panels ----

@@ -165,26 +165,16 @@ const TAIL: usize = memory.data(32, 16);
 function smallBatchQ8_0(out: usize, w: usize, bias: usize, T: i32, K: i32, N: i32, addOut: bool, scratch: usize): void {
   const nb = K >> 5;
   const rowBytes = <usize>nb * BLOCK_BYTES;
-  const xd = xdBase(scratch, T, K);
-  const full = N & ~3;
-  for (let n = 0; n < full; n += 4) {
-    const group = w + <usize>n * rowBytes;
-    const b = bias != 0 ? bias + (<usize>n << 2) : 0;
+  const xd0 = xdBase(scratch, T, K);
+  for (let n = 0; n < N; n += 4) {
+    const rows = min(4, N - n);
     for (let t = 0; t < T; t++) {
-      group4(
-        out + ((<usize>t * <usize>N + <usize>n) << 2), group, nb,
-        scratch + ((<usize>t * <usize>K) << 1), xd + ((<usize>t * <usize>nb) << 2), b, addOut,
-      );
-    }
-  }
-  for (let n = full; n < N; n++) {
-    const r = w + <usize>n * rowBytes;
-    const b = bias != 0 ? bias + (<usize>n << 2) : 0;
-    for (let t = 0; t < T; t++) {
-      rowToken(
-        out + ((<usize>t * <usize>N + <usize>n) << 2), r, nb,
-        scratch + ((<usize>t * <usize>K) << 1), xd + ((<usize>t * <usize>nb) << 2), b, addOut,
-      );
+      const o = out + ((<usize>t * <usize>N + <usize>n) << 2);
+      const xq = scratch + ((<usize>t * <usize>K) << 1);
+      const xd = xd0 + ((<usize>t * <usize>nb) << 2);
+      const b = bias != 0 ? bias + (<usize>n << 2) : 0;
+      if (rows == 4) group4(o, w + <usize>n * rowBytes, nb, xq, xd, b, addOut);
+      else for (let r = 0; r < rows; r++) rowToken(o + (<usize>r << 2), w + <usize>(n + r) * rowBytes, nb, xq, xd, b != 0 ? b + (<usize>r << 2) : 0, addOut);
     }
   }
 }
