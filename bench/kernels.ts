@@ -3,6 +3,7 @@
 // Then layernorm, gelu_new, rope and attention at Phi-2 sizes (skip with --linear-only).
 // Run: node dist/bench/kernels.js [--quick] [--linear-only] [--types bf16,f16,f32] [--tokens 1,64,512]
 import { createKernelMemory, instantiateKernels, kernelVariant, type LinearKernel } from "../src/kernels/wasm.js";
+import { bumpAllocator } from "./kernel-memory.js";
 
 const args = process.argv.slice(2);
 const option = (name: string, fallback: string): string => {
@@ -17,14 +18,7 @@ const shapes: [number, number][] = [[2560, 2560], [2560, 10240], [10240, 2560]];
 const maxK = 10240, maxN = 10240, maxT = Math.max(512, ...tokenCounts); // 512: the other kernels use T = 512
 const memory = createKernelMemory(0);
 const k = instantiateKernels(memory);
-let top = k.reservedBytes;
-const alloc = (bytes: number): number => {
-  const p = top;
-  top += Math.ceil(bytes / 64) * 64 + 64;
-  const need = top - memory.buffer.byteLength;
-  if (need > 0) memory.grow(Math.ceil(need / 65536));
-  return p;
-};
+const alloc = bumpAllocator(memory, k.reservedBytes, 64);
 const wPtr = alloc(maxK * 2560 * 4);
 const xPtr = alloc(maxT * maxK * 4);
 const outPtr = alloc(maxT * maxN * 4);

@@ -4,12 +4,11 @@
 // Batches: PHI2_BENCH_T=2,4,8,16 adds the time per token for those T (small batches, as the server's
 // batched decode runs them).
 // PHI2_BENCH_TYPES=Q8_0,Q4_0 limits the weight types (default: Q8_0, Q4_0, Q4_K, Q6_K, BF16). Q6_K weights are
-// random valid blocks (there is no Q6_K quantizer here): random 6-bit values and int8 scales, and the
-// f16 d a quantizer would give weights of this magnitude (an f16 subnormal, as in real files).
+// random valid blocks (no Q6_K quantizer here; see writeWeights in kernel-memory.ts).
 // Run: node dist/bench/quant-kernels.js [K] [N]
 import { createKernelMemory, instantiateKernels } from "../src/kernels/wasm.js";
 import { quantKernels, quantScratchBytes, type QuantDType } from "../src/kernels/quant-kernels.js";
-import { fp32ToFp16, quantizeRow, rowBytes } from "../src/formats/ggml-quants.js";
+import { bumpAllocator, weightBytes, writeWeights } from "./kernel-memory.js";
 
 const K = Number(process.argv[2] ?? 2560);
 const N = Number(process.argv[3] ?? 10240);
@@ -43,13 +42,7 @@ const wf = new Float32Array(N * K).map(() => 0.05 * rand());
 const memory = createKernelMemory(64 << 20);
 const base = instantiateKernels(memory);
 const q = quantKernels(base.raw, memory, base.reservedBytes);
-let top = base.reservedBytes;
-const alloc = (bytes: number): number => {
-  const p = top;
-  top += Math.ceil(bytes / 64) * 64;
-  if (top > memory.buffer.byteLength) memory.grow(Math.ceil((top - memory.buffer.byteLength) / 65536));
-  return p;
-};
+const alloc = bumpAllocator(memory, base.reservedBytes);
 const x = alloc(T_PREFILL * K * 4);
 new Float32Array(memory.buffer, x, T_PREFILL * K).set(new Float32Array(T_PREFILL * K).map(() => rand()));
 const out = alloc(T_PREFILL * N * 4);
@@ -59,24 +52,10 @@ console.log(`linear kernels, K=${K} N=${N}, one thread, CPU time per call`);
 const allTypes = ["Q8_0", "Q4_0", "Q4_K", "Q6_K", "BF16"] as const;
 const types = process.env.PHI2_BENCH_TYPES?.split(",") ?? allTypes;
 for (const dtype of allTypes.filter((t) => types.includes(t))) {
-  const bytes = dtype === "BF16" ? N * K * 2 : N * rowBytes(dtype, K);
+  const bytes = weightBytes(dtype, N, K);
   const w = alloc(bytes);
-  const wb = new Uint8Array(memory.buffer, w, bytes);
-  if (dtype === "BF16") {
-    const rb = K * 2;
-    for (let n = 0; n < N; n++) quantizeRow("BF16", wf, n * K, K, wb, n * rb);
-  } else if (dtype === "Q6_K") {
-    const dBits = fp32ToFp16(0.025 / 32 / 128);
-    for (let p = 0; p < bytes; p += 210) {
-      for (let i = 0; i < 208; i++) wb[p + i] = Math.floor((rand() + 0.5) * 256);
-      wb[p + 208] = dBits & 0xff;
-      wb[p + 209] = dBits >> 8;
-    }
-  } else {
-    const rb = rowBytes(dtype, K);
-    for (let n = 0; n < N; n++) quantizeRow(dtype, wf, n * K, K, wb, n * rb);
-    q.toKernelLayout(dtype as QuantDType, w, N, K, scratch);
-  }
+  writeWeights(dtype, new Uint8Array(memory.buffer, w, bytes), N, K, wf, rand);
+  if (dtype !== "BF16") q.toKernelLayout(dtype as QuantDType, w, N, K, scratch);
   const run = (T: number) => dtype === "BF16"
     ? () => base.linear_bf16(out, x, w, 0, T, K, N, false)
     : () => q.forType(dtype as QuantDType)(out, x, w, 0, T, K, N, false, scratch);
