@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { loadModel, quantizeModel } from "../../src/index.js";
 import { openGguf } from "../../src/formats/gguf.js";
 import { computeSliceDType } from "../../src/model/dtype.js";
+import { conversionNotices } from "../../src/model/conversions.js";
 import { planPartitions } from "../../src/model/plan.js";
 import type { PhiConfig } from "../../src/model/config.js";
 import { testModel } from "../helpers/test-models.js";
@@ -97,8 +98,7 @@ test("a q4_k GGUF on 4 threads: 4 workers, attn_output slices as Q8_0 with a not
   }
 });
 
-test("conversionNotices: one line per (file type, held type) of whole tensors; --quant conversions are not reported", async () => {
-  const { conversionNotices } = await import("../../src/model/conversions.js");
+test("conversionNotices: one line per (file type, held type) of whole tensors; --quant conversions are not reported", () => {
   const config = { hidden_size: 2560, num_attention_heads: 32, num_key_value_heads: 32 } as unknown as PhiConfig;
   const slice = (name: string, dtype: string, cols = 2560) => ({ ref: { name, dtype }, rowStart: 0, rows: 2560, cols });
   const layer = (l: number, fc2: string) => ({
