@@ -22,12 +22,17 @@ export interface KernelExports {
     out: number, q: number, T: number, positions: number, kCache: number, vCache: number,
     nHeads: number, nKvHeads: number, headDim: number, scale: number, scratch: number,
   ): void;
+  attention_f16(
+    out: number, q: number, T: number, positions: number, kCache: number, vCache: number,
+    nHeads: number, nKvHeads: number, headDim: number, scale: number, scratch: number,
+  ): void;
   add(out: number, a: number, n: number): void;
   add_bias(out: number, bias: number, T: number, N: number): void;
   scale(x: number, n: number, s: number): void;
   convert_bf16_to_f32(dst: number, src: number, n: number): void;
   convert_f16_to_f32(dst: number, src: number, n: number): void;
   convert_f32_to_bf16(dst: number, src: number, n: number): void;
+  convert_f32_to_f16(dst: number, src: number, n: number): void;
   kernel_reserved_bytes(): number;
 }
 
@@ -75,6 +80,14 @@ export interface Kernels {
     out: number, q: number, T: number, positions: number, kCache: number, vCache: number,
     nHeads: number, nKvHeads: number, headDim: number, scale: number, scratch: number,
   ): void;
+  /**
+   * As attention, the caches holding IEEE halves (ctx, nKvHeads*headDim) u16, finite values (as
+   * convert_f32_to_f16 writes them). scratch: attentionF16ScratchBytes(maxPos, headDim).
+   */
+  attention_f16(
+    out: number, q: number, T: number, positions: number, kCache: number, vCache: number,
+    nHeads: number, nKvHeads: number, headDim: number, scale: number, scratch: number,
+  ): void;
   /** out (n) += a (n). */
   add(out: number, a: number, n: number): void;
   /** out (T, N) += bias (N) per row. */
@@ -87,11 +100,25 @@ export interface Kernels {
   convert_f16_to_f32(dst: number, src: number, n: number): void;
   /** dst bf16 (n) = src f32 (n), round to nearest even. */
   convert_f32_to_bf16(dst: number, src: number, n: number): void;
+  /**
+   * dst half (n) = src f32 (n), round to nearest even; finite values beyond ±65504 saturate to ±65504
+   * (a KV cache never holds inf), nan stays nan.
+   */
+  convert_f32_to_f16(dst: number, src: number, n: number): void;
 }
 
 /** Scratch bytes `attention` needs when the largest position among its queries is maxPosition. */
 export function attentionScratchBytes(maxPosition: number): number {
   return (maxPosition + 1) * 4;
+}
+
+/**
+ * Scratch bytes `attention_f16` needs: the scores, then one kv head's visible keys and values widened
+ * to f32 (used when it runs several queries).
+ */
+export function attentionF16ScratchBytes(maxPosition: number, headDim: number): number {
+  const n = maxPosition + 1;
+  return Math.ceil(n / 4) * 16 + 2 * n * headDim * 4;
 }
 
 /** A memory for kernel instances: own (not shared), growable up to 4 GiB. */
@@ -206,6 +233,28 @@ function checkedKernels(memory: WebAssembly.Memory, raw: KernelExports, reserved
     }
     return max;
   };
+  /** Checks attention's arguments (cache values of elementBytes); the largest position, -1 when T = 0. */
+  const attentionArgs = (
+    kernel: string, out: number, q: number, T: number, positions: number, kCache: number, vCache: number,
+    nHeads: number, nKvHeads: number, headDim: number, elementBytes: number,
+  ): number => {
+    count(kernel, "T", T, 0);
+    count(kernel, "nHeads", nHeads, 1);
+    count(kernel, "nKvHeads", nKvHeads, 1);
+    count(kernel, "headDim", headDim, 1);
+    if (nHeads % nKvHeads !== 0) {
+      throw new RangeError(`${kernel}: nHeads = ${nHeads} is not a multiple of nKvHeads = ${nKvHeads}`);
+    }
+    if (T === 0) return -1;
+    const maxPos = positionsMax(kernel, positions, T);
+    const rowBytes = nHeads * headDim * 4;
+    const kvBytes = (maxPos + 1) * nKvHeads * headDim * elementBytes;
+    region(kernel, "out", out, T * rowBytes);
+    region(kernel, "q", q, T * rowBytes);
+    region(kernel, "kCache", kCache, kvBytes);
+    region(kernel, "vCache", vCache, kvBytes);
+    return maxPos;
+  };
 
   return {
     memory,
@@ -243,23 +292,16 @@ function checkedKernels(memory: WebAssembly.Memory, raw: KernelExports, reserved
       raw.rope(x, T, rowStride, nHeads, headDim, rotaryDim, positions, theta);
     },
     attention(out, q, T, positions, kCache, vCache, nHeads, nKvHeads, headDim, scale, scratch) {
-      count("attention", "T", T, 0);
-      count("attention", "nHeads", nHeads, 1);
-      count("attention", "nKvHeads", nKvHeads, 1);
-      count("attention", "headDim", headDim, 1);
-      if (nHeads % nKvHeads !== 0) {
-        throw new RangeError(`attention: nHeads = ${nHeads} is not a multiple of nKvHeads = ${nKvHeads}`);
-      }
-      if (T === 0) return;
-      const maxPos = positionsMax("attention", positions, T);
-      const rowBytes = nHeads * headDim * 4;
-      const kvBytes = (maxPos + 1) * nKvHeads * headDim * 4;
-      region("attention", "out", out, T * rowBytes);
-      region("attention", "q", q, T * rowBytes);
-      region("attention", "kCache", kCache, kvBytes);
-      region("attention", "vCache", vCache, kvBytes);
+      const maxPos = attentionArgs("attention", out, q, T, positions, kCache, vCache, nHeads, nKvHeads, headDim, 4);
+      if (maxPos < 0) return;
       region("attention", "scratch", scratch, attentionScratchBytes(maxPos));
       raw.attention(out, q, T, positions, kCache, vCache, nHeads, nKvHeads, headDim, scale, scratch);
+    },
+    attention_f16(out, q, T, positions, kCache, vCache, nHeads, nKvHeads, headDim, scale, scratch) {
+      const maxPos = attentionArgs("attention_f16", out, q, T, positions, kCache, vCache, nHeads, nKvHeads, headDim, 2);
+      if (maxPos < 0) return;
+      region("attention_f16", "scratch", scratch, attentionF16ScratchBytes(maxPos, headDim));
+      raw.attention_f16(out, q, T, positions, kCache, vCache, nHeads, nKvHeads, headDim, scale, scratch);
     },
     add(out, a, n) {
       count("add", "n", n, 0);
@@ -296,6 +338,12 @@ function checkedKernels(memory: WebAssembly.Memory, raw: KernelExports, reserved
       region("convert_f32_to_bf16", "dst", dst, n * 2);
       region("convert_f32_to_bf16", "src", src, n * 4);
       raw.convert_f32_to_bf16(dst, src, n);
+    },
+    convert_f32_to_f16(dst, src, n) {
+      count("convert_f32_to_f16", "n", n, 0);
+      region("convert_f32_to_f16", "dst", dst, n * 2);
+      region("convert_f32_to_f16", "src", src, n * 4);
+      raw.convert_f32_to_f16(dst, src, n);
     },
   };
 }

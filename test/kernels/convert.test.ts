@@ -156,3 +156,28 @@ test("bf16ToF32 (TS) and convert_bf16_to_f32 (wasm): all 65536 codes exact", () 
     if (h < n) assert.equal(wasm[h], want, `convert_bf16_to_f32(0x${h.toString(16)})`);
   }
 });
+
+test("convert_f32_to_f16 (wasm): f32ToF16's nearest even everywhere, saturating at ±65504 instead of inf", () => {
+  const rand = rng(11);
+  const patterns: number[] = [0, 0x80000000, 0x7f800000, 0xff800000, 0x7fc00000, 0x7f7fffff, 1, 0x33000000, 0x33000001];
+  for (let i = 0; i < 200_000; i++) patterns.push(Math.floor(rand() * 2 ** 32));
+  // the half range densely: |x| in [2^-26, 2^17) with random low bits, plus exact ties (low 13 bits 0x1000)
+  for (let i = 0; i < 100_000; i++) {
+    const bits = ((0x32800000 + Math.floor(rand() * (0x48000000 - 0x32800000))) | (rand() < 0.5 ? 0x80000000 : 0)) >>> 0;
+    patterns.push(bits, ((bits & ~0x1fff) | 0x1000) >>> 0);
+  }
+  const src = new Float32Array(new Uint32Array(patterns).buffer);
+  const arena = new Arena(8 << 20);
+  const dstPtr = arena.alloc(src.length * 2);
+  arena.k.convert_f32_to_f16(dstPtr, arena.put(src), src.length);
+  const got = arena.u16(dstPtr, src.length);
+  for (let i = 0; i < src.length; i++) {
+    const v = src[i]!;
+    if (Number.isNaN(v)) {
+      assert.ok((got[i]! & 0x7c00) === 0x7c00 && (got[i]! & 0x3ff) !== 0, `nan 0x${patterns[i]!.toString(16)} → 0x${got[i]!.toString(16)}`);
+      continue;
+    }
+    const want = f32ToF16(Math.max(-65504, Math.min(65504, v)));
+    if (got[i] !== want) assert.fail(`convert_f32_to_f16(0x${(patterns[i]! >>> 0).toString(16)} = ${v}) = 0x${got[i]!.toString(16)}, want 0x${want.toString(16)}`);
+  }
+});

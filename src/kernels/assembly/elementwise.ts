@@ -87,3 +87,39 @@ export function convert_f32_to_bf16(dst: usize, src: usize, n: i32): void {
   const isNan = i32x4.gt_s(v128.and(bits, i32x4.splat(0x7fffffff)), i32x4.splat(0x7f800000));
   return v128.bitselect(quiet, rounded, isNan);
 }
+
+/**
+ * dst (n) IEEE half = src (n) f32, rounded to nearest even, subnormals exact. Saturating: finite values
+ * beyond the half range become ±65504 (not inf), so a KV cache never holds an infinity; nan stays nan.
+ */
+export function convert_f32_to_f16(dst: usize, src: usize, n: i32): void {
+  let i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const s = src + (<usize>i << 2);
+    v128.store(dst + (<usize>i << 1), i16x8.narrow_i32x4_u(f16x4Bits(v128.load(s)), f16x4Bits(v128.load(s, 16))));
+  }
+  for (; i < n; i++) {
+    const v = load<f32>(src + (<usize>i << 2));
+    store<u16>(dst + (<usize>i << 1), <u16>i32x4.extract_lane(f16x4Bits(f32x4.splat(v)), 0));
+  }
+}
+
+/**
+ * Four f32 → half bits in the low half of each lane (F. Giesen's float_to_half_fast3_rtne, branch-free,
+ * with the magnitude first clamped to 65504: f32x4.min keeps nan as nan).
+ */
+// @ts-ignore: decorator
+@inline function f16x4Bits(v: v128): v128 {
+  const sign = i32x4.shr_u(v128.and(v, i32x4.splat(0x80000000)), 16);
+  const a = f32x4.min(f32x4.abs(v), f32x4.splat(65504));
+  // below 2^-14 the half is subnormal: adding 0.5 (magic 2^-1) aligns the 10 mantissa bits at the
+  // bottom of the f32, rounded to nearest even by the addition itself
+  const magic = i32x4.splat(((127 - 15) + (23 - 10) + 1) << 23);
+  const sub = i32x4.sub(f32x4.add(a, magic), magic);
+  // normal: rebias the exponent, round to nearest even on the 13 dropped bits
+  const odd = v128.and(i32x4.shr_u(a, 13), i32x4.splat(1));
+  const normal = i32x4.shr_u(i32x4.add(i32x4.add(a, i32x4.splat(((15 - 127) << 23) + 0xfff)), odd), 13);
+  const isSub = i32x4.lt_s(a, i32x4.splat(113 << 23));
+  const bits = v128.bitselect(i32x4.splat(0x7e00), v128.bitselect(sub, normal, isSub), f32x4.ne(a, a));
+  return v128.or(bits, sign);
+}
