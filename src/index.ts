@@ -6,6 +6,7 @@ export type {
   SamplingOptions, GenerationOptions, FinishReason, GeneratedPiece, StepResult, TokenLogprob,
 } from "./generation/types.js";
 export { loadModel, loadTokenizer, type LoadOptions, type LoadedModel } from "./model/load.js";
+export { KV_CACHE_TYPES, type KvCacheType } from "./model/partition.js";
 export { Phi2Tokenizer } from "./tokenizer/tokenizer.js";
 export { StreamDetokenizer } from "./tokenizer/stream.js";
 export { generate, generateText, type GenerateOptions, type GenerationResult, type GenerationTimings } from "./generation/generate.js";

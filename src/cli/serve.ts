@@ -72,6 +72,7 @@ export function serveCommand(): Command {
           stepTokenBudget: o.batchTokens,
           chatNames: { user: o.userName, assistant: o.assistantName },
           quant: o.quant,
+          kvType: o.kvType,
           hub: { revision: o.revision, hubUrl: o.hubUrl },
           playground: o.playground,
           // Like the lines below: an engine that fails for good is printed as "phi2 serve: error: ...".

@@ -5,6 +5,7 @@ import { basename, resolve } from "node:path";
 import type { PhiConfig } from "./config.js";
 import type { Engine } from "./engine.js";
 import { PhiEngine } from "./phi.js";
+import { KV_CACHE_TYPES, type KvCacheType } from "./partition.js";
 import { resolveWeights, type PhiWeights } from "./weights.js";
 import { openHfFolder } from "../formats/hf-folder.js";
 import { openGguf } from "../formats/gguf.js";
@@ -20,6 +21,8 @@ export interface LoadOptions {
   contextLength?: number;
   /** Quantize float weights at load (issue 3). */
   quant?: "q8_0" | "q4_0";
+  /** The KV cache's element type: "f16" (default, as llama.cpp) or "f32". */
+  kvType?: KvCacheType;
   /** Progress callback: fraction 0..1 of the weights loaded. */
   onProgress?: (fraction: number) => void;
 }
@@ -78,8 +81,11 @@ export async function loadModel(source: string, options: LoadOptions = {}): Prom
   if (!Number.isInteger(contextLength) || contextLength < 1 || contextLength > opened.config.max_position_embeddings) {
     throw new RangeError(`context length must be 1..${opened.config.max_position_embeddings}, got ${contextLength}`);
   }
+  if (options.kvType !== undefined && !KV_CACHE_TYPES.includes(options.kvType)) {
+    throw new RangeError(`kvType must be one of ${KV_CACHE_TYPES.join(", ")}, got ${String(options.kvType)}`);
+  }
   const engine = await PhiEngine.start(opened.config, weights, {
-    threads, slots, contextLength, quant: options.quant, onProgress: options.onProgress,
+    threads, slots, contextLength, quant: options.quant, kvType: options.kvType, onProgress: options.onProgress,
   });
   return {
     engine,

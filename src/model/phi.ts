@@ -17,7 +17,7 @@ import type { DType } from "../formats/tensor.js";
 import type { Engine, ForwardItem } from "./engine.js";
 import { Embedding } from "./embedding.js";
 import { planPartitions, widestBlockDType, type ModelPlan } from "./plan.js";
-import { partitionBytes, type BatchItem } from "./partition.js";
+import { partitionBytes, type BatchItem, type KvCacheType } from "./partition.js";
 import type { PhiWeights } from "./weights.js";
 import { computeDType, type LoadQuant } from "./dtype.js";
 import type { FromWorker, ToWorker, WorkerInit } from "./worker.js";
@@ -32,6 +32,8 @@ export interface EngineOptions {
   maxTokens?: number;
   /** Quantize float weights at load. */
   quant?: LoadQuant;
+  /** The KV cache's element type (default f16, as llama.cpp). */
+  kvType?: KvCacheType;
   onProgress?: (fraction: number) => void;
   /**
    * Test hook, for the failure tests only: worker `worker` throws a RangeError(message) at layer `layer`
@@ -57,6 +59,8 @@ export class PhiEngine implements Engine {
   readonly notices: string[];
   private readonly maxTokens: number;
   private readonly quant: LoadQuant | undefined;
+  /** The KV cache's element type. */
+  readonly kvType: KvCacheType;
   private readonly injectFault: EngineOptions["injectFault"];
   private workers: Worker[] = [];
   private barrier!: Int32Array;
@@ -74,8 +78,9 @@ export class PhiEngine implements Engine {
     this.contextLength = o.contextLength;
     this.maxTokens = o.maxTokens ?? 256;
     this.quant = o.quant;
+    this.kvType = o.kvType ?? "f16";
     this.injectFault = o.injectFault;
-    const sizes = { config, slots: o.slots, contextLength: o.contextLength, maxTokens: this.maxTokens, quant: o.quant };
+    const sizes = { config, slots: o.slots, contextLength: o.contextLength, maxTokens: this.maxTokens, quant: o.quant, kvType: this.kvType };
     const held = (w: { ref: { dtype: DType }; cols: number }) => computeDType(w.ref.dtype, w.cols, o.quant);
     this.plan = planPartitions({
       config,
@@ -112,7 +117,9 @@ export class PhiEngine implements Engine {
     // Progress: every partition reports once per layer loaded (and once for lm_head).
     const totalSteps = P * (this.config.num_hidden_layers + 1);
     let loaded = 0;
-    const sizes = { config: this.config, slots: this.slots, contextLength: this.contextLength, maxTokens: T, quant: this.quant };
+    const sizes = {
+      config: this.config, slots: this.slots, contextLength: this.contextLength, maxTokens: T, quant: this.quant, kvType: this.kvType,
+    };
     const ready = this.plan.workers.map((indices, index) => new Promise<void>((resolve, reject) => {
       const fault = this.injectFault?.worker === index ? this.injectFault : undefined;
       const init: WorkerInit = {

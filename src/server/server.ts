@@ -2,7 +2,7 @@
 // serve. shutdown() is the graceful path SIGTERM takes: refuse new work, let in-flight streams finish
 // within a grace period, end the rest cleanly, close the port, free the model. An engine that fails for
 // good is logged once, at error level, through ServerOptions.log.
-import { loadModel, resolveModel, type HubOptions, type LoadedModel } from "../index.js";
+import { loadModel, resolveModel, type HubOptions, type KvCacheType, type LoadedModel } from "../index.js";
 import { buildApp } from "./app.js";
 import { ServerContext, type ChatNames } from "./context.js";
 import { engineFailed } from "./errors.js";
@@ -37,6 +37,8 @@ export interface ServerOptions {
   bodyLimit?: number;
   /** Quantize float weights at load. */
   quant?: "q8_0" | "q4_0";
+  /** The KV cache's element type (default f16). */
+  kvType?: KvCacheType;
   /** How a hub id given as `model` is fetched (revision, hub URL, progress); local paths skip the hub. */
   hub?: HubOptions;
   /** Serve the web playground at / (default true). */
@@ -121,6 +123,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
             slots: parallel,
             contextLength: options.contextLength,
             quant: options.quant,
+            kvType: options.kvType,
             onProgress: options.onProgress,
           })
         : await options.model;

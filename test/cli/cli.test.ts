@@ -50,13 +50,15 @@ test("run streams text to stdout and unescapes \\n in the prompt; --format qa wr
   assert.ok(streamed.stdout.startsWith(a.text.slice(0, 5)), `streamed ${JSON.stringify(streamed.stdout)} vs ${JSON.stringify(a.text)}`);
 });
 
-test("eval prints the top logits and writes all logits, equal to the reference", async () => {
+for (const kv of ["default (f16)", "f32"] as const) test(`eval prints the top logits and writes all logits, equal to the reference; KV cache ${kv}`, async () => {
   const dir = testModel({ preset: "tiny", dtype: "f32", seed: 7, peaked: true });
   const out = join(tempDir(), "logits.f32");
   const ids = [464, 2068, 7586];
-  const { stdout } = await phi2("eval", "--model", dir, "--ids", ids.join(","), "--top", "5", "--logits-out", out, "--json");
+  const kvArgs = kv === "f32" ? ["--kv-type", "f32"] : [];
+  const { stdout } = await phi2("eval", "--model", dir, "--ids", ids.join(","), "--top", "5", "--logits-out", out, "--json", ...kvArgs);
   const top = JSON.parse(stdout).top as Array<{ id: number; logit: number }>;
-  const ref = referenceLogits(dir, ids)[0]!;
+  // an f16 cache holds each key and value rounded to the nearest half: the reference does the same
+  const ref = referenceLogits(dir, ids, undefined, kv === "f32" ? "exact" : "f16")[0]!;
   const order = Array.from(ref.keys()).sort((a, b) => ref[b]! - ref[a]!).slice(0, 5);
   assert.deepEqual(top.map((t) => t.id), order);
   const bytes = readFileSync(out);

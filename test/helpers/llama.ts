@@ -27,8 +27,9 @@ export interface LlamaCppOptions {
   /** Tokens the context holds (also the batch size, so a prompt is one batch). */
   contextSize: number;
   /**
-   * KV-cache precision. llama.cpp's default is "f16"; "f32" (llama.cpp's -ctk/-ctv f32) removes one
-   * rounding our engine does not do, so the comparison measures the implementations. Default "f32".
+   * KV-cache precision. llama.cpp's default (and ours) is "f16"; "f32" (llama.cpp's -ctk/-ctv f32)
+   * removes the rounding of keys and values on both sides when ours runs kvType "f32" too, so the
+   * comparison measures the implementations. Default "f32".
    */
   kvCache?: "f16" | "f32";
   /**

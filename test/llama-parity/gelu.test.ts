@@ -50,7 +50,7 @@ for (const type of ["q8_0", "q4_0"] as const) {
     const exact = quantizedReferenceLogits(g.config, w, PROMPT, POSITIONS, "ours", false).map((l) => logSoftmax(l, 0, V));
     const f16 = quantizedReferenceLogits(g.config, w, PROMPT, POSITIONS, "ggml", true).map((l) => logSoftmax(l, 0, V));
 
-    const ours = await loadModel(file, { threads: 2, contextLength: 32 });
+    const ours = await loadModel(file, { threads: 2, contextLength: 32, kvType: "f32" }); // as the emulation (and llama.cpp here)
     let oursLp: Float64Array[];
     try {
       const [logits] = await ours.engine.forward([{ slot: 0, tokens: PROMPT, startPos: 0, allLogits: true }]); // (T, V)

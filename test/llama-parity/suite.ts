@@ -1,7 +1,9 @@
 // Parity of our engine with llama.cpp (an implementation nobody here wrote) on the same GGUF file,
 // written by our quantizer from a random "peaked" test model (a clear top-1, so greedy decoding is
 // decided by the model and not by rounding). Both run on the CPU: ours with 2 threads, llama.cpp with
-// one (see LLAMA_THREADS), an f32 KV cache and its plain attention path (see test/helpers/llama.ts).
+// one (see LLAMA_THREADS), its plain attention path (see test/helpers/llama.ts), and the same KV cache
+// type on both sides: f32 by default, so the comparison measures the implementations without the
+// rounding of keys and values; f16 (both engines' default) where a suite asks for it.
 //
 // Two checks per (preset, type):
 // - greedy: our generate() at temperature 0 and llama.cpp's own greedy sampler produce the same 32
@@ -11,7 +13,7 @@
 import { describe, test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { loadModel, generateText, type LoadedModel } from "../../src/index.js";
+import { loadModel, generateText, type KvCacheType, type LoadedModel } from "../../src/index.js";
 import { quantizeModel, type QuantizeType } from "../../src/formats/gguf-quantize.js";
 import { testModel } from "../helpers/test-models.js";
 import { tempDir } from "../helpers/temp-dir.js";
@@ -91,9 +93,15 @@ export interface ParityBound {
   why: string;
 }
 
-/** Registers the parity tests of one GGUF type on the tiny and small test models. */
-export function llamaParitySuite(type: QuantizeType, bound: ParityBound): void {
-  for (const preset of ["tiny", "small"] as const) describe(`${preset} ${type}`, () => {
+/**
+ * Registers the parity tests of one GGUF type on the given test models (default tiny and small), both
+ * engines holding their KV cache in `kv`.
+ */
+export function llamaParitySuite(
+  type: QuantizeType, bound: ParityBound, kv: KvCacheType = "f32", presets: ReadonlyArray<"tiny" | "small"> = ["tiny", "small"],
+): void {
+  const kvLabel = kv === "f32" ? "" : `, ${kv} KV cache`;
+  for (const preset of presets) describe(`${preset} ${type}${kvLabel}`, () => {
     let ours: LoadedModel;
     let llama: LlamaCppModel;
 
@@ -101,15 +109,15 @@ export function llamaParitySuite(type: QuantizeType, bound: ParityBound): void {
       const source = testModel({ preset, dtype: "f32", seed: 1, peaked: true });
       const file = join(tempDir("phi2-llama-parity-"), `${preset}-${type}.gguf`);
       await quantizeModel(source, type, file);
-      ours = await loadModel(file, { threads: THREADS, contextLength: CONTEXT });
-      llama = await LlamaCppModel.open(file, { threads: LLAMA_THREADS, contextSize: CONTEXT });
+      ours = await loadModel(file, { threads: THREADS, contextLength: CONTEXT, kvType: kv });
+      llama = await LlamaCppModel.open(file, { threads: LLAMA_THREADS, contextSize: CONTEXT, kvCache: kv });
     });
     after(async () => {
       await ours?.dispose();
       await llama?.dispose();
     });
 
-    test(`${preset} ${type}: greedy ${GREEDY_TOKENS}-token continuations equal llama.cpp's`, async (t) => {
+    test(`${preset} ${type}${kvLabel}: greedy ${GREEDY_TOKENS}-token continuations equal llama.cpp's`, async (t) => {
       const padding = Array.from({ length: ours.config.vocab_size - REAL_VOCAB }, (_, i) => REAL_VOCAB + i);
       let full = 0;
       let compared = 0;
@@ -129,12 +137,12 @@ export function llamaParitySuite(type: QuantizeType, bound: ParityBound): void {
         if (undecided < 0) full++;
         compared += n;
       }
-      t.diagnostic(`${preset} ${type}: ${full}/${GREEDY_PROMPTS.length} prompts decided (llama.cpp's lead >= ${bound.decidedMargin}) at all ${GREEDY_TOKENS} steps and identical; ${compared} tokens compared in all`);
+      t.diagnostic(`${preset} ${type}${kvLabel}: ${full}/${GREEDY_PROMPTS.length} prompts decided (llama.cpp's lead >= ${bound.decidedMargin}) at all ${GREEDY_TOKENS} steps and identical; ${compared} tokens compared in all`);
       assert.ok(full >= bound.minFullPrompts, `only ${full} prompts without a near tie (lead < ${bound.decidedMargin}); add candidates`);
       assert.ok(compared >= bound.minComparedTokens, `only ${compared} tokens compared before near ties; add candidates`);
     });
 
-    test(`${preset} ${type}: next-token probabilities within ${bound.maxProbDiff} of llama.cpp's`, async (t) => {
+    test(`${preset} ${type}${kvLabel}: next-token probabilities within ${bound.maxProbDiff} of llama.cpp's`, async (t) => {
       const expected = await llama.nextTokenProbabilities(PROB_PROMPT, PROB_POSITIONS);
       const V = ours.config.vocab_size;
       const [logits] = await ours.engine.forward([{ slot: 0, tokens: PROB_PROMPT, startPos: 0, allLogits: true }]); // (T, V)
@@ -150,7 +158,7 @@ export function llamaParitySuite(type: QuantizeType, bound: ParityBound): void {
         const lead = Math.log(want[top]!) - Math.log(secondLargest(want, top));
         if (lead >= bound.decidedMargin) assert.equal(argmax(got), top, `top-1 token after position ${pos}`);
       });
-      t.diagnostic(`${preset} ${type}: max |Δp| = ${maxDiff.toExponential(2)} (top-1 token: ${maxTop1Diff.toExponential(2)}) over ${PROB_POSITIONS.length} positions x ${V} tokens; bound ${bound.maxProbDiff}: ${bound.why}`);
+      t.diagnostic(`${preset} ${type}${kvLabel}: max |Δp| = ${maxDiff.toExponential(2)} (top-1 token: ${maxTop1Diff.toExponential(2)}) over ${PROB_POSITIONS.length} positions x ${V} tokens; bound ${bound.maxProbDiff}: ${bound.why}`);
       assert.ok(maxDiff <= bound.maxProbDiff, `max |Δp| ${maxDiff} > ${bound.maxProbDiff}`);
     });
   });

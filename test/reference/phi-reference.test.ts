@@ -3,7 +3,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import type { PhiConfig } from "../../src/model/config.js";
-import { applyRotary, argmax, bf16ToNumber, f16ToNumber, referenceGreedy, referenceLogits, topMargin } from "./phi-reference.js";
+import { applyRotary, argmax, bf16ToNumber, f16ToNumber, referenceGreedy, referenceLogits, roundToHalf, topMargin } from "./phi-reference.js";
 import { phiTensors, writeCustomModel } from "../helpers/custom-model.js";
 import { tempDir } from "../helpers/temp-dir.js";
 import { testModel } from "../helpers/test-models.js";
@@ -47,6 +47,26 @@ test("f16 and bf16 decoding", () => {
   assert.equal(bf16ToNumber(0x3f80), 1);
   assert.equal(bf16ToNumber(0xc049), -3.140625);
   assert.equal(bf16ToNumber(0x0001), 2 ** -133);
+});
+
+test("roundToHalf: every half is a fixed point, midpoints go to the even neighbour, overflow saturates", () => {
+  for (let h = 0; h < 0x7c00; h++) {
+    const v = f16ToNumber(h);
+    assert.equal(roundToHalf(v), v);
+    assert.equal(roundToHalf(-v), -v);
+    if (h + 1 < 0x7c00) {
+      const next = f16ToNumber(h + 1);
+      const even = (h & 1) === 0 ? v : next;
+      assert.equal(roundToHalf((v + next) / 2), even, `midpoint after 0x${h.toString(16)}`);
+      assert.equal(roundToHalf(v + (next - v) * 0.49), v);
+      assert.equal(roundToHalf(v + (next - v) * 0.51), next);
+    }
+  }
+  assert.equal(roundToHalf(65519), 65504);
+  assert.equal(roundToHalf(1e9), 65504);
+  assert.equal(roundToHalf(-1e9), -65504);
+  assert.equal(roundToHalf(2 ** -25), 0);
+  assert.equal(roundToHalf(2 ** -25 * 1.01), 2 ** -24);
 });
 
 test("rotary: rotate_half pairs (j, j + rd/2), preserves norms, leaves dims >= rd alone, depends only on relative position", () => {

@@ -174,8 +174,30 @@ function loadLayer(l: LayerWeights): LayerF64 {
   return out as LayerF64;
 }
 
+/**
+ * How the keys and values are held between steps. "exact": as computed (transformers; our f32 cache up
+ * to f32 rounding). "f16": each key (after rotary) and value rounded to the nearest IEEE half, as a KV
+ * cache of halves holds them (llama.cpp's default cache type, and ours).
+ */
+export type ReferenceKvCache = "exact" | "f16";
+
+/** x rounded to the nearest IEEE half (ties to even), saturating at ±65504; by the definition, in float64. */
+export function roundToHalf(x: number): number {
+  const a = Math.abs(x);
+  if (a === 0 || Number.isNaN(a)) return x;
+  let e = Math.floor(Math.log2(a));
+  if (2 ** e > a) e--;                                     // log2 may round up just below a power of two
+  const exp = Math.max(-14, e);                            // half's exponent (subnormals share 2^-14)
+  const ulp = 2 ** (exp - 10);                             // 10 mantissa bits
+  let units = a / ulp;                                     // exact: division by a power of two
+  const floor = Math.floor(units);
+  const frac = units - floor;
+  units = frac > 0.5 || (frac === 0.5 && floor % 2 === 1) ? floor + 1 : floor;
+  return Math.sign(x) * Math.min(65504, units * ulp);
+}
+
 /** PhiAttention: q/k/v projections, optional per-head LayerNorm, partial rotary, causal softmax, dense. */
-function attention(h: Float64Array, T: number, c: PhiConfig, L: LayerF64): Float64Array {
+function attention(h: Float64Array, T: number, c: PhiConfig, L: LayerF64, kv: ReferenceKvCache): Float64Array {
   const C = c.hidden_size, H = c.num_attention_heads, KV = c.num_key_value_heads, hd = headDim(c);
   const rd = rotaryDim(c);
   let q = linear(h, T, C, L.q_w, L.q_b, H * hd);   // (T, H*hd)
@@ -189,6 +211,10 @@ function attention(h: Float64Array, T: number, c: PhiConfig, L: LayerF64): Float
   for (let t = 0; t < T; t++) {
     for (let head = 0; head < H; head++) applyRotary(q, (t * H + head) * hd, t, rd, c.rope_theta);
     for (let head = 0; head < KV; head++) applyRotary(k, (t * KV + head) * hd, t, rd, c.rope_theta);
+  }
+  if (kv === "f16") {
+    for (let i = 0; i < k.length; i++) k[i] = roundToHalf(k[i]);
+    for (let i = 0; i < v.length; i++) v[i] = roundToHalf(v[i]);
   }
   const group = H / KV; // repeat_kv: query head `head` reads kv head floor(head / group)
   const out = new Float64Array(T * H * hd); // (T, H*hd)
@@ -219,9 +245,9 @@ function mlp(h: Float64Array, T: number, c: PhiConfig, L: LayerF64): Float64Arra
 }
 
 /** PhiDecoderLayer: one LayerNorm feeds attention and MLP in parallel; both are added to the residual. */
-function decoderLayer(x: Float64Array, T: number, c: PhiConfig, L: LayerF64): Float64Array {
+function decoderLayer(x: Float64Array, T: number, c: PhiConfig, L: LayerF64, kv: ReferenceKvCache): Float64Array {
   const h = layerNorm(x, c.hidden_size, L.ln_w, L.ln_b, c.layer_norm_eps); // (T, C)
-  const a = attention(h, T, c, L);
+  const a = attention(h, T, c, L, kv);
   const m = mlp(h, T, c, L);
   const out = new Float64Array(x.length);
   for (let i = 0; i < x.length; i++) out[i] = x[i] + a[i] + m[i];
@@ -235,7 +261,9 @@ function decoderLayer(x: Float64Array, T: number, c: PhiConfig, L: LayerF64): Fl
 const LM_HEAD_CHUNK = 2048;
 
 /** PhiForCausalLM on already-resolved weights: logits (vocab_size, float64) at each requested position. */
-export function referenceForward(config: PhiConfig, w: PhiWeights, ids: number[], positions?: number[]): Float64Array[] {
+export function referenceForward(
+  config: PhiConfig, w: PhiWeights, ids: number[], positions?: number[], kv: ReferenceKvCache = "exact",
+): Float64Array[] {
   const c = config, C = c.hidden_size, T = ids.length;
   if (T === 0) throw new Error("reference: no tokens");
   const want = positions ?? [T - 1];
@@ -248,7 +276,7 @@ export function referenceForward(config: PhiConfig, w: PhiWeights, ids: number[]
     x.set(readSlice({ ...w.embed, rowStart: id, rows: 1 }), t * C);
   });
 
-  for (const layer of w.layers) x = decoderLayer(x, T, c, loadLayer(layer));
+  for (const layer of w.layers) x = decoderLayer(x, T, c, loadLayer(layer), kv);
 
   // final_layernorm, then lm_head (with bias) only where asked
   const hf = new Float64Array(want.length * C);
@@ -269,10 +297,10 @@ export function referenceForward(config: PhiConfig, w: PhiWeights, ids: number[]
  * Logits of the model in folder `dir` for token ids `ids` (positions 0..T-1), at `positions`
  * (default: the last one). One Float64Array of vocab_size per requested position.
  */
-export function referenceLogits(dir: string, ids: number[], positions?: number[]): Float64Array[] {
+export function referenceLogits(dir: string, ids: number[], positions?: number[], kv: ReferenceKvCache = "exact"): Float64Array[] {
   const folder = openHfFolder(dir);
   const weights = resolveWeights(folder.tensors, folder.config, folder.dir);
-  return referenceForward(folder.config, weights, ids, positions);
+  return referenceForward(folder.config, weights, ids, positions, kv);
 }
 
 /** Index of the largest value (first one on ties). */
