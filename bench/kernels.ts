@@ -2,7 +2,7 @@
 //   matvec (T = 1): GB/s of weights streamed; matmul (T = 64, 512): GFLOP/s (2·T·K·N flops).
 // Then layernorm, gelu_new, rope and attention at Phi-2 sizes (skip with --linear-only).
 // Run: node dist/bench/kernels.js [--quick] [--linear-only] [--types bf16,f16,f32] [--tokens 1,64,512]
-import { createKernelMemory, instantiateKernels, kernelVariant, type LinearKernel } from "../src/kernels/wasm.js";
+import { attentionF16ScratchBytes, createKernelMemory, instantiateKernels, kernelVariant, type LinearKernel } from "../src/kernels/wasm.js";
 import { bumpAllocator } from "./kernel-memory.js";
 
 const args = process.argv.slice(2);
@@ -98,10 +98,20 @@ if (!args.includes("--linear-only")) {
   report("gelu_new n=512*10240", () => k.gelu_new(outPtr, 512 * 10240), 512 * 10240, "G elements/s");
   setPositions(100, 512);
   report("rope q+k T=512, 64 heads of 80, rotary 32", () => k.rope(xPtr, 512, 2 * C, 2 * H, hd, 32, positions, 10000), 512 * 2 * H * 16, "G pairs/s");
-  setPositions(ctx - 1, 1);
-  report("attention decode T=1 at position 2047", () => k.attention(outPtr, xPtr, 1, positions, kCache, vCache, H, H, hd, 1 / Math.sqrt(hd), scratch),
-    2 * ctx * C * 4, "GB/s of KV cache");
-  setPositions(0, 512);
-  report("attention prefill T=512 from position 0", () => k.attention(outPtr, xPtr, 512, positions, kCache, vCache, H, H, hd, 1 / Math.sqrt(hd), scratch),
-    H * 2 * 2 * hd * (512 * 513) / 2, "GFLOP/s");
+  // f16 caches: the same values as halves, in the first half of each f32 cache's bytes
+  k.convert_f32_to_f16(kCache, kCache, ctx * C);
+  k.convert_f32_to_f16(vCache, vCache, ctx * C);
+  const scratchF16 = alloc(attentionF16ScratchBytes(ctx - 1, hd));
+  const attentionOf = (type: "f32" | "f16") => (T: number) => type === "f32"
+    ? k.attention(outPtr, xPtr, T, positions, kCache, vCache, H, H, hd, 1 / Math.sqrt(hd), scratch)
+    : k.attention_f16(outPtr, xPtr, T, positions, kCache, vCache, H, H, hd, 1 / Math.sqrt(hd), scratchF16);
+  for (const type of ["f32", "f16"] as const) {
+    const run = attentionOf(type);
+    setPositions(ctx - 1, 1);
+    report(`attention decode T=1 at pos 2047, ${type} cache`, () => run(1), 2 * ctx * C * (type === "f32" ? 4 : 2), "GB/s of KV cache");
+    setPositions(0, 512);
+    report(`attention prefill T=512 from pos 0, ${type}`, () => run(512), H * 2 * 2 * hd * (512 * 513) / 2, "GFLOP/s");
+    setPositions(1536, 512);
+    report(`attention prefill T=512 from pos 1536, ${type}`, () => run(512), H * 2 * 2 * hd * 512 * (1536 + 257), "GFLOP/s");
+  }
 }
