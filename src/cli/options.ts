@@ -1,7 +1,9 @@
 // Options shared by the commands that load a model or sample from it, parsed and checked in one place
 // so every command names a bad value the same way.
 import { Command, InvalidArgumentError, Option } from "commander";
-import { DEFAULT_MODEL_ID, loadModel, resolveModel, type GenerationOptions, type KvCacheType, type LoadedModel, type LoadOptions } from "../index.js";
+import {
+  DEFAULT_MODEL_ID, KV_CACHE_TYPES, loadModel, resolveModel, type GenerationOptions, type KvCacheType, type LoadedModel, type LoadOptions,
+} from "../index.js";
 
 export function intArg(name: string, min: number, max = Number.MAX_SAFE_INTEGER) {
   return (v: string): number => {
@@ -27,7 +29,7 @@ export function addModelOptions(cmd: Command): Command {
     .option("-t, --threads <n>", "worker threads (default: all cores)", intArg("--threads", 1, 256))
     .option("-c, --ctx-size <n>", "context length in tokens (default: the model's, 2048)", intArg("--ctx-size", 1, 1 << 20))
     .addOption(new Option("-q, --quant <type>", "quantize 16/32-bit weights in memory at load (no file written)").choices(["q8_0", "q4_0"]))
-    .addOption(new Option("--kv-type <type>", "KV cache element type: f16 (half the memory, as llama.cpp) or f32 (exact keys/values)").choices(["f16", "f32"]).default("f16"));
+    .addOption(new Option("--kv-type <type>", "KV cache element type: f16 (half the memory, as llama.cpp) or f32 (exact keys/values)").choices([...KV_CACHE_TYPES]).default("f16"));
 }
 
 export function addSamplingOptions(cmd: Command): Command {

@@ -17,7 +17,7 @@ import type { DType } from "../formats/tensor.js";
 import type { Engine, ForwardItem } from "./engine.js";
 import { Embedding } from "./embedding.js";
 import { planPartitions, widestBlockDType, type ModelPlan } from "./plan.js";
-import { partitionBytes, type BatchItem, type KvCacheType } from "./partition.js";
+import { partitionBytes, type BatchItem, type KvCacheType, type PartitionSizes } from "./partition.js";
 import type { PhiWeights } from "./weights.js";
 import { computeDType, type LoadQuant } from "./dtype.js";
 import type { FromWorker, ToWorker, WorkerInit } from "./worker.js";
@@ -58,9 +58,10 @@ export class PhiEngine implements Engine {
   /** Weights held in another type than their file's (see conversions.ts), one line each. */
   readonly notices: string[];
   private readonly maxTokens: number;
-  private readonly quant: LoadQuant | undefined;
   /** The KV cache's element type. */
   readonly kvType: KvCacheType;
+  /** Every partition's sizes but its plan: the planner's and the workers'. */
+  private readonly sizes: Omit<PartitionSizes, "plan">;
   private readonly injectFault: EngineOptions["injectFault"];
   private workers: Worker[] = [];
   private barrier!: Int32Array;
@@ -77,10 +78,9 @@ export class PhiEngine implements Engine {
     this.slots = o.slots;
     this.contextLength = o.contextLength;
     this.maxTokens = o.maxTokens ?? 256;
-    this.quant = o.quant;
     this.kvType = o.kvType ?? "f16";
     this.injectFault = o.injectFault;
-    const sizes = { config, slots: o.slots, contextLength: o.contextLength, maxTokens: this.maxTokens, quant: o.quant, kvType: this.kvType };
+    const sizes = this.sizes = { config, slots: o.slots, contextLength: o.contextLength, maxTokens: this.maxTokens, quant: o.quant, kvType: this.kvType };
     const held = (w: { ref: { dtype: DType }; cols: number }) => computeDType(w.ref.dtype, w.cols, o.quant);
     this.plan = planPartitions({
       config,
@@ -117,13 +117,10 @@ export class PhiEngine implements Engine {
     // Progress: every partition reports once per layer loaded (and once for lm_head).
     const totalSteps = P * (this.config.num_hidden_layers + 1);
     let loaded = 0;
-    const sizes = {
-      config: this.config, slots: this.slots, contextLength: this.contextLength, maxTokens: T, quant: this.quant, kvType: this.kvType,
-    };
     const ready = this.plan.workers.map((indices, index) => new Promise<void>((resolve, reject) => {
       const fault = this.injectFault?.worker === index ? this.injectFault : undefined;
       const init: WorkerInit = {
-        index, sizes, plans: indices.map((i) => this.plan.partitions[i]!), partitionCount: P,
+        index, sizes: this.sizes, plans: indices.map((i) => this.plan.partitions[i]!), partitionCount: P,
         workerCount: this.plan.workers.length, weights: this.weights, shared,
         fault: fault && { pass: fault.pass, layer: fault.layer, message: fault.message },
       };

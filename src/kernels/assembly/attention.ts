@@ -69,7 +69,11 @@ export function attention_f16(
   }
 }
 
-/** dst (n, headDim) f32 = the n rows of headDim halves at src, kvRow bytes apart. */
+/**
+ * dst (n, headDim) f32 = the n rows of headDim halves at src, kvRow bytes apart. Widened by kv4/kv1,
+ * the very conversion the single-query path applies as it reads, not by convert_f16_to_f32 (which
+ * also maps inf/nan): the two paths must agree bit for bit on whatever the cache holds.
+ */
 function widenRows(dst: usize, src: usize, kvRow: usize, n: i32, headDim: i32): void {
   const rowBytes = <usize>headDim << 2;
   for (let j = 0; j < n; j++) {
