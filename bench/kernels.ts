@@ -11,7 +11,12 @@ const option = (name: string, fallback: string): string => {
   return i >= 0 && args[i + 1] ? args[i + 1]! : fallback;
 };
 const quick = args.includes("--quick");
-const types = option("types", "bf16,f16,f32").split(",") as ("bf16" | "f16" | "f32")[];
+const FLOAT_TYPES = ["bf16", "f16", "f32"] as const;
+const types = option("types", "bf16,f16,f32").split(",") as (typeof FLOAT_TYPES)[number][];
+for (const t of types) {
+  // the quantized kernels have their own benchmark (they need valid blocks, not arbitrary bytes)
+  if (!FLOAT_TYPES.includes(t)) throw new Error(`--types: "${t}" is not one of ${FLOAT_TYPES.join(", ")} (quantized types: node dist/bench/quant-kernels.js)`);
+}
 const tokenCounts = option("tokens", "1,64,512").split(",").map(Number);
 const shapes: [number, number][] = [[2560, 2560], [2560, 10240], [10240, 2560]];
 
