@@ -2,6 +2,7 @@
 // load time, peak RSS, prefill tokens/s over a P-token prompt, decode tokens/s over N tokens.
 // Usage: node dist/bench/engine.js MODEL THREADS PROMPT_TOKENS DECODE_TOKENS [quant]
 import { loadModel } from "../src/index.js";
+import { benchTokenIds } from "../src/model/throughput.js";
 
 const [modelPath, threadsArg = "2", promptArg = "512", decodeArg = "128", quant] = process.argv.slice(2);
 if (!modelPath) {
@@ -23,7 +24,7 @@ const loadS = (performance.now() - t0) / 1000;
 const rssAfterLoad = process.memoryUsage().rss;
 
 // Deterministic ordinary-text-like ids (speed does not depend on which tokens).
-const prompt = Array.from({ length: promptTokens }, (_, i) => (i * 7919 + 13) % 50000);
+const prompt = benchTokenIds(promptTokens, model.config.vocab_size);
 const t1 = performance.now();
 let [logits] = await model.engine.forward([{ slot: 0, tokens: prompt, startPos: 0 }]);
 const prefillS = (performance.now() - t1) / 1000;

@@ -9,6 +9,7 @@ import { chatCommand } from "./chat.js";
 import { serveCommand } from "./serve.js";
 import { pullCommand } from "./pull.js";
 import { quantizeCommand } from "./quantize.js";
+import { benchCommand } from "./bench.js";
 
 const program = new Command("phi2")
   .description("Phi-2 (2.7B) running natively in Node.js: WebAssembly SIMD kernels on worker threads")
@@ -16,7 +17,7 @@ const program = new Command("phi2")
   .showHelpAfterError();
 
 for (const cmd of [
-  runCommand(), chatCommand(), serveCommand(), pullCommand(), evalCommand(), tokenizeCommand(), detokenizeCommand(),
+  runCommand(), chatCommand(), serveCommand(), benchCommand(), pullCommand(), evalCommand(), tokenizeCommand(), detokenizeCommand(),
   quantizeCommand(), makeTestModelCommand(),
 ]) {
   program.addCommand(cmd);

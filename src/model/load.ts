@@ -7,6 +7,7 @@ import type { Engine } from "./engine.js";
 import { PhiEngine } from "./phi.js";
 import { KV_CACHE_TYPES, type KvCacheType } from "./partition.js";
 import { resolveWeights, type PhiWeights } from "./weights.js";
+import { summarizeWeights, type WeightSummary } from "./weight-summary.js";
 import { openHfFolder } from "../formats/hf-folder.js";
 import { openGguf } from "../formats/gguf.js";
 import { ModelFormatError, type TensorRef } from "../formats/tensor.js";
@@ -37,6 +38,8 @@ export interface LoadedModel {
   loadMs: number;
   /** Weights held in another type than the file's (converted at load), one line each; empty when none. */
   notices: string[];
+  /** Parameters, bytes and types of the weights as held (after any conversion at load). */
+  weights: WeightSummary;
   dispose(): Promise<void>;
 }
 
@@ -95,6 +98,7 @@ export async function loadModel(source: string, options: LoadOptions = {}): Prom
     name: basename(path),
     loadMs: performance.now() - t0,
     notices: engine.notices,
+    weights: summarizeWeights(weights, options.quant),
     dispose: () => engine.dispose(),
   };
 }

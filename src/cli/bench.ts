@@ -1,0 +1,78 @@
+// phi2 bench: prompt-processing and generation speed of a model on this machine, as llama-bench measures
+// them (pp512 / tg128, mean ± standard deviation over repetitions), with the model's type, size, load
+// time and peak memory. The timing itself is measureThroughput's (src/model/throughput.ts).
+import { Command } from "commander";
+import { formatBytes } from "../hub/progress.js";
+import { kernelVariant } from "../kernels/wasm.js";
+import { measureThroughput, type ThroughputResult } from "../model/throughput.js";
+import { addModelOptions, fail, intArg, openModel, type ModelOpts } from "./options.js";
+
+interface BenchOpts extends ModelOpts { promptTokens: number; genTokens: number; repetitions: number; json?: boolean }
+
+/** 2.78 B / 17.05 M parameters. */
+function formatParams(n: number): string {
+  return n >= 1e9 ? `${(n / 1e9).toFixed(2)} B` : `${(n / 1e6).toFixed(2)} M`;
+}
+
+function row(cells: string[]): string {
+  return `| ${cells.join(" | ")} |`;
+}
+
+export function benchCommand(): Command {
+  const cmd = new Command("bench").description("measure prompt processing (ppN) and generation (tgN) speed, as llama-bench does");
+  addModelOptions(cmd);
+  return cmd
+    .option("-p, --prompt-tokens <n>", "prompt tokens processed in one pass (0 = skip the pp test)", intArg("--prompt-tokens", 0, 1 << 20), 512)
+    .option("-n, --gen-tokens <n>", "tokens generated one pass at a time (0 = skip the tg test)", intArg("--gen-tokens", 0, 1 << 20), 128)
+    .option("-r, --repetitions <n>", "timed runs of each test", intArg("--repetitions", 1, 1000), 3)
+    .option("--json", "print one JSON object instead of the table")
+    .addHelpText("after",
+      "\nBoth tests start from an empty KV cache, as llama-bench's do; the fed token ids are fixed and nothing\n" +
+      "is sampled. One single-token pass warms up first. `npm run bench` measures decode after a 512-token\n" +
+      "prompt instead, hence slightly lower tg numbers there. Size is the weights as held in memory.")
+    .action(async (o: BenchOpts) => {
+      if (o.promptTokens === 0 && o.genTokens === 0) fail("nothing to measure: --prompt-tokens and --gen-tokens are both 0");
+      const need = Math.max(o.promptTokens, o.genTokens);
+      if (o.ctxSize !== undefined && o.ctxSize < need) {
+        fail(`--ctx-size ${o.ctxSize} is too small: --prompt-tokens ${o.promptTokens} / --gen-tokens ${o.genTokens} need ${need} tokens`);
+      }
+      let model;
+      try {
+        model = await openModel({ ...o, ctxSize: o.ctxSize ?? need }).catch((e: unknown) => {
+          if (e instanceof RangeError && /context length/.test(e.message)) {
+            throw new RangeError(`${e.message}: --prompt-tokens ${o.promptTokens} / --gen-tokens ${o.genTokens} need ${need} tokens`);
+          }
+          throw e;
+        });
+        const loadS = model.loadMs / 1000;
+        const w = model.weights;
+        const head = {
+          model: model.name, types: w.types, size: formatBytes(w.bytes), params: formatParams(w.params),
+          threads: String(model.engine.threads), kv: o.kvType ?? "f16",
+        };
+        if (!o.json) {
+          process.stdout.write(row(["model", "type", "size", "params", "threads", "kv", "test", "t/s"]) + "\n");
+          process.stdout.write(row(["---", "---", "---:", "---:", "---:", "---", "---:", "---:"]) + "\n");
+        }
+        const print = (r: ThroughputResult) => {
+          if (o.json) return;
+          const cells = [head.model, head.types, head.size, head.params, head.threads, head.kv, r.test, `${r.mean.toFixed(2)} ± ${r.stddev.toFixed(2)}`];
+          process.stdout.write(row(cells) + "\n");
+        };
+        const results = await measureThroughput(model.engine, o, print);
+        const peakRssBytes = process.resourceUsage().maxRSS * 1024;
+        if (o.json) {
+          process.stdout.write(JSON.stringify({
+            model: model.name, source: model.source, types: w.types, bytes: w.bytes, params: w.params,
+            threads: model.engine.threads, kvType: head.kv, kernels: kernelVariant(), loadS, peakRssBytes, results,
+          }) + "\n");
+        } else {
+          process.stderr.write(`load ${loadS.toFixed(1)} s | peak RSS ${(peakRssBytes / 1e9).toFixed(2)} GB | ${kernelVariant()} SIMD kernels\n`);
+        }
+      } catch (e) {
+        await model?.dispose();
+        fail(e);
+      }
+      await model.dispose();
+    });
+}
