@@ -29,7 +29,8 @@ export function benchCommand(): Command {
     .addHelpText("after",
       "\nBoth tests start from an empty KV cache, as llama-bench's do; the fed token ids are fixed and nothing\n" +
       "is sampled. One single-token pass warms up first. `npm run bench` measures decode after a 512-token\n" +
-      "prompt instead, hence slightly lower tg numbers there. Size is the weights as held in memory.")
+      "prompt instead, hence slightly lower tg numbers there. The KV cache holds max(-p, -n) tokens unless\n" +
+      "--ctx-size says more. Size is the weights as held in memory.")
     .action(async (o: BenchOpts) => {
       if (o.promptTokens === 0 && o.genTokens === 0) fail("nothing to measure: --prompt-tokens and --gen-tokens are both 0");
       const need = Math.max(o.promptTokens, o.genTokens);
