@@ -5,7 +5,10 @@
 // Prints a Markdown table and appends it to BENCHMARKS.md.
 //
 // Environment: PHI2_BENCH_THREADS (2), PHI2_BENCH_PROMPT (512), PHI2_BENCH_DECODE (128),
-// PHI2_BENCH_ONLY (comma list of rows: bf16,f16,q8_0,q4_0; default all), PHI2_BENCH_NO_LLAMA=1.
+// PHI2_BENCH_ONLY (comma list of rows: bf16,f16,q8_0,q4_0; default all), PHI2_BENCH_NO_LLAMA=1,
+// PHI2_BENCH_ROUNDS (1): rounds per row, each one measurement of our engine then one of llama.cpp; with
+// more than one the table shows medians and lists each round's ratios. A VM whose speed drifts by tens of
+// percent from minute to minute makes a single pair of runs a poor ratio; adjacent pairs fare better.
 import { execFileSync } from "node:child_process";
 import { appendFileSync, existsSync } from "node:fs";
 import { cpus, totalmem, tmpdir } from "node:os";
@@ -23,6 +26,8 @@ const promptTokens = Number(process.env.PHI2_BENCH_PROMPT ?? "512");
 const decodeTokens = Number(process.env.PHI2_BENCH_DECODE ?? "128");
 const only = (process.env.PHI2_BENCH_ONLY ?? "bf16,f16,q8_0,q4_0").split(",");
 const withLlama = process.env.PHI2_BENCH_NO_LLAMA !== "1";
+const rounds = Number(process.env.PHI2_BENCH_ROUNDS ?? "1");
+if (!Number.isInteger(rounds) || rounds < 1) throw new RangeError(`PHI2_BENCH_ROUNDS must be a positive integer, got ${process.env.PHI2_BENCH_ROUNDS}`);
 
 function bf16Folder(): string {
   const dir = join(benchDir, "full-bf16");
@@ -51,23 +56,34 @@ function measureOurs(model: string): Measurement {
   return JSON.parse(out.trim().split("\n").pop()!) as Measurement;
 }
 
-interface Row { weights: string; ours?: Measurement; llama?: Measurement }
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+/** Each metric's median over the rounds (the measurement itself when there is one round). */
+function medianOf(ms: Measurement[]): Measurement | undefined {
+  if (ms.length === 0) return undefined;
+  return {
+    loadS: median(ms.map((m) => m.loadS)), peakRssGB: median(ms.map((m) => m.peakRssGB)),
+    prefillTokPerS: median(ms.map((m) => m.prefillTokPerS)), decodeTokPerS: median(ms.map((m) => m.decodeTokPerS)),
+  };
+}
+
+interface Row { weights: string; ours: Measurement[]; llama: Measurement[] }
 const rows: Row[] = [];
 for (const w of only) {
-  console.error(`measuring ${w} ...`);
-  if (w === "bf16") {
-    // llama.cpp reads this model as F16 (the row below); our engine runs the HF folder as published.
-    rows.push({ weights: "bf16 (HF safetensors)", ours: measureOurs(bf16Folder()) });
-  } else if (w === "f16" || w === "q8_0" || w === "q4_0") {
-    const file = await gguf(w);
-    rows.push({
-      weights: `${w} (GGUF)`,
-      ours: measureOurs(file),
-      llama: withLlama ? measureLlama(file, threads, promptTokens, decodeTokens) : undefined,
-    });
-  } else {
-    throw new Error(`PHI2_BENCH_ONLY: unknown row "${w}" (bf16, f16, q8_0, q4_0)`);
+  if (w !== "bf16" && w !== "f16" && w !== "q8_0" && w !== "q4_0") throw new Error(`PHI2_BENCH_ONLY: unknown row "${w}" (bf16, f16, q8_0, q4_0)`);
+  // llama.cpp reads the bf16 model as F16 (the f16 row); our engine runs the HF folder as published.
+  const row: Row = { weights: w === "bf16" ? "bf16 (HF safetensors)" : `${w} (GGUF)`, ours: [], llama: [] };
+  const source = w === "bf16" ? bf16Folder() : await gguf(w);
+  for (let r = 1; r <= rounds; r++) {
+    console.error(`measuring ${w}${rounds > 1 ? `, round ${r} of ${rounds}` : ""} ...`);
+    row.ours.push(measureOurs(source));
+    if (withLlama && w !== "bf16") row.llama.push(measureLlama(source, threads, promptTokens, decodeTokens));
   }
+  rows.push(row);
 }
 
 const f = (x: number | undefined, d = 2) => (x === undefined ? "–" : x.toFixed(d));
@@ -80,14 +96,22 @@ const table = [
   `Machine: ${machine}. Model: full-size random Phi-2 (2.78e9 parameters). Load s includes a one-token`,
   "warm-up pass in both engines (the first touch of every weight page), so prefill and decode time compute alone.",
   "",
+  ...(rounds > 1 ? [`${rounds} rounds per row (ours, then llama.cpp); the table shows each metric's median.`, ""] : []),
   "| weights | engine | load s | peak RSS GB | prefill tok/s | decode tok/s | prefill ours/llama | decode ours/llama |",
   "|---|---|---:|---:|---:|---:|---:|---:|",
-  ...rows.flatMap((r) => [
-    `| ${r.weights} | phi2 | ${f(r.ours?.loadS, 1)} | ${f(r.ours?.peakRssGB)} | ${f(r.ours?.prefillTokPerS)} | ${f(r.ours?.decodeTokPerS)} | ` +
-      `${ratio(r.ours?.prefillTokPerS, r.llama?.prefillTokPerS)} | ${ratio(r.ours?.decodeTokPerS, r.llama?.decodeTokPerS)} |`,
-    ...(r.llama ? [`| ${r.weights} | llama.cpp | ${f(r.llama.loadS, 1)} | ${f(r.llama.peakRssGB)} | ${f(r.llama.prefillTokPerS)} | ${f(r.llama.decodeTokPerS)} | | |`] : []),
-  ]),
+  ...rows.flatMap((r) => {
+    const ours = medianOf(r.ours), llama = medianOf(r.llama);
+    return [
+      `| ${r.weights} | phi2 | ${f(ours?.loadS, 1)} | ${f(ours?.peakRssGB)} | ${f(ours?.prefillTokPerS)} | ${f(ours?.decodeTokPerS)} | ` +
+        `${ratio(ours?.prefillTokPerS, llama?.prefillTokPerS)} | ${ratio(ours?.decodeTokPerS, llama?.decodeTokPerS)} |`,
+      ...(llama ? [`| ${r.weights} | llama.cpp | ${f(llama.loadS, 1)} | ${f(llama.peakRssGB)} | ${f(llama.prefillTokPerS)} | ${f(llama.decodeTokPerS)} | | |`] : []),
+    ];
+  }),
   "",
+  ...(rounds > 1 ? rows.filter((r) => r.llama.length > 0).map((r) =>
+    `${r.weights}, each round's ours/llama: prefill ${r.ours.map((o, i) => ratio(o.prefillTokPerS, r.llama[i]!.prefillTokPerS)).join(", ")}; ` +
+    `decode ${r.ours.map((o, i) => ratio(o.decodeTokPerS, r.llama[i]!.decodeTokPerS)).join(", ")}.`) : []),
+  ...(rounds > 1 ? [""] : []),
 ].join("\n");
 console.log(table);
 appendFileSync(join(root, "BENCHMARKS.md"), "\n" + table);
