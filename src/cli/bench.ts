@@ -4,10 +4,16 @@
 import { Command } from "commander";
 import { formatBytes } from "../hub/progress.js";
 import { kernelVariant } from "../kernels/wasm.js";
-import { measureThroughput, type ThroughputResult } from "../model/throughput.js";
+import { measureThroughput, throughputContext, type ThroughputResult } from "../model/throughput.js";
 import { addModelOptions, fail, intArg, openModel, type ModelOpts } from "./options.js";
 
-interface BenchOpts extends ModelOpts { promptTokens: number; genTokens: number; repetitions: number; json?: boolean }
+interface BenchOpts extends ModelOpts { promptTokens: number[]; genTokens: number[]; repetitions: number; json?: boolean }
+
+/** "512" or "128,512": token counts, each 0 .. 2^20. */
+function countList(name: string) {
+  const one = intArg(name, 0, 1 << 20);
+  return (v: string): number[] => v.split(",").map((s) => one(s.trim()));
+}
 
 /** 2.78 B / 17.05 M parameters. */
 function formatParams(n: number): string {
@@ -22,26 +28,25 @@ export function benchCommand(): Command {
   const cmd = new Command("bench").description("measure prompt processing (ppN) and generation (tgN) speed, as llama-bench does");
   addModelOptions(cmd);
   return cmd
-    .option("-p, --prompt-tokens <n>", "prompt tokens processed in one pass (0 = skip the pp test)", intArg("--prompt-tokens", 0, 1 << 20), 512)
-    .option("-n, --gen-tokens <n>", "tokens generated one pass at a time (0 = skip the tg test)", intArg("--gen-tokens", 0, 1 << 20), 128)
+    .option("-p, --prompt-tokens <n,...>", "pp tests: prompt tokens processed in one pass (0 = no pp test)", countList("--prompt-tokens"), [512])
+    .option("-n, --gen-tokens <n,...>", "tg tests: tokens generated one pass at a time (0 = no tg test)", countList("--gen-tokens"), [128])
     .option("-r, --repetitions <n>", "timed runs of each test", intArg("--repetitions", 1, 1000), 3)
     .option("--json", "print one JSON object instead of the table")
     .addHelpText("after",
       "\nBoth tests start from an empty KV cache, as llama-bench's do; the fed token ids are fixed and nothing\n" +
       "is sampled. One single-token pass warms up first. `npm run bench` measures decode after a 512-token\n" +
-      "prompt instead, hence slightly lower tg numbers there. The KV cache holds max(-p, -n) tokens unless\n" +
-      "--ctx-size says more. Size is the weights as held in memory.")
+      "prompt instead, hence slightly lower tg numbers there. The KV cache holds the longest test's tokens\n" +
+      "unless --ctx-size says more. Size is the weights as held in memory. Example: -p 128,512 -n 0.")
     .action(async (o: BenchOpts) => {
-      if (o.promptTokens === 0 && o.genTokens === 0) fail("nothing to measure: --prompt-tokens and --gen-tokens are both 0");
-      const need = Math.max(o.promptTokens, o.genTokens);
-      if (o.ctxSize !== undefined && o.ctxSize < need) {
-        fail(`--ctx-size ${o.ctxSize} is too small: --prompt-tokens ${o.promptTokens} / --gen-tokens ${o.genTokens} need ${need} tokens`);
-      }
+      const need = throughputContext(o);
+      const asked = `--prompt-tokens ${o.promptTokens.join(",")} / --gen-tokens ${o.genTokens.join(",")}`;
+      if (need === 0) fail(`nothing to measure: ${asked} are all 0`);
+      if (o.ctxSize !== undefined && o.ctxSize < need) fail(`--ctx-size ${o.ctxSize} is too small: ${asked} need ${need} tokens`);
       let model;
       try {
         model = await openModel({ ...o, ctxSize: o.ctxSize ?? need }).catch((e: unknown) => {
           if (e instanceof RangeError && /context length/.test(e.message)) {
-            throw new RangeError(`${e.message}: --prompt-tokens ${o.promptTokens} / --gen-tokens ${o.genTokens} need ${need} tokens`);
+            throw new RangeError(`${e.message}: ${asked} need ${need} tokens`);
           }
           throw e;
         });

@@ -8,10 +8,10 @@
 import type { Engine } from "./engine.js";
 
 export interface ThroughputOptions {
-  /** Prompt tokens of the pp test (0: no pp test). */
-  promptTokens: number;
-  /** Generated tokens of the tg test (0: no tg test). */
-  genTokens: number;
+  /** One pp test per entry, in order: its prompt tokens (0: skipped). */
+  promptTokens: number[];
+  /** One tg test per entry, in order: its generated tokens (0: skipped). */
+  genTokens: number[];
   /** Timed runs of each test. */
   repetitions: number;
   /** Milliseconds clock (default performance.now); tests inject their own. */
@@ -42,44 +42,50 @@ function summarize(test: string, tokens: number, seconds: number[]): ThroughputR
   return { test, tokens, tokPerS, mean, stddev: Math.sqrt(variance) };
 }
 
+/** The context the tests need: their longest prompt or generation. */
+export function throughputContext(o: Pick<ThroughputOptions, "promptTokens" | "genTokens">): number {
+  return Math.max(0, ...o.promptTokens, ...o.genTokens);
+}
+
 /**
- * Runs the pp and tg tests on slot 0 of `engine` (which needs a context of at least max(promptTokens,
- * genTokens) tokens) and returns their results, pp first; `onResult` hears each as it completes.
+ * Runs the pp tests, then the tg tests, on slot 0 of `engine` (whose context must hold
+ * throughputContext(o) tokens) and returns their results in that order; `onResult` hears each as it
+ * completes.
  */
 export async function measureThroughput(
   engine: Engine, o: ThroughputOptions, onResult?: (r: ThroughputResult) => void,
 ): Promise<ThroughputResult[]> {
   const now = o.now ?? (() => performance.now());
-  const need = Math.max(o.promptTokens, o.genTokens);
+  const need = throughputContext(o);
   if (need > engine.contextLength) {
     throw new RangeError(`the tests need ${need} tokens of context, the engine has ${engine.contextLength}`);
   }
   if (!Number.isInteger(o.repetitions) || o.repetitions < 1) throw new RangeError(`repetitions must be a positive integer, got ${o.repetitions}`);
-  const ids = benchTokenIds(need, engine.config.vocab_size);
+  const ids = benchTokenIds(Math.max(need, 1), engine.config.vocab_size);
   await engine.forward([{ slot: 0, tokens: ids.slice(0, 1), startPos: 0 }]);
   const results: ThroughputResult[] = [];
   const done = (r: ThroughputResult) => {
     results.push(r);
     onResult?.(r);
   };
-  if (o.promptTokens > 0) {
-    const prompt = ids.slice(0, o.promptTokens);
+  for (const p of o.promptTokens.filter((n) => n > 0)) {
+    const prompt = ids.slice(0, p);
     const seconds: number[] = [];
     for (let r = 0; r < o.repetitions; r++) {
       const t0 = now();
       await engine.forward([{ slot: 0, tokens: prompt, startPos: 0 }]);
       seconds.push((now() - t0) / 1000);
     }
-    done(summarize(`pp${o.promptTokens}`, o.promptTokens, seconds));
+    done(summarize(`pp${p}`, p, seconds));
   }
-  if (o.genTokens > 0) {
+  for (const n of o.genTokens.filter((n) => n > 0)) {
     const seconds: number[] = [];
     for (let r = 0; r < o.repetitions; r++) {
       const t0 = now();
-      for (let i = 0; i < o.genTokens; i++) await engine.forward([{ slot: 0, tokens: [ids[i]!], startPos: i }]);
+      for (let i = 0; i < n; i++) await engine.forward([{ slot: 0, tokens: [ids[i]!], startPos: i }]);
       seconds.push((now() - t0) / 1000);
     }
-    done(summarize(`tg${o.genTokens}`, o.genTokens, seconds));
+    done(summarize(`tg${n}`, n, seconds));
   }
   return results;
 }

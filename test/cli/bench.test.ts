@@ -49,7 +49,7 @@ test("measureThroughput: a warm-up token, then pp as one pass and tg one token a
   const engine = new ClockedEngine(64);
   const heard: string[] = [];
   const results = await measureThroughput(engine, {
-    promptTokens: 16, genTokens: 4, repetitions: 3,
+    promptTokens: [16], genTokens: [4], repetitions: 3,
     // from the end of the first pp run on, tokens cost 4 ms instead of 2: the runs differ
     now: () => {
       if (engine.calls.length === 2) engine.perToken = 4;
@@ -82,10 +82,19 @@ test("measureThroughput: a warm-up token, then pp as one pass and tg one token a
 
 test("measureThroughput: a test of 0 tokens is skipped; a context too small or no repetitions is refused", async () => {
   const engine = new ClockedEngine(32);
-  const only = await measureThroughput(engine, { promptTokens: 0, genTokens: 5, repetitions: 1, now: () => engine.clock });
+  const only = await measureThroughput(engine, { promptTokens: [0], genTokens: [5], repetitions: 1, now: () => engine.clock });
   assert.deepEqual(only.map((r) => r.test), ["tg5"]);
-  await assert.rejects(measureThroughput(engine, { promptTokens: 33, genTokens: 0, repetitions: 1 }), /need 33 tokens of context, the engine has 32/);
-  await assert.rejects(measureThroughput(engine, { promptTokens: 8, genTokens: 0, repetitions: 0 }), /repetitions must be a positive integer/);
+  await assert.rejects(measureThroughput(engine, { promptTokens: [33], genTokens: [0], repetitions: 1 }), /need 33 tokens of context, the engine has 32/);
+  await assert.rejects(measureThroughput(engine, { promptTokens: [8], genTokens: [], repetitions: 0 }), /repetitions must be a positive integer/);
+});
+
+test("measureThroughput: several sizes run in the order given, pp tests first", async () => {
+  const engine = new ClockedEngine(32);
+  const r = await measureThroughput(engine, { promptTokens: [8, 4], genTokens: [3, 2], repetitions: 1, now: () => engine.clock });
+  assert.deepEqual(r.map((x) => x.test), ["pp8", "pp4", "tg3", "tg2"]);
+  // warm-up, pp8, pp4, then 3 + 2 single tokens
+  assert.deepEqual(engine.calls.map((c) => c.tokens.length), [1, 8, 4, 1, 1, 1, 1, 1]);
+  assert.deepEqual(engine.calls.slice(3).map((c) => c.startPos), [0, 1, 2, 0, 1]);
 });
 
 /** Phi-2's parameters from config.json alone: embedding, per layer ln + q/k/v + dense + fc1 + fc2, final ln, lm_head. */
@@ -142,16 +151,18 @@ test("phi2 bench: a llama-bench table, or JSON with every run; bad values are na
     assert.ok(Math.abs(x.mean - (x.tokPerS[0] + x.tokPerS[1]) / 2) < 1e-6 * x.mean);
   }
 
-  const table = await phi2("bench", "--model", dir, "-p", "8", "-n", "4", "-r", "1", "-t", "2");
+  const table = await phi2("bench", "--model", dir, "-p", "8,4", "-n", "4", "-r", "1", "-t", "2");
   const lines = table.stdout.trim().split("\n");
   assert.equal(lines[0], "| model | type | size | params | threads | kv | test | t/s |");
-  assert.equal(lines.length, 4);
+  assert.equal(lines.length, 5);
   assert.match(lines[2]!, /\| F32 \| 68\.2 MB \| 17\.05 M \| 2 \| f16 \| pp8 \| [\d.]+ ± 0\.00 \|$/);
-  assert.match(lines[3]!, /\| tg4 \| [\d.]+ ± 0\.00 \|$/);
+  assert.match(lines[3]!, /\| pp4 \| [\d.]+ ± 0\.00 \|$/);
+  assert.match(lines[4]!, /\| tg4 \| [\d.]+ ± 0\.00 \|$/);
   assert.match(table.stderr, /load [\d.]+ s \| peak RSS [\d.]+ GB/);
   assert.equal(params, 17053440); // the size and params cells above are this model's
 
   assert.match(await phi2Fails("bench", "--model", dir, "-p", "0", "-n", "0"), /nothing to measure/);
+  assert.match(await phi2Fails("bench", "--model", dir, "-p", "8,x"), /--prompt-tokens must be an integer in 0\.\.1048576, got "x"/);
   assert.match(await phi2Fails("bench", "--model", dir, "-p", "3000", "-n", "8"), /2048.*--prompt-tokens 3000/);
   assert.match(await phi2Fails("bench", "--model", dir, "-p", "16", "-c", "8"), /--ctx-size 8 is too small/);
   assert.match(await phi2Fails("bench", "--model", dir, "-r", "0"), /--repetitions must be an integer in 1\.\.1000/);
