@@ -1,7 +1,7 @@
 // phi2 bench: prompt-processing and generation speed of a model on this machine, as llama-bench measures
 // them (pp512 / tg128, mean ± standard deviation over repetitions), with the model's type, size, load
 // time and peak memory. The timing itself is measureThroughput's (src/model/throughput.ts).
-import { Command } from "commander";
+import { Command, Option } from "commander";
 import { formatBytes } from "../hub/progress.js";
 import { kernelVariant } from "../kernels/wasm.js";
 import { measureThroughput, throughputContext, type ThroughputResult } from "../model/throughput.js";
@@ -28,8 +28,10 @@ export function benchCommand(): Command {
   const cmd = new Command("bench").description("measure prompt processing (ppN) and generation (tgN) speed, as llama-bench does");
   addModelOptions(cmd);
   return cmd
-    .option("-p, --prompt-tokens <n,...>", "pp tests: prompt tokens processed in one pass (0 = no pp test)", countList("--prompt-tokens"), [512])
-    .option("-n, --gen-tokens <n,...>", "tg tests: tokens generated one pass at a time (0 = no tg test)", countList("--gen-tokens"), [128])
+    .addOption(new Option("-p, --prompt-tokens <n,...>", "pp tests: prompt tokens processed in one pass (0 = no pp test)")
+      .argParser(countList("--prompt-tokens")).default([512], "512"))
+    .addOption(new Option("-n, --gen-tokens <n,...>", "tg tests: tokens generated one pass at a time (0 = no tg test)")
+      .argParser(countList("--gen-tokens")).default([128], "128"))
     .option("-r, --repetitions <n>", "timed runs of each test", intArg("--repetitions", 1, 1000), 3)
     .option("--json", "print one JSON object instead of the table")
     .addHelpText("after",
