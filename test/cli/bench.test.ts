@@ -2,29 +2,12 @@
 // (against parameter counts worked out from config.json), and the command as a user runs it.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
 import { readFileSync } from "node:fs";
-import { join, dirname } from "node:path";
-import { fileURLToPath } from "node:url";
-import { promisify } from "node:util";
+import { join } from "node:path";
 import { loadModel, type Engine, type ForwardItem, type PhiConfig } from "../../src/index.js";
 import { measureThroughput, benchTokenIds } from "../../src/model/throughput.js";
+import { phi2, phi2Fails } from "../helpers/cli.js";
 import { testModel } from "../helpers/test-models.js";
-
-const run = promisify(execFile);
-const main = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "src", "cli", "main.js");
-const phi2 = (...args: string[]) => run(process.execPath, [main, ...args], { maxBuffer: 64 << 20 });
-
-async function phi2Fails(...args: string[]): Promise<string> {
-  try {
-    await phi2(...args);
-  } catch (e) {
-    const err = e as { code: number; stderr: string };
-    assert.notEqual(err.code, 0);
-    return err.stderr;
-  }
-  assert.fail(`phi2 ${args.join(" ")} succeeded`);
-}
 
 /** An engine whose passes cost, on a fake clock, 1 ms each plus perToken ms per token. */
 class ClockedEngine implements Engine {

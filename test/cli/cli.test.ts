@@ -2,29 +2,12 @@
 // as child processes on a tiny random model, their output parsed and checked against the reference.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
 import { readFileSync } from "node:fs";
-import { join, dirname } from "node:path";
-import { fileURLToPath } from "node:url";
-import { promisify } from "node:util";
+import { join } from "node:path";
+import { phi2, phi2Fails } from "../helpers/cli.js";
 import { testModel } from "../helpers/test-models.js";
 import { tempDir } from "../helpers/temp-dir.js";
 import { referenceLogits, referenceGreedy } from "../reference/phi-reference.js";
-
-const run = promisify(execFile);
-const main = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "src", "cli", "main.js");
-const phi2 = (...args: string[]) => run(process.execPath, [main, ...args], { maxBuffer: 64 << 20 });
-
-async function phi2Fails(...args: string[]): Promise<string> {
-  try {
-    await phi2(...args);
-  } catch (e) {
-    const err = e as { code: number; stderr: string };
-    assert.notEqual(err.code, 0);
-    return err.stderr;
-  }
-  assert.fail(`phi2 ${args.join(" ")} succeeded`);
-}
 
 test("run --json: greedy text, ids and counts, equal to the reference's greedy continuation", async () => {
   const dir = testModel({ preset: "tiny", dtype: "f32", seed: 11, peaked: true });
