@@ -144,6 +144,11 @@ test("phi2 bench: a llama-bench table, or JSON with every run; bad values are na
   assert.match(table.stderr, /load [\d.]+ s \| peak RSS [\d.]+ GB/);
   assert.equal(params, 17053440); // the size and params cells above are this model's
 
+  const help = (await phi2("bench", "--help")).stdout;
+  for (const text of ["--prompt-tokens <n,...>", "--gen-tokens <n,...>", "--repetitions", "--json", "empty KV cache", "(default: 512)"]) {
+    assert.ok(help.includes(text), `--help mentions ${text}`);
+  }
+
   assert.match(await phi2Fails("bench", "--model", dir, "-p", "0", "-n", "0"), /nothing to measure/);
   assert.match(await phi2Fails("bench", "--model", dir, "-p", "8,x"), /--prompt-tokens must be an integer in 0\.\.1048576, got "x"/);
   assert.match(await phi2Fails("bench", "--model", dir, "-p", "3000", "-n", "8"), /2048.*--prompt-tokens 3000/);
