@@ -1,7 +1,10 @@
-// Picks the next token from the model's logits. The order follows llama.cpp's sampler chain:
+// Picks the next token from the model's logits. The order follows llama.cpp's default sampler chain
+// (common_params_sampling: ... top_k, typical_p, top_p, min_p, xtc, temperature, dist):
 //   logit bias -> penalties (repetition, presence, frequency over the last penaltyLastN tokens)
 //   -> temperature 0: argmax
-//   -> top-k -> softmax(logits / temperature) -> top-p -> min-p -> draw with a seeded PRNG.
+//   -> top-k -> top-p -> min-p, all on the probabilities at temperature 1
+//   -> temperature: the survivors weighted by exp(logit / temperature) -> draw with a seeded PRNG.
+// So temperature reshapes the tokens the cuts kept and never changes which ones they keep.
 // Ids >= vocabLimit (phi-2's 905 padding rows of lm_head, 50295..51199) are never candidates.
 import type { SamplingOptions } from "./types.js";
 import { Rng } from "./rng.js";
@@ -82,7 +85,7 @@ export class Sampler {
     for (const [id, b] of this.bias) if (id < n) l[id] += b;
     this.applyPenalties(l, history);
 
-    const id = this.temperature <= 0 ? argmax(l) : this.draw(l);
+    const id = this.temperature <= 0 ? greedy(l) : this.draw(l);
     const result: SampledToken = { id };
     if (this.options.logprobs || (this.options.topLogprobs ?? 0) > 0) {
       const lse = logSumExp(l);
@@ -113,24 +116,28 @@ export class Sampler {
     }
   }
 
-  /** top-k, softmax with temperature, top-p, min-p, then one draw. */
+  /** top-k, top-p, min-p at temperature 1, then one draw among the survivors at the temperature. */
   private draw(l: Float32Array): number {
     const n = l.length;
     const topK = this.options.topK ?? 0;
     const topP = this.options.topP ?? 1;
     const minP = this.options.minP ?? 0;
     const invT = 1 / this.temperature;
-    const max = l[argmax(l)];
-    if (max === -Infinity) throw new Error("every token is masked: nothing to sample");
+    const best = greedy(l);
+    const max = l[best];
+    // an infinite logit (a +Infinity bias) outweighs everything, and a temperature so small that its
+    // inverse overflows leaves only the best token: both are greedy (exp would give NaN or 0 weights)
+    if (max === Infinity || !Number.isFinite(invT)) return best;
 
     const p = this.probs.subarray(0, n);
+    const cuts = topK > 0 || topP < 1 || minP > 0;
     let sum = 0;
     for (let i = 0; i < n; i++) {
-      const e = Math.exp((l[i] - max) * invT); // NaN logits count as impossible
+      const e = Math.exp((l[i] - max) * (cuts ? 1 : invT)); // NaN logits count as impossible
       p[i] = e > 0 ? e : 0;
       sum += p[i];
     }
-    if (topK <= 0 && topP >= 1 && minP <= 0) return this.pick(p, null, sum);
+    if (!cuts) return this.pick(p, null, sum);
 
     let candidates: number[];
     if (topK > 0 && topK < n) {
@@ -152,7 +159,7 @@ export class Sampler {
       // Without top-k the nucleus is taken over the whole distribution (the floor only skipped tokens
       // that cannot be in it); after top-k, over the k survivors renormalised.
       let total = sum;
-      if (topK > 0) {
+      if (topK > 0 && topK < n) {
         total = 0;
         for (const i of candidates) total += p[i];
       }
@@ -170,8 +177,15 @@ export class Sampler {
       while (keep < candidates.length && p[candidates[keep]] >= threshold) keep++;
       candidates.length = keep;
     }
+    // temperature last: the survivors' weights at it
     let kept = 0;
-    for (const i of candidates) kept += p[i];
+    for (const i of candidates) {
+      if (invT !== 1) {
+        const e = Math.exp((l[i] - max) * invT);
+        p[i] = e > 0 ? e : 0;
+      }
+      kept += p[i];
+    }
     return this.pick(p, candidates, kept);
   }
 
@@ -195,6 +209,13 @@ export class Sampler {
     }
     return last; // rounding: r landed past the accumulated sum
   }
+}
+
+/** argmax, refusing logits that leave nothing to choose (all -Infinity or NaN). */
+function greedy(l: Float32Array): number {
+  const best = argmax(l);
+  if (!(l[best]! > -Infinity)) throw new Error("every token is masked: nothing to sample");
+  return best;
 }
 
 /** Index of the largest value; the lowest index on ties; NaN never wins. */

@@ -105,6 +105,45 @@ test("top-k, top-p and min-p combine (intersection in llama.cpp order)", () => {
   assert.deepEqual(support(counts), [0, 1]);
 });
 
+test("the cuts see temperature 1 and temperature only reweights the survivors (llama.cpp: temperature after min-p)", () => {
+  // logits 2, 1, 0: probabilities 0.665, 0.245, 0.090 at temperature 1
+  const logits = new Float32Array([2, 1, 0]);
+  // min-p 0.3 cuts token 2 (0.090 < 0.3 · 0.665) at every temperature, even where T = 2 flattens it to 0.186 / 0.506
+  for (const temperature of [0.5, 1, 2, 5]) {
+    assert.deepEqual(support(histogram(new Sampler({ temperature, minP: 0.3, seed: 3 }, 3), logits, 4000)), [0, 1], `minP, T = ${temperature}`);
+    // top-p 0.9: 0.665 + 0.245 reaches it at temperature 1, so {0, 1} whatever T
+    assert.deepEqual(support(histogram(new Sampler({ temperature, topP: 0.9, seed: 4 }, 3), logits, 4000)), [0, 1], `topP, T = ${temperature}`);
+  }
+  // among the survivors, T = 2 draws 0 and 1 in the ratio e^((2 - 1) / 2) = 1.65
+  const counts = histogram(new Sampler({ temperature: 2, minP: 0.3, seed: 5 }, 3), logits, 20000);
+  const ratio = counts.get(0)! / counts.get(1)!;
+  assert.ok(Math.abs(ratio - Math.exp(0.5)) < 0.1, `ratio ${ratio}`);
+});
+
+test("top-k at or beyond the vocabulary is top-k off, also for top-p's total", () => {
+  // 2 tokens of weight 1 and 998 of weight 0.001: each heavy token holds 1/2.998 < 0.5 of the whole,
+  // so top-p 0.5 over the whole distribution keeps both
+  const probs = [1, 1, ...new Array(998).fill(0.001)];
+  const logits = new Float32Array(probs.map(Math.log));
+  for (const topK of [0, 999, 1000, 5000]) {
+    const got = support(histogram(new Sampler({ temperature: 1, topK, topP: 0.5, seed: 6 }, 1000), logits, 3000));
+    // top-k 999 drops one tail token: the nucleus is still {0, 1}
+    assert.deepEqual(got, [0, 1], `topK ${topK}`);
+  }
+});
+
+test("an infinite logit or a temperature too small to invert is greedy, not token 0", () => {
+  const forced = new Sampler({ temperature: 1, seed: 7, logitBias: { 2: Infinity } }, 4);
+  assert.equal(forced.sample(new Float32Array([0, 1, 0, 2]), []).id, 2);
+  assert.equal(new Sampler({ temperature: 5e-324, seed: 8 }, 4).sample(new Float32Array([0, 1, 3, 2]), []).id, 2);
+  assert.equal(new Sampler({ temperature: 5e-324, topK: 2, seed: 8 }, 4).sample(new Float32Array([0, 1, 3, 2]), []).id, 2);
+  // nothing to choose from: refused, greedy or not
+  for (const temperature of [0, 1]) {
+    assert.throws(() => new Sampler({ temperature }, 3).sample(new Float32Array([NaN, NaN, NaN]), []), /every token is masked/);
+    assert.throws(() => new Sampler({ temperature }, 2).sample(new Float32Array([-Infinity, -Infinity]), []), /every token is masked/);
+  }
+});
+
 /** Penalised logits seen through logprobs: differences of logprobs are differences of logits. */
 function effectiveLogits(options: SamplingOptions, logits: number[], history: number[]): number[] {
   const s = new Sampler({ ...options, temperature: 0, topLogprobs: logits.length }, logits.length);
