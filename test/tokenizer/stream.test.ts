@@ -54,6 +54,29 @@ test("an incomplete character at the end comes out of flush", () => {
   assert.equal(stream.flush(), "\uFFFD");
 });
 
+/** A stand-in tokenizer whose token i is the byte string tokens[i]. */
+function byteTokens(tokens: number[][]) {
+  return { decode: (ids: readonly number[]) => new TextDecoder().decode(new Uint8Array(ids.flatMap((i) => tokens[i]!))) };
+}
+
+test("tokens that each end one character and start the next: every character prints once complete, never U+FFFD", () => {
+  // 中 = E4 B8 AD, 文 = E6 96 87, 字 = E5 AD 97 (phi-2's vocabulary has such tokens, e.g. 21253 = 9A E9)
+  const tokens = [[0xe4], [0xb8, 0xad, 0xe6], [0x96, 0x87, 0xe5], [0xad], [0x97], [0x21]];
+  const stream = new StreamDetokenizer(byteTokens(tokens));
+  const pieces = tokens.map((_, i) => stream.push(i));
+  pieces.push(stream.flush());
+  assert.deepEqual(pieces, ["", "中", "文", "", "字", "!", ""]);
+  // a longer run: 40 characters, each token carrying the end of one and the start of the next
+  const text = "漢字仮名交じり文".repeat(5);
+  const bytes = [...new TextEncoder().encode(text)];
+  const straddling: number[][] = [];
+  for (let i = 0; i < bytes.length; i += 2) straddling.push(bytes.slice(i, i + 2));
+  const s2 = new StreamDetokenizer(byteTokens(straddling));
+  const out = straddling.map((_, i) => s2.push(i)).concat(s2.flush());
+  for (const p of out) assert.ok(!p.includes("\uFFFD"), JSON.stringify(p));
+  assert.equal(out.join(""), text);
+});
+
 test("invalid UTF-8 from the model is printed after a few tokens instead of being held forever", () => {
   // A stand-in tokenizer whose tokens are single raw bytes.
   const bytes = {
