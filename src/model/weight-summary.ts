@@ -1,6 +1,7 @@
 // What the engine holds: the parameter count, the bytes the weights take in the partitions' memories and
 // on the main thread (matrices in their held type, see dtype.ts; norms and biases as f32), and the types
-// the matrices are held in, most parameters first. For `phi2 bench`'s model line, as llama-bench prints
+// the matrices are held in, most parameters first. (A K-quant attn_output whose blocks a thread split
+// cuts is held partly as Q8_0, conversions.ts; it counts here as its whole type.) For `phi2 bench`'s model line, as llama-bench prints
 // a model's size, parameter count and type.
 import type { DType } from "../formats/tensor.js";
 import { rowBytes } from "../formats/ggml-quants.js";
