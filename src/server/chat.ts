@@ -55,7 +55,7 @@ export async function handleChat(ctx: ServerContext, request: FastifyRequest, re
   const choices: ChoiceState[] = [];
   const specs = [];
   for (let j = 0; j < req.n; j++) {
-    choices.push(new ChoiceState(j, promptIds.length));
+    choices.push(new ChoiceState(j, promptIds.length, model.tokenizer, req.options.stopOnEos ?? true));
     const seed = req.options.seed === undefined ? undefined : req.options.seed + j;
     specs.push({ promptIds, options: { ...req.options, stop, maxTokens, seed } });
   }

@@ -83,7 +83,7 @@ export async function handleCompletion(ctx: ServerContext, request: FastifyReque
     const promptText = typeof req.prompts[p] === "string" ? (req.prompts[p] as string) : tokenizer.decode(prompts[p]);
     for (let j = 0; j < req.n; j++) {
       const index = choices.length;
-      choices.push(new ChoiceState(index, prompts[p].length));
+      choices.push(new ChoiceState(index, prompts[p].length, tokenizer, req.options.stopOnEos ?? true));
       promptOf.push(p);
       // The first prompt token has no logprob: nothing before it predicts it.
       const first: TokenRecord[] = echoLogprobs ? [{ id: prompts[p][0], logprob: null, top: [] }] : [];

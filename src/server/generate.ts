@@ -70,7 +70,7 @@ export async function runGeneration(
         break;
       }
       case "finish": {
-        const added = choice.add(event.result.piece);
+        const added = choice.add(event.result.piece, event.result.finishReason ?? "abort");
         if (!event.started && run.cause === "timeout") choice.neverStarted = true;
         choice.finishReason = openAiFinishReason(event.result.finishReason ?? "abort");
         if (sse && !choice.neverStarted) {

@@ -1,7 +1,7 @@
 // Response and chunk objects exactly as OpenAI sends them, plus the per-choice bookkeeping both
 // endpoints share (text so far, tokens, logprobs, finish reason).
 import { randomBytes } from "node:crypto";
-import type { FinishReason, GeneratedPiece, TokenLogprob } from "../index.js";
+import { StreamDetokenizer, type FinishReason, type GeneratedPiece, type TokenLogprob } from "../index.js";
 
 export type OpenAiFinishReason = "stop" | "length";
 
@@ -44,6 +44,12 @@ export interface TokenRecord {
   /** Chosen token's logprob; null for the first prompt token (nothing predicts it). */
   logprob: number | null;
   top: TokenLogprob[];
+  /**
+   * Where the token's text starts in the text it belongs to (the choice's generated text, or the prompt
+   * for echoed prompt tokens). The tokens that together make one multi-byte character all start where
+   * that character starts.
+   */
+  offset?: number;
 }
 
 export function recordOf(piece: GeneratedPiece): TokenRecord | undefined {
@@ -100,24 +106,88 @@ export function chatLogprobs(records: TokenRecord[], texts: TokenTexts): { conte
   };
 }
 
-/** Everything one choice has produced so far. */
+/** What ChoiceState needs to place tokens in the text: the sequence's detokenization, mirrored. */
+export interface ChoiceTokenizer {
+  decode(ids: readonly number[]): string;
+  readonly eosId: number;
+}
+
+/**
+ * Everything one choice has produced so far.
+ *
+ * A token's logprob record is reported together with its text, never before: the generation holds text
+ * back (the bytes of an incomplete character, anything that could be the start of a stop string), and the
+ * text held when a stop string or EOS ends the sequence is dropped. So the choice decodes the tokens the
+ * way the sequence does (StreamDetokenizer, whose output the sequence's text is a prefix of), knows where
+ * each token's text ends, and releases a record once the emitted text reaches that end. When the sequence
+ * ends, a token whose text began in the final text (one a stop string cut in two) is released too; the
+ * rest (the stop string's tokens, EOS, text held when aborted) are dropped. Records then list exactly the
+ * tokens of the returned text, as OpenAI's do.
+ */
 export class ChoiceState {
   text = "";
   completionTokens = 0;
+  /** Records of the tokens whose text is in `text`, in order. */
   records: TokenRecord[] = [];
   finishReason: OpenAiFinishReason | null = null;
   /** Set when the sequence was aborted before it ever got a slot (timeout while queued). */
   neverStarted = false;
+  private readonly detok: StreamDetokenizer;
+  /** Length of the text the tokens pushed to `detok` decode to so far (`text` is a prefix of it). */
+  private decodedLength = 0;
+  /** Records whose token the detokenizer still holds (bytes of a character not complete yet). */
+  private undecoded: TokenRecord[] = [];
+  /** Records with a known place in the decoded text whose text is not all in `text` yet. */
+  private unsent: { record: TokenRecord; end: number }[] = [];
 
-  constructor(readonly index: number, readonly promptTokens: number) {}
+  constructor(
+    readonly index: number,
+    readonly promptTokens: number,
+    private readonly tokenizer: ChoiceTokenizer,
+    /** As the sequence's option: an EOS token ends it and has no text. */
+    private readonly stopOnEos: boolean,
+  ) {
+    this.detok = new StreamDetokenizer(tokenizer);
+  }
 
-  /** Adds a step's piece; returns the text and the logprob records that are new. */
-  add(piece: GeneratedPiece | undefined): { text: string; records: TokenRecord[] } {
-    if (!piece) return { text: "", records: [] };
-    this.completionTokens++;
-    this.text += piece.text;
-    const record = recordOf(piece);
-    if (record) this.records.push(record);
-    return { text: piece.text, records: record ? [record] : [] };
+  /**
+   * Adds a step's piece (`finishReason` set on the sequence's last step); returns the text and the
+   * logprob records that are new.
+   */
+  add(piece: GeneratedPiece | undefined, finishReason?: FinishReason): { text: string; records: TokenRecord[] } {
+    if (piece) {
+      this.completionTokens++;
+      this.text += piece.text;
+      const record = recordOf(piece);
+      if (record && !(this.stopOnEos && piece.id === this.tokenizer.eosId)) {
+        this.undecoded.push(record);
+        this.decoded(this.detok.push(piece.id));
+      }
+    }
+    // At the end the sequence releases what its detokenizer held (an incomplete character as U+FFFD);
+    // an aborted one drops it.
+    if (finishReason && finishReason !== "abort" && this.undecoded.length > 0) this.decoded(this.detok.flush());
+    const sent = this.text.length;
+    const released: TokenRecord[] = [];
+    while (this.unsent.length > 0 && this.unsent[0].end <= sent) released.push(this.unsent.shift()!.record);
+    if (finishReason) {
+      while (this.unsent.length > 0 && this.unsent[0].record.offset! < sent) released.push(this.unsent.shift()!.record);
+      this.unsent = [];
+      this.undecoded = [];
+    }
+    this.records.push(...released);
+    return { text: piece?.text ?? "", records: released };
+  }
+
+  /** The tokens waiting in `undecoded` decoded to `text`: they start where it starts. */
+  private decoded(text: string): void {
+    if (text === "") return;
+    const start = this.decodedLength;
+    this.decodedLength += text.length;
+    for (const record of this.undecoded) {
+      record.offset = start;
+      this.unsent.push({ record, end: this.decodedLength });
+    }
+    this.undecoded = [];
   }
 }

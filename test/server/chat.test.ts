@@ -124,3 +124,44 @@ test("n choices with a seed differ from each other and repeat with the seed", as
   for await (const chunk of streamed) for (const c of chunk.choices) texts[c.index] += c.delta.content ?? "";
   assert.deepEqual(texts, r.choices.map((c: any) => c.message.content)); // eslint-disable-line @typescript-eslint/no-explicit-any
 });
+
+/** Chat with the tokens of the chat's own stop ("\nAlice:") made likely: replies soon end on it. */
+async function endsOnTheChatStop(seed: number, extra: Record<string, unknown> = {}) {
+  const bias = Object.fromEntries(tiny.model.tokenizer.encode("\nAlice:").map((id) => [String(id), 11]));
+  return chat({ max_tokens: 30, temperature: 1, seed, ignore_eos: false, logit_bias: bias, logprobs: true, ...extra });
+}
+
+test("logprobs.content lists exactly the tokens of the returned text: none of the stop string's or EOS's", async () => {
+  let stopped = 0;
+  for (let seed = 0; seed < 8; seed++) {
+    const r = await endsOnTheChatStop(seed);
+    const c = r.choices[0];
+    const tokens = c.logprobs.content.map((t: { token: string }) => t.token);
+    assert.equal(tokens.join(""), c.message.content, `seed ${seed}`);
+    if (c.finish_reason !== "stop") continue;
+    stopped++;
+    assert.ok(tokens.length < r.usage.completion_tokens, "the stop's tokens were generated but are not listed");
+
+    // Streamed: logprobs come with their text, and the stop's tokens are never sent.
+    const stream = await endsOnTheChatStop(seed, { stream: true });
+    let text = "";
+    const streamedTokens: string[] = [];
+    for await (const chunk of stream) {
+      const choice = chunk.choices[0];
+      const content = choice.logprobs?.content ?? [];
+      if (content.length > 0) assert.ok(choice.delta.content, `a chunk with logprobs carries their text: ${JSON.stringify(choice)}`);
+      text += choice.delta.content ?? "";
+      streamedTokens.push(...content.map((t: { token: string }) => t.token));
+    }
+    assert.equal(text, c.message.content);
+    assert.deepEqual(streamedTokens, tokens);
+  }
+  assert.ok(stopped >= 2, `${stopped} of 8 replies ended on "\\nAlice:"`);
+
+  // A reply that is nothing but <|endoftext|>: empty content, no tokens.
+  const eos = await chat({ ignore_eos: false, logprobs: true, logit_bias: { [String(tiny.model.tokenizer.eosId)]: 100 } });
+  assert.equal(eos.choices[0].finish_reason, "stop");
+  assert.equal(eos.choices[0].message.content, "");
+  assert.deepEqual(eos.choices[0].logprobs.content, []);
+  assert.equal(eos.usage.completion_tokens, 1);
+});

@@ -194,3 +194,30 @@ test("/v1/models lists the served model; /health is ok", async () => {
   assert.equal(health.status, 200);
   assert.equal(health.json.status, "ok");
 });
+
+test("logprobs list exactly the tokens of the returned text: a stop string's tokens and EOS are not listed", async () => {
+  const full = await greedy("In the beginning", 24, { logprobs: 1 });
+  const tokens = full.choices[0].logprobs!.tokens!;
+  // A stop of two whole tokens from the middle, at its first occurrence in the text.
+  const k = tokens.findIndex((_, i) => i >= 4 && !/\uFFFD/.test(tokens[i] + tokens[i + 1]) &&
+    full.choices[0].text.indexOf(tokens[i] + tokens[i + 1]) === tokens.slice(0, i).join("").length);
+  assert.ok(k > 0 && k < 22, JSON.stringify(tokens));
+  const stop = tokens[k] + tokens[k + 1];
+  const r = await greedy("In the beginning", 24, { logprobs: 1, stop });
+  const lp = r.choices[0].logprobs!;
+  assert.equal(r.choices[0].finish_reason, "stop");
+  assert.equal(r.choices[0].text, tokens.slice(0, k).join(""));
+  assert.deepEqual(lp.tokens, tokens.slice(0, k));
+  assert.equal(lp.token_logprobs!.length, k);
+  assert.equal(lp.top_logprobs!.length, k);
+  assert.deepEqual(lp.text_offset, full.choices[0].logprobs!.text_offset!.slice(0, k));
+
+  const stream = (await greedy("In the beginning", 24, { logprobs: 1, stop, stream: true })) as unknown as AsyncIterable<any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+  const streamed: string[] = [];
+  for await (const chunk of stream) streamed.push(...(chunk.choices[0].logprobs?.tokens ?? []));
+  assert.deepEqual(streamed, tokens.slice(0, k));
+
+  const eos = await greedy("In the beginning", 4, { ignore_eos: false, logprobs: 0, logit_bias: { [String(tiny.model.tokenizer.eosId)]: 100 } });
+  assert.equal(eos.choices[0].text, "");
+  assert.deepEqual(eos.choices[0].logprobs!.tokens, []);
+});
