@@ -142,7 +142,8 @@ function checkTokenIds(ids: number[], param: string, vocabSize: number): void {
 
 function parsePrompts(f: Fields, vocabSize: number): (string | number[])[] {
   const value = f.raw("prompt");
-  if (value === undefined) throw invalidParam("prompt", "'prompt' is required.");
+  // Without a prompt OpenAI generates "as if from the beginning of a new document": the empty prompt.
+  if (value === undefined) return [""];
   if (typeof value === "string") return [value];
   if (isTokenIdArray(value)) {
     checkTokenIds(value, "prompt", vocabSize);

@@ -221,3 +221,12 @@ test("logprobs list exactly the tokens of the returned text: a stop string's tok
   assert.equal(eos.choices[0].text, "");
   assert.deepEqual(eos.choices[0].logprobs!.tokens, []);
 });
+
+test("without a prompt (absent or null) the model generates from the start of a new document, as from \"\"", async () => {
+  const empty = await greedy("", 3);
+  for (const body of [{ prompt: null }, {}]) {
+    const r = await tiny.client.completions.create({ model: tiny.model.name, max_tokens: 3, temperature: 0, ignore_eos: true, ...body } as never);
+    assert.equal(r.choices[0].text, empty.choices[0].text, JSON.stringify(body));
+    assert.deepEqual(r.usage, empty.usage);
+  }
+});

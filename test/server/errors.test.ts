@@ -60,7 +60,6 @@ test("400 names the parameter that is wrong", async () => {
     [cmpl({ prompt: [[1, 2], [99999999]] }), "prompt[1]"],
     [cmpl({ stream_options: { include_usage: true } }), "stream_options"],
     [cmpl({ best_of: 3 }), "best_of"],
-    [http(tiny.server, "POST", "/v1/completions", { max_tokens: 3 }, auth), "prompt"],
     [http(tiny.server, "POST", "/v1/chat/completions", { max_tokens: 3 }, auth), "messages"],
     [chat({ messages: [] }), "messages"],
     [chat({ messages: [{ role: "tool", content: "x" }] }), "messages[0].role"],

@@ -71,3 +71,8 @@ test("chat: messages, text parts, developer = system, max_completion_tokens befo
   assert.equal(r.userName, "Eve");
   assert.equal(parseChatRequest({ messages: [{ role: "user", content: "x" }], max_tokens: 9 }, ctx).maxTokensParam, "max_tokens");
 });
+
+test("a missing or null prompt is the empty prompt", () => {
+  assert.deepEqual(parseCompletionRequest({}, ctx).prompts, [""]);
+  assert.deepEqual(parseCompletionRequest({ prompt: null }, ctx).prompts, [""]);
+});
