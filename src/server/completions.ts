@@ -5,23 +5,35 @@ import { contextExceeded } from "./errors.js";
 import { runGeneration, type EndpointFormat } from "./generate.js";
 import { promptRecords } from "./logprobs.js";
 import { parseCompletionRequest, type CompletionRequest } from "./openai.js";
-import { ChoiceState, completionLogprobs, newId, textLength, type TokenRecord } from "./responses.js";
+import { ChoiceState, completionLogprobs, newId, tokenOffsets, type TokenRecord } from "./responses.js";
 
 /** OpenAI's default max_tokens for /v1/completions. */
 export const DEFAULT_COMPLETION_MAX_TOKENS = 16;
 
-/** Per-choice echo state: the prompt text (and its token records) not yet sent, and the text offset so far. */
+/** Per-choice echo state: the prompt text and its token records (with where each token starts in it), not yet sent. */
 interface EchoState {
   promptText: string;
   promptRecords: TokenRecord[];
+  promptOffsets: number[];
   echoPending: boolean;
-  offset: number;
+}
+
+/**
+ * The records a choice's logprobs list, with text_offset into the returned text: the echoed prompt's
+ * (when `withPrompt`), then the generated tokens', whose offsets count from the end of an echoed prompt.
+ */
+function withOffsets(state: EchoState, generated: TokenRecord[], withPrompt: boolean, echo: boolean): TokenRecord[] {
+  const out = withPrompt
+    ? state.promptRecords.map((r, i) => ({ ...r, offset: Math.min(state.promptOffsets[i] ?? 0, state.promptText.length) }))
+    : [];
+  const shift = echo ? state.promptText.length : 0;
+  for (const r of generated) out.push({ ...r, offset: (r.offset ?? 0) + shift });
+  return out;
 }
 
 function completionFormat(model: ServedModel, req: CompletionRequest, echoes: EchoState[], prompts: number[][], promptOf: number[]): EndpointFormat {
   const texts = model.tokenizer;
   const withLogprobs = req.logprobs !== null;
-  const withTop = (req.logprobs ?? 0) > 0;
   return {
     object: "text_completion",
     chunkObject: "text_completion",
@@ -34,23 +46,22 @@ function completionFormat(model: ServedModel, req: CompletionRequest, echoes: Ec
     },
     streamChoice(choice, text, records, finishReason) {
       const state = echoes[choice.index];
+      records = withOffsets(state, records, state.echoPending, req.echo);
       if (state.echoPending) {
         text = state.promptText + text;
-        records = [...state.promptRecords, ...records];
         state.echoPending = false;
       }
       if (text === "" && records.length === 0 && finishReason === null) return undefined;
-      const logprobs = withLogprobs ? completionLogprobs(records, texts, state.offset, withTop) : null;
-      state.offset += textLength(records, texts);
+      const logprobs = withLogprobs ? completionLogprobs(records, texts) : null;
       return { index: choice.index, text, logprobs, finish_reason: finishReason };
     },
     finalChoice(choice) {
       const state = echoes[choice.index];
-      const records = [...state.promptRecords, ...choice.records];
+      const records = withOffsets(state, choice.records, true, req.echo);
       return {
         index: choice.index,
         text: (req.echo ? state.promptText : "") + choice.text,
-        logprobs: withLogprobs ? completionLogprobs(records, texts, 0, withTop) : null,
+        logprobs: withLogprobs ? completionLogprobs(records, texts) : null,
         finish_reason: choice.finishReason,
       };
     },
@@ -87,7 +98,8 @@ export async function handleCompletion(ctx: ServerContext, request: FastifyReque
       promptOf.push(p);
       // The first prompt token has no logprob: nothing before it predicts it.
       const first: TokenRecord[] = echoLogprobs ? [{ id: prompts[p][0], logprob: null, top: [] }] : [];
-      echoes.push({ promptText, promptRecords: first, echoPending: req.echo, offset: 0 });
+      const promptOffsets = echoLogprobs ? tokenOffsets(prompts[p], tokenizer) : [];
+      echoes.push({ promptText, promptRecords: first, promptOffsets, echoPending: req.echo });
       // n choices of one request differ: each gets its own seed derived from the request's.
       const seed = req.options.seed === undefined ? undefined : req.options.seed + j;
       specs.push({ promptIds: prompts[p], options: { ...req.options, maxTokens, seed }, promptLogits: echoLogprobs });

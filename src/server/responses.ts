@@ -46,8 +46,8 @@ export interface TokenRecord {
   top: TokenLogprob[];
   /**
    * Where the token's text starts in the text it belongs to (the choice's generated text, or the prompt
-   * for echoed prompt tokens). The tokens that together make one multi-byte character all start where
-   * that character starts.
+   * for echoed prompt tokens). A token that continues a multi-byte character begun by the one before
+   * starts where that character starts.
    */
   offset?: number;
 }
@@ -57,7 +57,7 @@ export function recordOf(piece: GeneratedPiece): TokenRecord | undefined {
   return { id: piece.id, logprob: piece.logprob.logprob, top: piece.topLogprobs ?? [] };
 }
 
-/** /v1/completions `logprobs`: parallel arrays; text_offset counts characters from the start of the choice's text. */
+/** /v1/completions `logprobs`: parallel arrays; text_offset indexes the choice's returned text. */
 export interface CompletionLogprobs {
   tokens: string[];
   token_logprobs: (number | null)[];
@@ -65,26 +65,70 @@ export interface CompletionLogprobs {
   text_offset: number[];
 }
 
-export function completionLogprobs(records: TokenRecord[], texts: TokenTexts, firstOffset: number, withTop: boolean): CompletionLogprobs {
+/**
+ * `records` shaped as OpenAI's legacy logprobs: each position's top_logprobs holds the `logprobs` most
+ * likely tokens and, always, the sampled one (so up to logprobs + 1 entries; with logprobs 0 just the
+ * sampled token). text_offset is each record's `offset` (already relative to the returned text).
+ */
+export function completionLogprobs(records: TokenRecord[], texts: TokenTexts): CompletionLogprobs {
   const out: CompletionLogprobs = { tokens: [], token_logprobs: [], top_logprobs: [], text_offset: [] };
-  let offset = firstOffset;
   for (const r of records) {
     const text = texts.tokenText(r.id);
     out.tokens.push(text);
     out.token_logprobs.push(r.logprob);
     if (r.logprob === null) out.top_logprobs.push(null);
-    else if (withTop) out.top_logprobs.push(Object.fromEntries(r.top.map((t) => [texts.tokenText(t.id), t.logprob])));
-    else out.top_logprobs.push({});
-    out.text_offset.push(offset);
-    offset += text.length;
+    else {
+      const top: Record<string, number> = Object.fromEntries(r.top.map((t) => [texts.tokenText(t.id), t.logprob]));
+      if (!r.top.some((t) => t.id === r.id) && !(text in top)) top[text] = r.logprob;
+      out.top_logprobs.push(top);
+    }
+    out.text_offset.push(r.offset ?? 0);
   }
-  if (!withTop) delete (out as Partial<CompletionLogprobs>).top_logprobs;
   return out;
 }
 
-/** The text length the tokens of `records` span, for the next chunk's text_offset. */
-export function textLength(records: TokenRecord[], texts: TokenTexts): number {
-  return records.reduce((sum, r) => sum + texts.tokenText(r.id).length, 0);
+export interface Detokenizer {
+  decode(ids: readonly number[]): string;
+}
+
+const REPLACEMENT = "\uFFFD";
+
+/**
+ * Where each of `ids` starts in the text they decode to. Tokens holding the bytes of one multi-byte
+ * character each decode to U+FFFD alone: a token that continues a character starts where that character
+ * starts.
+ */
+export function tokenOffsets(ids: readonly number[], tokenizer: Detokenizer): number[] {
+  const detok = new StreamDetokenizer(tokenizer);
+  const out: number[] = [];
+  let length = 0;
+  let waiting: number[] = [];
+  const decoded = (text: string) => {
+    if (text === "") return;
+    out.push(...groupOffsets(waiting, text, length, tokenizer));
+    waiting = [];
+    length += text.length;
+  };
+  for (const id of ids) {
+    waiting.push(id);
+    decoded(detok.push(id));
+  }
+  decoded(detok.flush());
+  while (out.length < ids.length) out.push(length);
+  return out;
+}
+
+/**
+ * The offsets of `ids`, tokens that together decoded to `text` starting at `start` (several when the
+ * first ones ended inside a character): each starts after the whole characters of the ones before it.
+ */
+function groupOffsets(ids: readonly number[], text: string, start: number, tokenizer: Detokenizer): number[] {
+  return ids.map((_, j) => {
+    if (j === 0) return start;
+    let before = tokenizer.decode(ids.slice(0, j));
+    if (before.endsWith(REPLACEMENT)) before = before.slice(0, -1); // the incomplete character
+    return start + Math.min(before.length, text.length);
+  });
 }
 
 export interface ChatTokenLogprob {
@@ -107,8 +151,7 @@ export function chatLogprobs(records: TokenRecord[], texts: TokenTexts): { conte
 }
 
 /** What ChoiceState needs to place tokens in the text: the sequence's detokenization, mirrored. */
-export interface ChoiceTokenizer {
-  decode(ids: readonly number[]): string;
+export interface ChoiceTokenizer extends Detokenizer {
   readonly eosId: number;
 }
 
@@ -182,12 +225,12 @@ export class ChoiceState {
   /** The tokens waiting in `undecoded` decoded to `text`: they start where it starts. */
   private decoded(text: string): void {
     if (text === "") return;
-    const start = this.decodedLength;
+    const offsets = groupOffsets(this.undecoded.map((r) => r.id), text, this.decodedLength, this.tokenizer);
     this.decodedLength += text.length;
-    for (const record of this.undecoded) {
-      record.offset = start;
+    this.undecoded.forEach((record, i) => {
+      record.offset = offsets[i];
       this.unsent.push({ record, end: this.decodedLength });
-    }
+    });
     this.undecoded = [];
   }
 }

@@ -230,3 +230,71 @@ test("without a prompt (absent or null) the model generates from the start of a 
     assert.deepEqual(r.usage, empty.usage);
   }
 });
+
+test("logprobs as OpenAI's: the sampled token is always in its top_logprobs (logprobs: 0 gives just it)", async () => {
+  const zero = await greedy("Numbers:", 5, { logprobs: 0 });
+  const lp0 = zero.choices[0].logprobs!;
+  assert.equal(lp0.top_logprobs!.length, 5);
+  lp0.top_logprobs!.forEach((top, i) => assert.deepEqual(top, { [lp0.tokens![i]]: lp0.token_logprobs![i] }));
+
+  // Sampled (not greedy) from a near-uniform model: the sampled token is seldom the most likely one.
+  const sampled = await tiny.client.completions.create({
+    model: tiny.model.name, prompt: "Random:", max_tokens: 12, temperature: 1, seed: 3, ignore_eos: true, logprobs: 1,
+  } as never);
+  const lp = sampled.choices[0].logprobs!;
+  let extra = 0;
+  lp.top_logprobs!.forEach((top, i) => {
+    assert.equal(top[lp.tokens![i]], lp.token_logprobs![i], `position ${i}: ${JSON.stringify(top)}`);
+    const n = Object.keys(top).length;
+    assert.ok(n === 1 || n === 2, `logprobs + 1 entries at most: ${JSON.stringify(top)}`);
+    if (n === 2) extra++;
+  });
+  assert.ok(extra > 0, "some sampled token was not the most likely one and was added");
+});
+
+test("text_offset indexes the returned text, also after characters split over several tokens", async () => {
+  const prompt = "日本語 and ☕ then";
+  const promptIds = tiny.model.tokenizer.encode(prompt);
+  // Every character of 日本語 (and ☕) is two tokens that each decode to U+FFFD alone.
+  assert.deepEqual(promptIds.slice(0, 6).map((id) => tiny.model.tokenizer.tokenText(id)), Array(6).fill("\uFFFD"));
+  // Generated text with split characters too: only the two tokens of 日 are likely.
+  const bias = Object.fromEntries(tiny.model.tokenizer.encode("日").map((id) => [String(id), 100]));
+  const ask = (extra: Record<string, unknown>) => tiny.client.completions.create({
+    model: tiny.model.name, prompt, max_tokens: 10, temperature: 1, seed: 1, ignore_eos: true, echo: true, logprobs: 0,
+    logit_bias: bias, ...extra,
+  } as never);
+  const r = await ask({});
+  const text = r.choices[0].text;
+  assert.ok(text.startsWith(prompt) && text.length > prompt.length);
+  const { tokens, text_offset: offsets } = r.choices[0].logprobs!;
+  assert.equal(tokens!.length, promptIds.length + 10);
+  assert.deepEqual(offsets!.slice(0, 6), [0, 0, 1, 1, 2, 2], "the two tokens of a character start where it starts");
+  let whole = 0;
+  tokens!.forEach((token, i) => {
+    const at = offsets![i];
+    assert.ok(i === 0 || at >= offsets![i - 1]);
+    assert.ok(at < text.length);
+    if (token.includes("\uFFFD")) {
+      // Its text up to the bytes of a split character, then that character.
+      const head = token.slice(0, token.indexOf("\uFFFD"));
+      assert.equal(text.slice(at, at + head.length), head, `token ${i} ${JSON.stringify(token)} at ${at}`);
+      assert.ok(text.codePointAt(at + head.length)! > 127, `token ${i} (part of a character) points at one: ${JSON.stringify(text.slice(at))}`);
+    } else {
+      assert.equal(text.slice(at, at + token.length), token, `token ${i} ${JSON.stringify(token)} at ${at}`);
+      whole++;
+    }
+  });
+  assert.ok(whole >= 2, "the tokens after the split characters are checked");
+  assert.ok(text.slice(prompt.length).includes("日"), JSON.stringify(text));
+
+  // Streamed: the same offsets.
+  const stream = (await ask({ stream: true })) as unknown as AsyncIterable<any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+  const streamed: number[] = [];
+  let streamedText = "";
+  for await (const chunk of stream) {
+    streamedText += chunk.choices[0].text;
+    streamed.push(...(chunk.choices[0].logprobs?.text_offset ?? []));
+  }
+  assert.equal(streamedText, text);
+  assert.deepEqual(streamed, offsets);
+});
