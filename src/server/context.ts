@@ -1,5 +1,5 @@
 // What the routes share: the served model (absent while it loads), the scheduler, metrics and settings.
-import { modelLoading, modelNotFound, shuttingDown, ApiError } from "./errors.js";
+import { modelLoadFailed, modelLoading, modelNotFound, shuttingDown } from "./errors.js";
 import type { ServerMetrics } from "./metrics.js";
 import type { ChatMessage } from "./openai.js";
 import type { TokenTexts } from "./responses.js";
@@ -56,7 +56,7 @@ export class ServerContext {
   /** The model, or the 503 a client should retry after. */
   ready(): ServedModel {
     if (this.closing) throw shuttingDown();
-    if (this.loadError) throw new ApiError(500, `The model failed to load: ${this.loadError.message}`, "server_error", null, "model_load_failed");
+    if (this.loadError) throw modelLoadFailed(this.loadError);
     if (!this.model) throw modelLoading();
     return this.model;
   }

@@ -105,11 +105,23 @@ export function shuttingDown(): ApiError {
 }
 
 /**
+ * Sent with failures that last until the server is restarted. openai-node (and other Stainless clients)
+ * retry 429 and every status >= 500 unless the response says `x-should-retry: false`.
+ */
+const DO_NOT_RETRY = { "x-should-retry": "false" };
+
+/**
  * 503 for good: the engine failed (a worker trapped or died) and refuses every forward pass, so the
- * server cannot generate until it is restarted. No Retry-After: retrying this process will not help.
+ * server cannot generate until it is restarted. No Retry-After, and x-should-retry: false: retrying this
+ * process will not help.
  */
 export function engineFailed(cause: Error): ApiError {
-  return new ApiError(503, `engine failed: ${cause.message}`, "server_error", null, "engine_failed");
+  return new ApiError(503, `engine failed: ${cause.message}`, "server_error", null, "engine_failed", DO_NOT_RETRY);
+}
+
+/** 500 for good: the model failed to load; nothing will change until the server is restarted. */
+export function modelLoadFailed(cause: Error): ApiError {
+  return new ApiError(500, `The model failed to load: ${cause.message}`, "server_error", null, "model_load_failed", DO_NOT_RETRY);
 }
 
 export function requestTimedOut(seconds: number): ApiError {

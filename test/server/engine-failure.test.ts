@@ -145,6 +145,16 @@ test("an engine that fails outside a forward pass (an idle worker died) is logge
     assertEngineFailed(await http(server, "POST", "/v1/completions", { prompt: [1, 2, 3], max_tokens: 3 }), "a new completion");
     assertEngineFailed(await http(server, "GET", "/health"), "/health again");
     assert.equal(log.entries.length, 1, "logged once");
+
+    // Permanent: the openai client, which retries 503s, is told not to (x-should-retry: false).
+    const raw = await http(server, "POST", "/v1/chat/completions", { messages: [{ role: "user", content: "hi" }], max_tokens: 3 });
+    assertEngineFailed(raw, "a new chat completion");
+    assert.equal(raw.headers.get("x-should-retry"), "false");
+    const failed = 'phi2_requests_total{endpoint="/v1/completions",status="503"}';
+    const before = (await metrics(server)).get(failed) ?? 0;
+    await assert.rejects(openai(server, "unused", 2).completions.create({ model: "fake", prompt: "hi", max_tokens: 3 }), (e: { status?: number }) => e.status === 503);
+    await eventually(async () => ((await metrics(server)).get(failed) ?? 0) > before, 5000, "the 503 to be counted");
+    assert.equal(((await metrics(server)).get(failed) ?? 0) - before, 1, "one request: the client did not retry");
   } finally {
     await server.shutdown(1000);
   }

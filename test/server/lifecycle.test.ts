@@ -3,7 +3,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import type { LoadedModel } from "../../src/index.js";
-import { http, loadTiny, metrics, openai, serve } from "./helpers.js";
+import { eventually, http, loadTiny, metrics, openai, serve } from "./helpers.js";
 
 let model: LoadedModel;
 
@@ -27,10 +27,33 @@ test("503 while the model loads, 200 once it has", async () => {
     assert.equal(early.status, 503);
     assert.equal(early.json.error.code, "model_loading");
     assert.ok(early.headers.get("retry-after"));
+    assert.equal(early.headers.get("x-should-retry"), null, "a client may retry while the model loads");
     finishLoading(model);
     await server.ready;
     assert.equal((await http(server, "GET", "/health")).status, 200);
     assert.equal((await http(server, "POST", "/v1/completions", { prompt: "x", max_tokens: 1 })).status, 200);
+  } finally {
+    await server.shutdown(1000);
+  }
+});
+
+test("a model that failed to load: 500 model_load_failed, which the openai client does not retry", async () => {
+  const server = await serve(Promise.reject(new Error("bad weights")));
+  try {
+    await server.ready.catch(() => undefined);
+    const raw = await http(server, "POST", "/v1/completions", { prompt: "x", max_tokens: 1 });
+    assert.equal(raw.status, 500, raw.text);
+    assert.equal(raw.json.error.code, "model_load_failed");
+    assert.equal(raw.headers.get("x-should-retry"), "false");
+    const failed = 'phi2_requests_total{endpoint="/v1/chat/completions",status="500"}';
+    await assert.rejects(
+      openai(server, "unused", 2).chat.completions.create({ model: "m", messages: [{ role: "user", content: "x" }] }),
+      (e: { status?: number }) => e.status === 500,
+    );
+    // The response is counted when it closes, just after the client has read it.
+    const count = async () => (await metrics(server)).get(failed) ?? 0;
+    await eventually(async () => (await count()) >= 1, 5000, "the 500 to be counted");
+    assert.equal(await count(), 1, "one request: the client did not retry");
   } finally {
     await server.shutdown(1000);
   }
