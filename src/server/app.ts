@@ -1,7 +1,7 @@
 // The HTTP surface: fastify routes, API-key check, OpenAI-shaped errors, request metrics. The app exists
 // (and answers /health with 503) before the model has loaded; ServerContext.model is set when it has.
 // /health answers 503 again, for good, once the engine has failed (Engine.failure).
-import { timingSafeEqual, createHash } from "node:crypto";
+import { timingSafeEqual, createHash, randomBytes } from "node:crypto";
 import Fastify, { type FastifyError, type FastifyInstance } from "fastify";
 import { handleChat } from "./chat.js";
 import { handleCompletion } from "./completions.js";
@@ -50,6 +50,12 @@ export function buildApp(ctx: ServerContext, options: AppOptions = {}): FastifyI
   // OpenAI's API and llama.cpp's server. Preflights are answered here, before the key check.
   app.addHook("onRequest", async (request, reply) => {
     void reply.header("access-control-allow-origin", "*");
+    // Every API response names its request (openai-node shows it as _request_id / APIError.requestID);
+    // generation requests replace this with their completion id. Browsers may read it too.
+    if (request.url === "/v1" || request.url.startsWith("/v1/") || request.url.startsWith("/v1?")) {
+      void reply.header("x-request-id", `req_${randomBytes(16).toString("hex")}`);
+      void reply.header("access-control-expose-headers", "x-request-id");
+    }
     if (request.method === "OPTIONS") {
       return reply
         .code(204)

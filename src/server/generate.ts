@@ -40,6 +40,7 @@ export async function runGeneration(
   job: GenerationJob,
   format: EndpointFormat,
 ): Promise<void> {
+  void reply.header("x-request-id", job.id);
   const run = new RequestRun(job.specs, model.scheduler, job.arrivedAt);
   run.start(reply.raw, ctx.settings.timeoutMs); // 429 / 503 are thrown here, before any byte is sent
   const created = unixSeconds();

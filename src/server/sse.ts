@@ -9,7 +9,9 @@ export class SseStream {
   constructor(private readonly reply: FastifyReply) {
     // From here on we write the response ourselves; fastify's serialisation and hooks step aside.
     reply.hijack();
+    // The headers set on the reply so far (CORS, x-request-id) go out too: hijack() skips fastify's sending.
     reply.raw.writeHead(200, {
+      ...(reply.getHeaders() as Record<string, string | string[]>),
       "access-control-allow-origin": "*",
       "content-type": "text/event-stream; charset=utf-8",
       "cache-control": "no-cache",

@@ -157,3 +157,39 @@ test("CORS: preflights are answered without the key; responses allow any origin"
   const stream = await http(tiny.server, "POST", "/v1/completions", { prompt: "x", max_tokens: 1, stream: true }, auth);
   assert.equal(stream.headers.get("access-control-allow-origin"), "*");
 });
+
+test("x-request-id on every /v1 response: the completion's id, else a fresh one; the openai client reads it", async () => {
+  const client = openai(tiny.server, KEY);
+  const cmpl = await client.completions.create({ model: tiny.model.name, prompt: "x", max_tokens: 2 }).withResponse();
+  assert.equal(cmpl.request_id, cmpl.data.id);
+  assert.equal((cmpl.data as unknown as { _request_id: string })._request_id, cmpl.data.id);
+  const chat = await client.chat.completions.create({ model: tiny.model.name, messages: [{ role: "user", content: "x" }], max_tokens: 2 }).withResponse();
+  assert.equal(chat.request_id, chat.data.id);
+  // Streamed: the header of the event stream.
+  const stream = await client.chat.completions.create({ model: tiny.model.name, messages: [{ role: "user", content: "x" }], max_tokens: 2, stream: true }).withResponse();
+  let streamId: string | undefined;
+  for await (const chunk of stream.data) streamId ??= chunk.id;
+  assert.equal(stream.request_id, streamId);
+
+  // Without a completion (a model list, errors): a fresh id each time.
+  const ids = new Set<string>();
+  const models = await client.models.list().withResponse();
+  ids.add(models.request_id!);
+  for (const bad of [{ model: tiny.model.name, prompt: "x", temperature: 5 }, { model: "nope", prompt: "x" }]) {
+    await assert.rejects(client.completions.create(bad as never), (e: unknown) => {
+      assert.ok(e instanceof OpenAI.APIError);
+      ids.add(e.requestID!);
+      return true;
+    });
+  }
+  await assert.rejects(openai(tiny.server, "wrong").models.list(), (e: unknown) => e instanceof OpenAI.APIError && !!ids.add(e.requestID!));
+  for (const path of ["/v1/nowhere", "/v1/completions"]) {
+    const res = await http(tiny.server, "POST", path, "{not json", auth);
+    ids.add(res.headers.get("x-request-id")!);
+  }
+  assert.equal(ids.size, 6, [...ids].join(" "));
+  for (const id of ids) assert.match(id, /^req_[0-9a-f]{32}$/);
+  // Browsers may read it.
+  const cors = await http(tiny.server, "GET", "/v1/models", undefined, { ...auth, origin: "http://example.com" });
+  assert.match(cors.headers.get("access-control-expose-headers") ?? "", /x-request-id/);
+});
