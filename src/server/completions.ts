@@ -94,7 +94,7 @@ export async function handleCompletion(ctx: ServerContext, request: FastifyReque
     const promptText = typeof req.prompts[p] === "string" ? (req.prompts[p] as string) : tokenizer.decode(prompts[p]);
     for (let j = 0; j < req.n; j++) {
       const index = choices.length;
-      choices.push(new ChoiceState(index, prompts[p].length, tokenizer, req.options.stopOnEos ?? true));
+      choices.push(new ChoiceState(index, prompts[p].length, tokenizer, req.options.stopOnEos ?? true, maxTokens === 0));
       promptOf.push(p);
       // The first prompt token has no logprob: nothing before it predicts it.
       const first: TokenRecord[] = echoLogprobs ? [{ id: prompts[p][0], logprob: null, top: [] }] : [];
@@ -102,7 +102,7 @@ export async function handleCompletion(ctx: ServerContext, request: FastifyReque
       echoes.push({ promptText, promptRecords: first, promptOffsets, echoPending: req.echo });
       // n choices of one request differ: each gets its own seed derived from the request's.
       const seed = req.options.seed === undefined ? undefined : req.options.seed + j;
-      specs.push({ promptIds: prompts[p], options: { ...req.options, maxTokens, seed }, promptLogits: echoLogprobs });
+      specs.push({ promptIds: prompts[p], options: { ...req.options, maxTokens: Math.max(1, maxTokens), seed }, promptLogits: echoLogprobs });
     }
   }
   await runGeneration(

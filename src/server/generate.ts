@@ -73,7 +73,7 @@ export async function runGeneration(
       case "finish": {
         const added = choice.add(event.result.piece, event.result.finishReason ?? "abort");
         if (!event.started && run.cause === "timeout") choice.neverStarted = true;
-        choice.finishReason = openAiFinishReason(event.result.finishReason ?? "abort");
+        choice.finishReason = choice.promptOnly ? "length" : openAiFinishReason(event.result.finishReason ?? "abort");
         if (sse && !choice.neverStarted) {
           const part = format.streamChoice(choice, added.text, added.records, choice.finishReason);
           if (part) sendChunk(part);

@@ -84,7 +84,7 @@ function parseLogitBias(f: Fields, vocabSize: number): Record<number, number> | 
   return out;
 }
 
-function parseCommon(f: Fields, ctx: ParseContext, maxTokensKeys: string[]): CommonRequest {
+function parseCommon(f: Fields, ctx: ParseContext, maxTokensKeys: string[], minMaxTokens: number): CommonRequest {
   const model = f.string("model");
   const options: GenerationOptions = {
     temperature: f.number("temperature", { min: 0, max: 2 }) ?? 1,
@@ -111,7 +111,7 @@ function parseCommon(f: Fields, ctx: ParseContext, maxTokensKeys: string[]): Com
   let maxTokens: number | undefined;
   let maxTokensParam = maxTokensKeys[0];
   for (const key of maxTokensKeys) {
-    const value = f.integer(key, { min: 1 });
+    const value = f.integer(key, { min: minMaxTokens });
     if (value !== undefined) {
       maxTokens = value;
       maxTokensParam = key;
@@ -164,7 +164,8 @@ function parsePrompts(f: Fields, vocabSize: number): (string | number[])[] {
 
 export function parseCompletionRequest(body: unknown, ctx: ParseContext): CompletionRequest {
   const f = Fields.of(body);
-  const common = parseCommon(f, ctx, ["max_tokens"]);
+  // max_tokens 0 scores the prompt (echo + logprobs) without generating, as OpenAI's completions allow
+  const common = parseCommon(f, ctx, ["max_tokens"], 0);
   const prompts = parsePrompts(f, ctx.vocabSize);
   const bestOf = f.integer("best_of", { min: 1 });
   if (bestOf !== undefined && bestOf !== common.n) {
@@ -230,7 +231,7 @@ function parseMessages(f: Fields): ChatMessage[] {
 
 export function parseChatRequest(body: unknown, ctx: ParseContext): ChatRequest {
   const f = Fields.of(body);
-  const common = parseCommon(f, ctx, ["max_completion_tokens", "max_tokens"]);
+  const common = parseCommon(f, ctx, ["max_completion_tokens", "max_tokens"], 1);
   const messages = parseMessages(f);
   const logprobs = f.boolean("logprobs") ?? false;
   const topLogprobs = f.integer("top_logprobs", { min: 0, max: MAX_LOGPROBS }) ?? 0;

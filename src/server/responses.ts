@@ -189,6 +189,12 @@ export class ChoiceState {
     private readonly tokenizer: ChoiceTokenizer,
     /** As the sequence's option: an EOS token ends it and has no text. */
     private readonly stopOnEos: boolean,
+    /**
+     * max_tokens 0 (/v1/completions): the prompt is run (and scored, with echo and logprobs) but nothing
+     * is generated. The sequence samples one token from the prompt's logits, which costs no model pass;
+     * the choice drops it and finishes with "length".
+     */
+    readonly promptOnly = false,
   ) {
     this.detok = new StreamDetokenizer(tokenizer);
   }
@@ -198,6 +204,7 @@ export class ChoiceState {
    * logprob records that are new.
    */
   add(piece: GeneratedPiece | undefined, finishReason?: FinishReason): { text: string; records: TokenRecord[] } {
+    if (this.promptOnly) return { text: "", records: [] };
     if (piece) {
       this.completionTokens++;
       this.text += piece.text;

@@ -124,6 +124,49 @@ test("echo returns the prompt first; with logprobs the prompt tokens are scored 
   assert.ok(Math.abs(generatedLogprob - echoedLogprob) < 1e-3, `${generatedLogprob} vs ${echoedLogprob}`);
 });
 
+test("max_tokens 0 scores the prompt without generating: echo + logprobs as lm-eval-harness asks, streamed or not", async () => {
+  const prompt = "Echo this";
+  const promptIds = tiny.model.tokenizer.encode(prompt);
+  const withOne = (await greedy(prompt, 1, { echo: true, logprobs: 2 })).choices[0].logprobs!;
+  const r = await greedy(prompt, 0, { echo: true, logprobs: 2 });
+  const [c] = r.choices;
+  assert.equal(c.text, prompt);
+  assert.equal(c.finish_reason, "length");
+  assert.deepEqual(r.usage, { prompt_tokens: promptIds.length, completion_tokens: 0, total_tokens: promptIds.length });
+  const lp = c.logprobs!;
+  // the prompt's tokens only, scored as with max_tokens 1 (whose last entry is the generated token)
+  assert.equal(lp.tokens!.length, promptIds.length);
+  assert.deepEqual(lp.tokens, withOne.tokens!.slice(0, -1));
+  assert.deepEqual(lp.token_logprobs, withOne.token_logprobs!.slice(0, -1));
+  assert.deepEqual(lp.text_offset, withOne.text_offset!.slice(0, -1));
+
+  const stream = await tiny.client.completions.create({
+    model: tiny.model.name, prompt, max_tokens: 0, echo: true, logprobs: 2, temperature: 0, stream: true, stream_options: { include_usage: true },
+  });
+  let text = "";
+  const tokens: string[] = [];
+  let finish: string | null = null;
+  let usage;
+  for await (const chunk of stream) {
+    for (const ch of chunk.choices) {
+      text += ch.text;
+      tokens.push(...(ch.logprobs?.tokens ?? []));
+      finish = ch.finish_reason ?? finish;
+    }
+    usage = chunk.usage ?? usage;
+  }
+  assert.equal(text, prompt);
+  assert.deepEqual(tokens, lp.tokens);
+  assert.equal(finish, "length");
+  assert.equal(usage?.completion_tokens, 0);
+
+  // without echo: nothing at all, still "length"
+  const bare = await greedy(prompt, 0);
+  assert.equal(bare.choices[0].text, "");
+  assert.equal(bare.choices[0].finish_reason, "length");
+  assert.equal(bare.usage?.completion_tokens, 0);
+});
+
 test("same seed, same text; another seed, other text", async () => {
   const ask = (seed: number) =>
     tiny.client.completions.create({ model: tiny.model.name, prompt: "Random:", max_tokens: 16, temperature: 1, seed, ignore_eos: true } as never);
