@@ -75,7 +75,10 @@ export function tokenizerFromGguf(
   for (let id = 0; id < tokens.length; id++) {
     const type = types ? (types[id] as number) : TOKEN_TYPE.NORMAL;
     const content = tokens[id];
-    if (type === TOKEN_TYPE.UNUSED) continue;
+    // Rows without a token: UNUSED today; llama.cpp's converter before mid-2024 (which made the phi-2
+    // GGUFs most people downloaded, e.g. TheBloke's) wrote the same "[PAD<id>]" placeholders as
+    // USER_DEFINED, which would make them added tokens the model could print and prompts could contain.
+    if (type === TOKEN_TYPE.UNUSED || (type === TOKEN_TYPE.USER_DEFINED && content === `[PAD${id}]`)) continue;
     if (type === TOKEN_TYPE.USER_DEFINED || type === TOKEN_TYPE.CONTROL) {
       const special = type === TOKEN_TYPE.CONTROL;
       addedTokens.push({ id, content, single_word: false, lstrip: false, rstrip: false, normalized: !special, special });

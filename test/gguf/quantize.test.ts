@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { makeTestModel } from "../../src/testing/make-test-model.js";
 import { openHfFolder } from "../../src/formats/hf-folder.js";
 import { openGguf } from "../../src/formats/gguf.js";
+import { TOKEN_TYPE, tokenizerFromGguf } from "../../src/formats/gguf-tokenizer.js";
 import { quantizeModel, chooseWeightType } from "../../src/formats/gguf-quantize.js";
 import { dequantizeRow, quantizeRow, rowBytes } from "../../src/formats/ggml-quants.js";
 import type { TensorRef } from "../../src/formats/tensor.js";
@@ -103,6 +104,22 @@ test("the GGUF's tokenizer is phi-2's tokenizer.json and tokenizes identically",
   assert.ok(a.encode(texts[3]).some((id) => id >= 50257 && id <= 50294), "whitespace tokens were exercised");
   assert.equal(b.eosId, 50256);
   assert.equal(b.size, a.size);
+});
+
+test("padding rows typed USER_DEFINED (llama.cpp's converter before mid-2024) are not tokens", () => {
+  const m = openGguf(join(dir, "tiny-q8_0.gguf"));
+  const meta = new Map(m.metadata);
+  const types = meta.get("tokenizer.ggml.token_type");
+  assert.ok(types?.type === "array");
+  // as the old convert-hf-to-gguf.py wrote them: "[PAD<i>]" with gguf.TokenType.USER_DEFINED
+  meta.set("tokenizer.ggml.token_type", { ...types, value: types.value.map((t, i) => (i >= 50295 ? TOKEN_TYPE.USER_DEFINED : t)) });
+  const old = tokenizerFromGguf(meta, "old-style.gguf", 2048);
+  const a = Phi2Tokenizer.fromFolder(hfDir);
+  const b = Phi2Tokenizer.fromJson(old.tokenizerJson, old.tokenizerConfig, "old-style.gguf");
+  assert.equal(b.size, a.size);
+  assert.equal(b.size, 50295);
+  const text = "Hello [PAD50300] world" + " ".repeat(12) + "end";
+  assert.deepEqual(b.encode(text), a.encode(text));
 });
 
 test("q4_0 and q4_k: weight types follow llama-quantize's fallbacks, output stays q8_0", async () => {
