@@ -183,6 +183,10 @@ export function readGgufFile(file: string): GgufFile {
       throw new ModelFormatError(`${file}: not a GGUF file (magic ${JSON.stringify(shown.toString("latin1"))}, expected "GGUF")`);
     }
     const version = c.u32("version");
+    // A big-endian file (convert_hf_to_gguf.py --bigendian) reads here as version << 24: as llama.cpp, say so.
+    if (version !== 0 && (version & 0xffff) === 0) {
+      throw new ModelFormatError(`${file}: a big-endian GGUF file (version ${version >>> 24} byte-swapped); only little-endian files are supported`);
+    }
     if (version !== 2 && version !== 3) {
       throw new ModelFormatError(`${file}: unsupported GGUF version ${version} (supported: 2, 3)`);
     }

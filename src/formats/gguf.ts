@@ -158,6 +158,12 @@ function expectedShapes(c: PhiConfig, fusedQkv: Set<number>): Map<string, { shap
  */
 export function openGguf(file: string): GgufModel {
   const g = readGgufFile(file);
+  const split = g.metadata.get("split.count");
+  if (split && typeof split.value === "number" && split.value > 1) {
+    throw new ModelFormatError(
+      `${file}: one shard of a GGUF split into ${split.value} files; merge them first (llama-gguf-split --merge FIRST-SHARD OUT.gguf)`,
+    );
+  }
   const config = phiConfigFromGguf(g);
   const tensors = new Map<string, TensorRef>();
   const fusedQkv = new Set<number>();

@@ -211,6 +211,8 @@ test("bad input: wrong magic, unsupported version, truncated header and data", a
   await expectError(mutate(good, "magic.gguf", (b) => { b.write("GGML", 0, "latin1"); return b; }), /not a GGUF file/);
   await expectError(mutate(good, "v1.gguf", (b) => { b.writeUInt32LE(1, 4); return b; }), /unsupported GGUF version 1/);
   await expectError(mutate(good, "v9.gguf", (b) => { b.writeUInt32LE(9, 4); return b; }), /unsupported GGUF version 9/);
+  // convert_hf_to_gguf.py --bigendian: the version reads byte-swapped
+  await expectError(mutate(good, "be.gguf", (b) => { b.writeUInt32BE(3, 4); return b; }), /big-endian GGUF file \(version 3 byte-swapped\)/);
   await expectError(mutate(good, "cut-header.gguf", (b) => b.subarray(0, 300)), /truncated GGUF header/);
   await expectError(mutate(good, "cut-data.gguf", (b) => b.subarray(0, b.length - 100)), /outside the file.*truncated/);
   await expectError(mutate(good, "empty.gguf", () => Buffer.alloc(0)), /not a GGUF file/);
@@ -238,6 +240,8 @@ test("bad input: missing tensor, wrong shape, other architecture", async () => {
   await expectError(await writeMini("missing-out.gguf", { drop: "output.weight" }), /missing tensor "output\.weight"/);
   await expectError(await writeMini("shape.gguf", { shapes: { "blk.0.ffn_up.weight": [F + 32, C] } }), /blk\.0\.ffn_up\.weight.*shape \[160,64\].*expected \[128,64\]/);
   await expectError(await writeMini("llama.gguf", { arch: "llama" }), /architecture "llama" is not supported/);
+  const shard = await writeMini("split-00001-of-00002.gguf", { extraMeta: [["split.count", { type: "u16", value: 2 }]] });
+  await expectError(shard, /one shard of a GGUF split into 2 files; merge them first \(llama-gguf-split --merge/);
 });
 
 test("writer: a generator giving the wrong byte count fails and leaves no file behind", async () => {
