@@ -67,15 +67,29 @@ export function convert_f16_to_f32(dst: usize, src: usize, n: i32): void {
 
 /** dst (n) bf16 = src (n) f32, rounded to nearest even; nan stays nan (quieted). */
 export function convert_f32_to_bf16(dst: usize, src: usize, n: i32): void {
+  narrowF32(dst, src, n, false);
+}
+
+/**
+ * dst (n) 16-bit values = src (n) f32, as f16x4Bits (half) or bf16x4 give them: 8 values per vector
+ * step, then the tail one at a time through the same vector conversion. `half` is a constant at both
+ * call sites, so inlining keeps one conversion per loop (no call_indirect, no select).
+ */
+// @ts-ignore: decorator
+@inline function narrowF32(dst: usize, src: usize, n: i32, half: bool): void {
   let i = 0;
   for (; i + 8 <= n; i += 8) {
     const s = src + (<usize>i << 2);
-    v128.store(dst + (<usize>i << 1), i16x8.narrow_i32x4_u(bf16x4(v128.load(s)), bf16x4(v128.load(s, 16))));
+    v128.store(dst + (<usize>i << 1), i16x8.narrow_i32x4_u(to16Bits(v128.load(s), half), to16Bits(v128.load(s, 16), half)));
   }
   for (; i < n; i++) {
-    const bits = load<u32>(src + (<usize>i << 2));
-    store<u16>(dst + (<usize>i << 1), <u16>i32x4.extract_lane(bf16x4(i32x4.splat(bits)), 0));
+    store<u16>(dst + (<usize>i << 1), <u16>i32x4.extract_lane(to16Bits(v128.load32_splat(src + (<usize>i << 2)), half), 0));
   }
+}
+
+// @ts-ignore: decorator
+@inline function to16Bits(v: v128, half: bool): v128 {
+  return half ? f16x4Bits(v) : bf16x4(v);
 }
 
 /** f32 bits → bf16 bits in the low half of each lane (round to nearest even; nan → quiet nan). */
@@ -93,15 +107,7 @@ export function convert_f32_to_bf16(dst: usize, src: usize, n: i32): void {
  * beyond the half range become ±65504 (not inf), so a KV cache never holds an infinity; nan stays nan.
  */
 export function convert_f32_to_f16(dst: usize, src: usize, n: i32): void {
-  let i = 0;
-  for (; i + 8 <= n; i += 8) {
-    const s = src + (<usize>i << 2);
-    v128.store(dst + (<usize>i << 1), i16x8.narrow_i32x4_u(f16x4Bits(v128.load(s)), f16x4Bits(v128.load(s, 16))));
-  }
-  for (; i < n; i++) {
-    const v = load<f32>(src + (<usize>i << 2));
-    store<u16>(dst + (<usize>i << 1), <u16>i32x4.extract_lane(f16x4Bits(f32x4.splat(v)), 0));
-  }
+  narrowF32(dst, src, n, true);
 }
 
 /**
