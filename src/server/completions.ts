@@ -92,13 +92,13 @@ export async function handleCompletion(ctx: ServerContext, request: FastifyReque
   const specs = [];
   for (let p = 0; p < prompts.length; p++) {
     const promptText = typeof req.prompts[p] === "string" ? (req.prompts[p] as string) : tokenizer.decode(prompts[p]);
+    const promptOffsets = echoLogprobs ? tokenOffsets(prompts[p], tokenizer) : [];
     for (let j = 0; j < req.n; j++) {
       const index = choices.length;
       choices.push(new ChoiceState(index, prompts[p].length, tokenizer, req.options.stopOnEos ?? true, maxTokens === 0));
       promptOf.push(p);
       // The first prompt token has no logprob: nothing before it predicts it.
       const first: TokenRecord[] = echoLogprobs ? [{ id: prompts[p][0], logprob: null, top: [] }] : [];
-      const promptOffsets = echoLogprobs ? tokenOffsets(prompts[p], tokenizer) : [];
       echoes.push({ promptText, promptRecords: first, promptOffsets, echoPending: req.echo });
       // n choices of one request differ: each gets its own seed derived from the request's.
       const seed = req.options.seed === undefined ? undefined : req.options.seed + j;

@@ -2,6 +2,7 @@
 // endpoints share (text so far, tokens, logprobs, finish reason).
 import { randomBytes } from "node:crypto";
 import { StreamDetokenizer, type FinishReason, type GeneratedPiece, type TokenLogprob } from "../index.js";
+import type { Detokenizer } from "../tokenizer/stream.js";
 
 export type OpenAiFinishReason = "stop" | "length";
 
@@ -87,48 +88,63 @@ export function completionLogprobs(records: TokenRecord[], texts: TokenTexts): C
   return out;
 }
 
-export interface Detokenizer {
-  decode(ids: readonly number[]): string;
-}
-
 const REPLACEMENT = "\uFFFD";
 
 /**
- * Where each of `ids` starts in the text they decode to. Tokens holding the bytes of one multi-byte
- * character each decode to U+FFFD alone: a token that continues a character starts where that character
- * starts.
+ * Places tokens in the text a StreamDetokenizer makes of them, as it releases it: where each token's
+ * text starts and where the released piece it belongs to ends. Tokens holding the bytes of one
+ * multi-byte character each decode to U+FFFD alone: a token that continues a character starts where
+ * that character starts.
  */
-export function tokenOffsets(ids: readonly number[], tokenizer: Detokenizer): number[] {
-  const detok = new StreamDetokenizer(tokenizer);
-  const out: number[] = [];
-  let length = 0;
-  let waiting: number[] = [];
-  const decoded = (text: string) => {
-    if (text === "") return;
-    out.push(...groupOffsets(waiting, text, length, tokenizer));
-    waiting = [];
-    length += text.length;
-  };
-  for (const id of ids) {
-    waiting.push(id);
-    decoded(detok.push(id));
+class TokenPlacer {
+  private readonly detok: StreamDetokenizer;
+  /** Length of the text released so far. */
+  length = 0;
+  /** Tokens pushed whose text has not been released yet. */
+  private waiting: number[] = [];
+
+  constructor(private readonly tokenizer: Detokenizer) {
+    this.detok = new StreamDetokenizer(tokenizer);
   }
-  decoded(detok.flush());
-  while (out.length < ids.length) out.push(length);
-  return out;
+
+  get pending(): number {
+    return this.waiting.length;
+  }
+
+  /** Adds a token; returns the places of the tokens whose text came out (none while a character is incomplete). */
+  push(id: number): { offset: number; end: number }[] {
+    this.waiting.push(id);
+    return this.place(this.detok.push(id));
+  }
+
+  /** The places of the tokens still held (an incomplete character, released as U+FFFD). */
+  flush(): { offset: number; end: number }[] {
+    return this.place(this.detok.flush());
+  }
+
+  private place(text: string): { offset: number; end: number }[] {
+    if (text === "") return [];
+    const start = this.length;
+    this.length += text.length;
+    const ids = this.waiting;
+    this.waiting = [];
+    // each starts after the whole characters of the ones before it in this piece
+    return ids.map((_, j) => {
+      if (j === 0) return { offset: start, end: this.length };
+      let before = this.tokenizer.decode(ids.slice(0, j));
+      if (before.endsWith(REPLACEMENT)) before = before.slice(0, -1); // the incomplete character
+      return { offset: start + Math.min(before.length, text.length), end: this.length };
+    });
+  }
 }
 
-/**
- * The offsets of `ids`, tokens that together decoded to `text` starting at `start` (several when the
- * first ones ended inside a character): each starts after the whole characters of the ones before it.
- */
-function groupOffsets(ids: readonly number[], text: string, start: number, tokenizer: Detokenizer): number[] {
-  return ids.map((_, j) => {
-    if (j === 0) return start;
-    let before = tokenizer.decode(ids.slice(0, j));
-    if (before.endsWith(REPLACEMENT)) before = before.slice(0, -1); // the incomplete character
-    return start + Math.min(before.length, text.length);
-  });
+/** Where each of `ids` starts in the text they decode to (see TokenPlacer). */
+export function tokenOffsets(ids: readonly number[], tokenizer: Detokenizer): number[] {
+  const placer = new TokenPlacer(tokenizer);
+  const out = ids.flatMap((id) => placer.push(id).map((p) => p.offset));
+  out.push(...placer.flush().map((p) => p.offset));
+  while (out.length < ids.length) out.push(placer.length);
+  return out;
 }
 
 export interface ChatTokenLogprob {
@@ -175,10 +191,9 @@ export class ChoiceState {
   finishReason: OpenAiFinishReason | null = null;
   /** Set when the sequence was aborted before it ever got a slot (timeout while queued). */
   neverStarted = false;
-  private readonly detok: StreamDetokenizer;
-  /** Length of the text the tokens pushed to `detok` decode to so far (`text` is a prefix of it). */
-  private decodedLength = 0;
-  /** Records whose token the detokenizer still holds (bytes of a character not complete yet). */
+  /** The generated tokens placed in the text they decode to (`text` is a prefix of it). */
+  private readonly placer: TokenPlacer;
+  /** Records whose token the placer still holds (bytes of a character not complete yet), in order. */
   private undecoded: TokenRecord[] = [];
   /** Records with a known place in the decoded text whose text is not all in `text` yet. */
   private unsent: { record: TokenRecord; end: number }[] = [];
@@ -196,7 +211,7 @@ export class ChoiceState {
      */
     readonly promptOnly = false,
   ) {
-    this.detok = new StreamDetokenizer(tokenizer);
+    this.placer = new TokenPlacer(tokenizer);
   }
 
   /**
@@ -211,12 +226,12 @@ export class ChoiceState {
       const record = recordOf(piece);
       if (record && !(this.stopOnEos && piece.id === this.tokenizer.eosId)) {
         this.undecoded.push(record);
-        this.decoded(this.detok.push(piece.id));
+        this.placed(this.placer.push(piece.id));
       }
     }
     // At the end the sequence releases what its detokenizer held (an incomplete character as U+FFFD);
     // an aborted one drops it.
-    if (finishReason && finishReason !== "abort" && this.undecoded.length > 0) this.decoded(this.detok.flush());
+    if (finishReason && finishReason !== "abort" && this.placer.pending > 0) this.placed(this.placer.flush());
     const sent = this.text.length;
     const released: TokenRecord[] = [];
     while (this.unsent.length > 0 && this.unsent[0].end <= sent) released.push(this.unsent.shift()!.record);
@@ -229,15 +244,13 @@ export class ChoiceState {
     return { text: piece?.text ?? "", records: released };
   }
 
-  /** The tokens waiting in `undecoded` decoded to `text`: they start where it starts. */
-  private decoded(text: string): void {
-    if (text === "") return;
-    const offsets = groupOffsets(this.undecoded.map((r) => r.id), text, this.decodedLength, this.tokenizer);
-    this.decodedLength += text.length;
-    this.undecoded.forEach((record, i) => {
-      record.offset = offsets[i];
-      this.unsent.push({ record, end: this.decodedLength });
-    });
-    this.undecoded = [];
+  /** The first records of `undecoded` got their places: they wait in `unsent` until their text is sent. */
+  private placed(places: { offset: number; end: number }[]): void {
+    for (const [i, place] of places.entries()) {
+      const record = this.undecoded[i]!;
+      record.offset = place.offset;
+      this.unsent.push({ record, end: place.end });
+    }
+    this.undecoded = this.undecoded.slice(places.length);
   }
 }
