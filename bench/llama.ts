@@ -4,8 +4,11 @@
 //
 // measureLlama() runs the measurement in a child process (this file as a CLI), so the peak RSS is
 // llama.cpp's alone. Usage: node dist/bench/llama.js FILE THREADS PROMPT_TOKENS DECODE_TOKENS
+// (PHI2_BENCH_LLAMA_MODULES=DIR, with node --preserve-symlinks: node-llama-cpp from that node_modules
+// folder, made by bench/llama-cpu-variant.ts to run one chosen CPU variant of llama.cpp).
 import { execFileSync } from "node:child_process";
 import { existsSync } from "node:fs";
+import { join } from "node:path";
 import { loadavg } from "node:os";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import type { Token } from "node-llama-cpp";
@@ -32,12 +35,21 @@ export interface LlamaMeasurement {
   loadAvgAfter: number;
 }
 
-/** Runs node-llama-cpp on `ggufPath` in a child process and returns its measurement. */
-export function measureLlama(ggufPath: string, threads: number, promptTokens: number, decodeTokens: number): LlamaMeasurement {
+/**
+ * Runs node-llama-cpp on `ggufPath` in a child process and returns its measurement. `modules`: a
+ * node_modules folder from llamaModulesFor (one CPU variant); by default the project's, where ggml
+ * picks the best variant for this CPU.
+ */
+export function measureLlama(
+  ggufPath: string, threads: number, promptTokens: number, decodeTokens: number, modules?: string,
+): LlamaMeasurement {
+  const env: NodeJS.ProcessEnv = { ...process.env, NODE_LLAMA_CPP_SKIP_DOWNLOAD: "true" };
+  delete env.PHI2_BENCH_LLAMA_MODULES;
+  if (modules) env.PHI2_BENCH_LLAMA_MODULES = modules;
   const out = execFileSync(
     process.execPath,
-    [fileURLToPath(import.meta.url), ggufPath, String(threads), String(promptTokens), String(decodeTokens)],
-    { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"], env: { ...process.env, NODE_LLAMA_CPP_SKIP_DOWNLOAD: "true" } },
+    [...(modules ? ["--preserve-symlinks"] : []), fileURLToPath(import.meta.url), ggufPath, String(threads), String(promptTokens), String(decodeTokens)],
+    { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"], env },
   );
   const last = out.trim().split("\n").pop();
   if (!last) throw new Error(`bench/llama: no measurement printed for ${ggufPath}`);
@@ -63,7 +75,10 @@ async function main(argv: string[]): Promise<void> {
 
   const loadAvgBefore = loadavg()[0]!;
   process.env.NODE_LLAMA_CPP_SKIP_DOWNLOAD = "true";
-  const { getLlama, LlamaLogLevel } = await import("node-llama-cpp");
+  const modules = process.env.PHI2_BENCH_LLAMA_MODULES;
+  const { getLlama, LlamaLogLevel } = modules
+    ? (await import(pathToFileURL(join(modules, "node-llama-cpp", "dist", "index.js")).href)) as typeof import("node-llama-cpp")
+    : await import("node-llama-cpp");
   const t0 = performance.now();
   const llama = await getLlama({
     gpu: false, build: "never", skipDownload: true, usePrebuiltBinaries: true, progressLogs: false,

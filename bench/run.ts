@@ -9,6 +9,9 @@
 // PHI2_BENCH_ROUNDS (1): rounds per row, each one measurement of our engine then one of llama.cpp; with
 // more than one the table shows medians and lists each round's ratios. A VM whose speed drifts by tens of
 // percent from minute to minute makes a single pair of runs a poor ratio; adjacent pairs fare better.
+// PHI2_BENCH_LLAMA_CPU (comma list of llama.cpp's x86 CPU variants, e.g. sse42,haswell,zen4; default: the
+// one ggml picks for this CPU): one llama.cpp row per variant, each measured in every round (see
+// bench/llama-cpu-variant.ts); sse42 is 128-bit SIMD as WebAssembly's, haswell AVX2.
 import { execFileSync } from "node:child_process";
 import { appendFileSync, existsSync } from "node:fs";
 import { cpus, totalmem, tmpdir } from "node:os";
@@ -17,6 +20,7 @@ import { fileURLToPath } from "node:url";
 import { makeTestModel } from "../src/testing/make-test-model.js";
 import { quantizeModel, type QuantizeType } from "../src/index.js";
 import { measureLlama } from "./llama.js";
+import { llamaModulesFor } from "./llama-cpu-variant.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, "..", "..");
@@ -28,6 +32,11 @@ const only = (process.env.PHI2_BENCH_ONLY ?? "bf16,f16,q8_0,q4_0").split(",");
 const withLlama = process.env.PHI2_BENCH_NO_LLAMA !== "1";
 const rounds = Number(process.env.PHI2_BENCH_ROUNDS ?? "1");
 if (!Number.isInteger(rounds) || rounds < 1) throw new RangeError(`PHI2_BENCH_ROUNDS must be a positive integer, got ${process.env.PHI2_BENCH_ROUNDS}`);
+/** llama.cpp builds to compare with: label and node_modules folder (undefined: the project's, ggml's own pick). */
+const llamaBuilds: { label: string; modules?: string }[] = (process.env.PHI2_BENCH_LLAMA_CPU ?? "")
+  .split(",").filter((v) => v !== "")
+  .map((v) => ({ label: `llama.cpp (${v})`, modules: llamaModulesFor(v, join(root, "node_modules"), benchDir) }));
+if (llamaBuilds.length === 0) llamaBuilds.push({ label: "llama.cpp" });
 
 function bf16Folder(): string {
   const dir = join(benchDir, "full-bf16");
@@ -47,7 +56,7 @@ async function gguf(type: QuantizeType): Promise<string> {
   return file;
 }
 
-interface Measurement { loadS: number; peakRssGB: number; prefillTokPerS: number; decodeTokPerS: number }
+interface Measurement { loadS: number; peakRssGB: number; prefillTokPerS: number; decodeTokPerS: number; system?: string }
 
 function measureOurs(model: string): Measurement {
   const out = execFileSync(process.execPath, [join(here, "engine.js"), model, String(threads), String(promptTokens), String(decodeTokens)], {
@@ -71,17 +80,19 @@ function medianOf(ms: Measurement[]): Measurement | undefined {
   };
 }
 
-interface Row { weights: string; ours: Measurement[]; llama: Measurement[] }
+/** llama: per llama.cpp build (llamaBuilds' order), its measurement in each round. */
+interface Row { weights: string; ours: Measurement[]; llama: Measurement[][] }
 const rows: Row[] = [];
 for (const w of only) {
   if (w !== "bf16" && w !== "f16" && w !== "q8_0" && w !== "q4_0") throw new Error(`PHI2_BENCH_ONLY: unknown row "${w}" (bf16, f16, q8_0, q4_0)`);
   // llama.cpp reads the bf16 model as F16 (the f16 row); our engine runs the HF folder as published.
-  const row: Row = { weights: w === "bf16" ? "bf16 (HF safetensors)" : `${w} (GGUF)`, ours: [], llama: [] };
+  const row: Row = { weights: w === "bf16" ? "bf16 (HF safetensors)" : `${w} (GGUF)`, ours: [], llama: llamaBuilds.map(() => []) };
   const source = w === "bf16" ? bf16Folder() : await gguf(w);
   for (let r = 1; r <= rounds; r++) {
     console.error(`measuring ${w}${rounds > 1 ? `, round ${r} of ${rounds}` : ""} ...`);
     row.ours.push(measureOurs(source));
-    if (withLlama && w !== "bf16") row.llama.push(measureLlama(source, threads, promptTokens, decodeTokens));
+    if (!withLlama || w === "bf16") continue;
+    llamaBuilds.forEach((b, i) => row.llama[i]!.push(measureLlama(source, threads, promptTokens, decodeTokens, b.modules)));
   }
   rows.push(row);
 }
@@ -96,22 +107,30 @@ const table = [
   `Machine: ${machine}. Model: full-size random Phi-2 (2.78e9 parameters). Load s includes a one-token`,
   "warm-up pass in both engines (the first touch of every weight page), so prefill and decode time compute alone.",
   "",
-  ...(rounds > 1 ? [`${rounds} rounds per row (ours, then llama.cpp); the table shows each metric's median.`, ""] : []),
-  "| weights | engine | load s | peak RSS GB | prefill tok/s | decode tok/s | prefill ours/llama | decode ours/llama |",
+  ...(rounds > 1 ? [`${rounds} rounds per row (ours, then each llama.cpp build); the table shows each metric's median.`, ""] : []),
+  "| weights | engine | load s | peak RSS GB | prefill tok/s | decode tok/s | prefill phi2/this | decode phi2/this |",
   "|---|---|---:|---:|---:|---:|---:|---:|",
   ...rows.flatMap((r) => {
-    const ours = medianOf(r.ours), llama = medianOf(r.llama);
+    const ours = medianOf(r.ours);
+    const line = (engine: string, m: Measurement | undefined, ratios: string) =>
+      `| ${r.weights} | ${engine} | ${f(m?.loadS, 1)} | ${f(m?.peakRssGB)} | ${f(m?.prefillTokPerS)} | ${f(m?.decodeTokPerS)} | ${ratios} |`;
     return [
-      `| ${r.weights} | phi2 | ${f(ours?.loadS, 1)} | ${f(ours?.peakRssGB)} | ${f(ours?.prefillTokPerS)} | ${f(ours?.decodeTokPerS)} | ` +
-        `${ratio(ours?.prefillTokPerS, llama?.prefillTokPerS)} | ${ratio(ours?.decodeTokPerS, llama?.decodeTokPerS)} |`,
-      ...(llama ? [`| ${r.weights} | llama.cpp | ${f(llama.loadS, 1)} | ${f(llama.peakRssGB)} | ${f(llama.prefillTokPerS)} | ${f(llama.decodeTokPerS)} | | |`] : []),
+      line("phi2", ours, " | "),
+      ...llamaBuilds.flatMap((b, i) => {
+        const llama = medianOf(r.llama[i]!);
+        return llama ? [line(b.label, llama, `${ratio(ours?.prefillTokPerS, llama.prefillTokPerS)} | ${ratio(ours?.decodeTokPerS, llama.decodeTokPerS)}`)] : [];
+      }),
     ];
   }),
   "",
-  ...(rounds > 1 ? rows.filter((r) => r.llama.length > 0).map((r) =>
-    `${r.weights}, each round's ours/llama: prefill ${r.ours.map((o, i) => ratio(o.prefillTokPerS, r.llama[i]!.prefillTokPerS)).join(", ")}; ` +
-    `decode ${r.ours.map((o, i) => ratio(o.decodeTokPerS, r.llama[i]!.decodeTokPerS)).join(", ")}.`) : []),
+  ...(rounds > 1 ? rows.flatMap((r) => llamaBuilds.flatMap((b, i) => r.llama[i]!.length === 0 ? [] : [
+    `${r.weights}, each round's phi2/${b.label}: prefill ${r.ours.map((o, k) => ratio(o.prefillTokPerS, r.llama[i]![k]!.prefillTokPerS)).join(", ")}; ` +
+    `decode ${r.ours.map((o, k) => ratio(o.decodeTokPerS, r.llama[i]![k]!.decodeTokPerS)).join(", ")}.`])) : []),
   ...(rounds > 1 ? [""] : []),
+  ...llamaBuilds.flatMap((b, i) => {
+    const system = rows.find((r) => r.llama[i]!.length > 0)?.llama[i]![0]!.system;
+    return system ? [`${b.label}: ${system.trim()}`, ""] : [];
+  }),
 ].join("\n");
 console.log(table);
 appendFileSync(join(root, "BENCHMARKS.md"), "\n" + table);
