@@ -116,11 +116,15 @@ export function phiConfigFromGguf(g: GgufFile): PhiConfig {
   return parsePhiConfig(raw, `${file} (GGUF metadata)`);
 }
 
-/** Expected PyTorch shapes of every phi-2 tensor, by HF name; `optional` for llama.cpp's optional ones. */
-function expectedShapes(c: PhiConfig, fusedQkv: Set<number>): Map<string, { shape: number[]; optional?: boolean }> {
+/**
+ * Expected PyTorch shapes of every phi-2 tensor, by HF name. All are required: Phi-2 has a bias on every
+ * linear layer (llama.cpp too requires the q/k/v biases of split attention; only its fused qkv bias is
+ * optional, for other models), and the engine computes with all of them.
+ */
+function expectedShapes(c: PhiConfig, fusedQkv: Set<number>): Map<string, { shape: number[] }> {
   const C = c.hidden_size, F = c.intermediate_size, V = c.vocab_size;
   const kv = (C / c.num_attention_heads) * c.num_key_value_heads;
-  const m = new Map<string, { shape: number[]; optional?: boolean }>([
+  const m = new Map<string, { shape: number[] }>([
     ["model.embed_tokens.weight", { shape: [V, C] }],
     ["model.final_layernorm.weight", { shape: [C] }],
     ["model.final_layernorm.bias", { shape: [C] }],
@@ -133,14 +137,14 @@ function expectedShapes(c: PhiConfig, fusedQkv: Set<number>): Map<string, { shap
     m.set(`${p}.input_layernorm.bias`, { shape: [C] });
     if (fusedQkv.has(i)) {
       m.set(`${p}.self_attn.qkv_proj.weight`, { shape: [C + 2 * kv, C] });
-      m.set(`${p}.self_attn.qkv_proj.bias`, { shape: [C + 2 * kv], optional: true });
+      m.set(`${p}.self_attn.qkv_proj.bias`, { shape: [C + 2 * kv] });
     } else {
       m.set(`${p}.self_attn.q_proj.weight`, { shape: [C, C] });
       m.set(`${p}.self_attn.k_proj.weight`, { shape: [kv, C] });
       m.set(`${p}.self_attn.v_proj.weight`, { shape: [kv, C] });
-      m.set(`${p}.self_attn.q_proj.bias`, { shape: [C], optional: true });
-      m.set(`${p}.self_attn.k_proj.bias`, { shape: [kv], optional: true });
-      m.set(`${p}.self_attn.v_proj.bias`, { shape: [kv], optional: true });
+      m.set(`${p}.self_attn.q_proj.bias`, { shape: [C] });
+      m.set(`${p}.self_attn.k_proj.bias`, { shape: [kv] });
+      m.set(`${p}.self_attn.v_proj.bias`, { shape: [kv] });
     }
     m.set(`${p}.self_attn.dense.weight`, { shape: [C, C] });
     m.set(`${p}.self_attn.dense.bias`, { shape: [C] });
@@ -177,7 +181,6 @@ export function openGguf(file: string): GgufModel {
   for (const [hf, want] of expectedShapes(config, fusedQkv)) {
     const t = tensors.get(hf);
     if (!t) {
-      if (want.optional) continue;
       const hint = ggufNameOfHfTensor(hf) ?? hf;
       throw new ModelFormatError(`${file}: missing tensor "${hint}" (${hf})`);
     }

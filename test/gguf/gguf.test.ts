@@ -238,6 +238,9 @@ test("bad input: tensor offset outside the file", async () => {
 test("bad input: missing tensor, wrong shape, other architecture", async () => {
   await expectError(await writeMini("missing.gguf", { drop: "blk.0.ffn_down.bias" }), /missing tensor "blk\.0\.ffn_down\.bias"/);
   await expectError(await writeMini("missing-out.gguf", { drop: "output.weight" }), /missing tensor "output\.weight"/);
+  // the attention biases too, fused or split: named in GGUF terms before any weight is read
+  await expectError(await writeMini("missing-qkv-bias.gguf", { fused: true, drop: "blk.0.attn_qkv.bias" }), /missing tensor "blk\.0\.attn_qkv\.bias"/);
+  await expectError(await writeMini("missing-k-bias.gguf", { drop: "blk.0.attn_k.bias" }), /missing tensor "blk\.0\.attn_k\.bias"/);
   await expectError(await writeMini("shape.gguf", { shapes: { "blk.0.ffn_up.weight": [F + 32, C] } }), /blk\.0\.ffn_up\.weight.*shape \[160,64\].*expected \[128,64\]/);
   await expectError(await writeMini("llama.gguf", { arch: "llama" }), /architecture "llama" is not supported/);
   const shard = await writeMini("split-00001-of-00002.gguf", { extraMeta: [["split.count", { type: "u16", value: 2 }]] });
