@@ -96,17 +96,23 @@ export class Phi2 {
       if (failure) {
         throw new Error(`Phi2: the engine failed earlier, load the model again to generate: ${failure.message}`, { cause: failure });
       }
-      const it = generate(this.model.engine, this.model.tokenizer, prompt, { ...options, slot: 0, cachedTokens: this.cached });
-      let r = await it.next();
-      while (!r.done) {
-        yield r.value.text;
-        r = await it.next();
-      }
-      this.cached = r.value.tokens;
-      return r.value;
-    } catch (e) {
+      // Until this run completes, the cache holds an unknown mix of the old tokens and this run's: a
+      // consumer that stops early (`break` out of the loop, which skips the catch) must not leave
+      // `cached` claiming the old ones, or the next prompt would reuse keys and values it no longer has.
+      const reuse = this.cached;
       this.cached = [];
-      throw e;
+      const it = generate(this.model.engine, this.model.tokenizer, prompt, { ...options, slot: 0, cachedTokens: reuse });
+      try {
+        let r = await it.next();
+        while (!r.done) {
+          yield r.value.text;
+          r = await it.next();
+        }
+        this.cached = r.value.tokens;
+        return r.value;
+      } finally {
+        await it.return(undefined as never); // closes the generation when the consumer stopped early
+      }
     } finally {
       release();
     }

@@ -67,6 +67,9 @@ export function formatPrompt(format: PromptFormat, prompt: string, names: ChatNa
       return { prompt: `Instruct: ${prompt.trim()}\nOutput:`, stop: defaultStops(format, names) };
     case "chat":
       return renderChat([{ role: "user", content: prompt }], names);
+    default:
+      // reachable from JavaScript callers, which the type does not bind
+      throw new RangeError(`format must be one of ${PROMPT_FORMATS.join(", ")}, got ${JSON.stringify(format)}`);
   }
 }
 
