@@ -1,6 +1,6 @@
 // phi2 eval: the next-token logits after a list of token ids (used by parity checks).
 import { Command, InvalidArgumentError } from "commander";
-import { writeFileSync, renameSync } from "node:fs";
+import { checkOutputFile, writeFileAtomic } from "../formats/output-file.js";
 import { addModelOptions, fail, intArg, openModel, type ModelOpts } from "./options.js";
 
 interface EvalOpts extends ModelOpts { ids: number[]; top: number; logitsOut?: string; json?: boolean }
@@ -24,14 +24,11 @@ export function evalCommand(): Command {
     .action(async (o: EvalOpts) => {
       let model;
       try {
+        if (o.logitsOut) checkOutputFile(o.logitsOut, "--logits-out"); // before the load, not after it
         model = await openModel(o);
         const [logits] = await model.engine.forward([{ slot: 0, tokens: o.ids, startPos: 0 }]);
         const order = Array.from(logits!.keys()).sort((a, b) => logits![b]! - logits![a]!).slice(0, o.top);
-        if (o.logitsOut) {
-          const tmp = `${o.logitsOut}.tmp-${process.pid}`;
-          writeFileSync(tmp, new Uint8Array(logits!.buffer, logits!.byteOffset, logits!.byteLength));
-          renameSync(tmp, o.logitsOut);
-        }
+        if (o.logitsOut) writeFileAtomic(o.logitsOut, new Uint8Array(logits!.buffer, logits!.byteOffset, logits!.byteLength));
         process.stdout.write(JSON.stringify({ top: order.map((id) => ({ id, logit: logits![id] })) }) + "\n");
       } catch (e) {
         await model?.dispose();

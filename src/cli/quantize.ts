@@ -3,6 +3,7 @@
 import { Command, Option } from "commander";
 import { QUANTIZE_TYPES, quantizeModel, resolveModel, type QuantizeType } from "../index.js";
 import { fail } from "./options.js";
+import { checkOutputFile } from "../formats/output-file.js";
 
 interface QuantizeOpts { model: string; type: QuantizeType; out: string; name?: string; quiet?: boolean }
 
@@ -18,17 +19,32 @@ export function quantizeCommand(): Command {
       "\nTypes: q8_0 (8.5 bits/weight), q4_0 (4.5), q4_k (4.5, K-quant; rows not a multiple of 256 use q4_0),\n" +
       "f16, bf16. In q4_0/q4_k files output.weight is stored as q8_0.")
     .action(async (o: QuantizeOpts) => {
+      // Ctrl-C (or SIGTERM) while writing stops the write and removes the partial file (a download before
+      // it keeps Node's default: exit at once, resumable); a second Ctrl-C kills at once.
+      const interrupted = new AbortController();
+      const onSignal = (signal: NodeJS.Signals) => interrupted.abort(new Error(`interrupted (${signal})`));
       try {
+        checkOutputFile(o.out, "--out"); // before a download, not after it
         const t0 = performance.now();
         const source = await resolveModel(o.model);
+        process.once("SIGINT", onSignal);
+        process.once("SIGTERM", onSignal);
         const log = o.quiet ? undefined : (line: string) => process.stderr.write(line);
         const r = await quantizeModel(source, o.type, o.out, {
           name: o.name,
+          signal: interrupted.signal,
           onTensor: log && process.stderr.isTTY ? ((done, total, name, dtype) => log(`\r[${done}/${total}] ${name} -> ${dtype}\x1b[K`)) : undefined,
         });
         log?.(`${process.stderr.isTTY ? "\r\x1b[K" : ""}wrote ${r.file}: ${r.tensors} tensors, ${(r.bytes / 2 ** 20).toFixed(1)} MiB in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);
       } catch (e) {
+        if (interrupted.signal.aborted) {
+          process.stderr.write(`\nquantize: ${(interrupted.signal.reason as Error).message}; ${o.out} was not written\n`);
+          process.exit(130);
+        }
         fail(e);
+      } finally {
+        process.off("SIGINT", onSignal);
+        process.off("SIGTERM", onSignal);
       }
     });
 }

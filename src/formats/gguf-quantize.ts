@@ -20,6 +20,7 @@ import { isGgufFile, openGguf } from "./gguf.js";
 import type { GgufValue } from "./gguf-file.js";
 import { tokenizerToGgufMetadata } from "./gguf-tokenizer.js";
 import { writeGguf } from "./gguf-writer.js";
+import { checkOutputFile } from "./output-file.js";
 import type { GgufTensorToWrite } from "./gguf-writer.js";
 import { blockSize, dequantizeRow, quantizeRow, rowBytes } from "./ggml-quants.js";
 import type { WritableDType } from "./ggml-quants.js";
@@ -36,6 +37,8 @@ export interface QuantizeOptions {
   name?: string;
   /** Called after each tensor: tensors done, total, the tensor's GGUF name and type. */
   onTensor?: (done: number, total: number, name: string, dtype: DType) => void;
+  /** Stops the quantization; nothing is left at `out` (the partial file is removed). */
+  signal?: AbortSignal;
 }
 
 export interface QuantizeResult {
@@ -242,6 +245,7 @@ export async function quantizeModel(
   if (!(QUANTIZE_TYPES as readonly string[]).includes(type)) {
     throw new RangeError(`--type must be one of ${QUANTIZE_TYPES.join(", ")}, got "${type}"`);
   }
+  checkOutputFile(out, "--out");
   const src = openSource(source);
   const outPath = resolve(out);
   if (outPath === src.label) throw new Error(`--out ${outPath} would overwrite the source`);
@@ -266,7 +270,7 @@ export async function quantizeModel(
     await writeGguf(outPath, {
       metadata: phi2Metadata(src.config, options.name ?? src.name, type, src.tokenizerJson, src.tokenizerConfig, src.label),
       tensors,
-    });
+    }, { signal: options.signal });
   } finally {
     for (const fd of fds.values()) closeSync(fd);
   }

@@ -1,8 +1,10 @@
 // Streams a GGUF (version 3) file: header, tensor table, then each tensor's bytes as its generator
 // yields them, padded to the alignment exactly as llama.cpp's gguf.cpp expects (each tensor's offset is
 // the previous offset + its size rounded up to the alignment). The bytes go to `<file>.tmp-<pid>`,
-// renamed over `file` only after the last byte: an interrupted write never leaves a complete-looking file.
+// renamed over `file` only after the last byte: an interrupted write never leaves a complete-looking file,
+// and a failed or aborted one removes its temporary file.
 import { closeSync, fsyncSync, openSync, renameSync, unlinkSync, writeSync } from "node:fs";
+import { checkOutputFile, yieldToEventLoop } from "./output-file.js";
 import type { DType } from "./tensor.js";
 import { GGML_TYPES, ggmlTypeInfo } from "./ggml-quants.js";
 import { GGUF_DEFAULT_ALIGNMENT, GGUF_MAGIC, GGUF_TYPE_IDS } from "./gguf-file.js";
@@ -24,6 +26,14 @@ export interface GgufToWrite {
   /** Defaults to general.alignment from the metadata, else 32. */
   alignment?: number;
 }
+
+export interface GgufWriteOptions {
+  /** Stops the write (checked between chunks); the promise rejects with the signal's reason. */
+  signal?: AbortSignal;
+}
+
+/** Bytes written between turns of the event loop, so that an abort (e.g. on Ctrl-C) is seen promptly. */
+const YIELD_BYTES = 16 * 2 ** 20;
 
 /** Byte size of a tensor of `dtype` and PyTorch `shape` (rows must hold whole blocks). */
 export function tensorBytes(dtype: DType, shape: readonly number[]): number {
@@ -94,7 +104,9 @@ function writeAll(fd: number, b: Uint8Array): void {
   while (done < b.length) done += writeSync(fd, b, done, b.length - done);
 }
 
-export async function writeGguf(file: string, g: GgufToWrite): Promise<void> {
+export async function writeGguf(file: string, g: GgufToWrite, options: GgufWriteOptions = {}): Promise<void> {
+  checkOutputFile(file, "GGUF output");
+  const { signal } = options;
   const metadata = new Map<string, GgufValue>(g.metadata);
   const fromMeta = metadata.get("general.alignment");
   const alignment = g.alignment ?? (fromMeta?.type === "u32" ? fromMeta.value : GGUF_DEFAULT_ALIGNMENT);
@@ -128,34 +140,45 @@ export async function writeGguf(file: string, g: GgufToWrite): Promise<void> {
   }
   h.padTo(alignment);
 
+  signal?.throwIfAborted();
   const tmp = `${file}.tmp-${process.pid}`;
   const fd = openSync(tmp, "w");
   let ok = false;
   try {
-    writeAll(fd, h.concat());
-    for (let i = 0; i < g.tensors.length; i++) {
-      const t = g.tensors[i];
-      let written = 0;
-      for await (const chunk of t.data()) {
-        if (written + chunk.length > sizes[i]) {
-          throw new Error(`GGUF tensor "${t.name}": data generator produced more than the ${sizes[i]} bytes of ${t.dtype} [${t.shape}]`);
+    try {
+      writeAll(fd, h.concat());
+      let sinceYield = 0;
+      for (let i = 0; i < g.tensors.length; i++) {
+        const t = g.tensors[i];
+        let written = 0;
+        for await (const chunk of t.data()) {
+          if (written + chunk.length > sizes[i]) {
+            throw new Error(`GGUF tensor "${t.name}": data generator produced more than the ${sizes[i]} bytes of ${t.dtype} [${t.shape}]`);
+          }
+          writeAll(fd, chunk);
+          written += chunk.length;
+          sinceYield += chunk.length;
+          if (sinceYield >= YIELD_BYTES) {
+            sinceYield = 0;
+            await yieldToEventLoop();
+          }
+          signal?.throwIfAborted();
         }
-        writeAll(fd, chunk);
-        written += chunk.length;
+        if (written !== sizes[i]) {
+          throw new Error(`GGUF tensor "${t.name}": data generator produced ${written} bytes, expected ${sizes[i]} for ${t.dtype} [${t.shape}]`);
+        }
+        const pad = (alignment - (written % alignment)) % alignment;
+        if (pad) writeAll(fd, new Uint8Array(pad));
       }
-      if (written !== sizes[i]) {
-        throw new Error(`GGUF tensor "${t.name}": data generator produced ${written} bytes, expected ${sizes[i]} for ${t.dtype} [${t.shape}]`);
-      }
-      const pad = (alignment - (written % alignment)) % alignment;
-      if (pad) writeAll(fd, new Uint8Array(pad));
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
     }
-    fsyncSync(fd);
+    renameSync(tmp, file);
     ok = true;
   } finally {
-    closeSync(fd);
     if (!ok) {
       try { unlinkSync(tmp); } catch { /* already gone */ }
     }
   }
-  renameSync(tmp, file);
 }

@@ -2,7 +2,7 @@
 // quantizers applied to the source rows, metadata, and a tokenizer that tokenizes like tokenizer.json.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { makeTestModel } from "../../src/testing/make-test-model.js";
@@ -156,4 +156,23 @@ test("a GGUF source re-quantizes; f16 keeps every weight to f16 rounding; msft n
   assert.equal(g.tensors.has("model.layers.0.self_attn.q_proj.weight"), false);
   const src = openHfFolder(msftDir).tensors.get("transformer.h.0.mixer.Wqkv.weight")!;
   assert.ok(Buffer.from(fileBytes(g.tensors.get("model.layers.0.self_attn.qkv_proj.weight")!)).equals(Buffer.from(fileBytes(src))));
+});
+
+test("the output path is checked before any work: a folder, or a file in a missing folder, is refused naming --out", async () => {
+  await assert.rejects(quantizeModel(hfDir, "q8_0", dir), new RegExp(`--out ${dir} is a folder: name the file to write`));
+  await assert.rejects(quantizeModel(hfDir, "q8_0", join(dir, "no-such-folder", "m.gguf")), /--out .*m\.gguf: the folder .*no-such-folder does not exist/);
+  assert.deepEqual(readdirSync(dir).filter((f) => f.includes(".tmp-")), []);
+});
+
+test("an aborted quantization rejects with the signal's reason and leaves neither the file nor its temporary", async () => {
+  const out = join(dir, "aborted.gguf");
+  const stop = new AbortController();
+  let seen = 0;
+  await assert.rejects(
+    quantizeModel(hfDir, "q4_0", out, { signal: stop.signal, onTensor: () => { if (++seen === 3) stop.abort(new Error("stop here")); } }),
+    /stop here/,
+  );
+  assert.equal(seen, 3, "the write stopped at the abort");
+  assert.ok(!existsSync(out));
+  assert.deepEqual(readdirSync(dir).filter((f) => f.startsWith("aborted.gguf")), []);
 });
