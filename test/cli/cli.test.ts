@@ -4,7 +4,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { phi2, phi2Fails } from "../helpers/cli.js";
+import { phi2, phi2Fails, spawnPhi2, waitForOutput } from "../helpers/cli.js";
 import { testModel } from "../helpers/test-models.js";
 import { tempDir } from "../helpers/temp-dir.js";
 import { referenceLogits, referenceGreedy } from "../reference/phi-reference.js";
@@ -70,4 +70,21 @@ test("bad input: one clear line naming the problem, no stack trace", async () =>
   err = await phi2Fails("run", "--model", dir, "--ctx-size", "16", "-n", "4", "a ".repeat(40));
   assert.match(err, /context|16/);
   assert.doesNotMatch(err, /at .*\.js:\d+/);
+});
+
+test("a reader that stops early (| head -c 10) ends run, chat and tokenize quietly with status 0", async () => {
+  const dir = testModel({ preset: "tiny", dtype: "f32", seed: 11 });
+  const runs = [
+    spawnPhi2(["run", "--model", dir, "--threads", "1", "-n", "1000", "--no-default-stops", "--temperature", "0", "Hello"]),
+    spawnPhi2(["chat", "--model", dir, "--threads", "1", "-n", "1000", "--no-default-stops", "--temperature", "0"], "Hello\n"),
+    spawnPhi2(["tokenize", "--model", dir, "word ".repeat(20_000)]),
+  ];
+  await Promise.all(runs.map(async (s) => {
+    // The reader goes away after 10 bytes, as `head -c 10` does: the next write fails with EPIPE.
+    await waitForOutput(s, (out) => out.length >= 10, "the first output");
+    s.child.stdout.destroy();
+    const { code } = await s.exited;
+    assert.doesNotMatch(s.stderr(), /EPIPE|at .*\.js:\d+/, "no stack trace");
+    assert.equal(code, 0, s.stderr());
+  }));
 });
