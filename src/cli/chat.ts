@@ -6,6 +6,7 @@ import { createInterface, type Interface } from "node:readline";
 import { DEFAULT_MODEL_ID, loadModel, resolveModel, type GenerationOptions, type LoadedModel, type PromptFormat } from "../index.js";
 import { ChatSession, type ReplyStats } from "./chat-session.js";
 import { addSamplingOptions, fail, generationOptions, intArg, printNotices, type SamplingOpts } from "./options.js";
+import { unescapePrompt } from "./text.js";
 
 const FORMATS: PromptFormat[] = ["chat", "qa", "code", "raw"];
 
@@ -39,6 +40,7 @@ export function chatCommand(): Command {
     .option("-t, --threads <n>", "worker threads (default: all cores)", intArg("--threads", 1, 256))
     .option("-c, --ctx-size <n>", "context length in tokens (default: the model's, 2048)", intArg("--ctx-size", 16, 1 << 20))
     .option("--system <text>", "system text put before the conversation")
+    .option("--no-escape", "take --system and --stop literally (no \\n, \\t, \\\\ unescaping)")
     .option("-r, --revision <rev>", "hub revision when --model is a hub id", "main")
     .option("--hub-url <url>", "hub endpoint (default: HF_ENDPOINT or https://huggingface.co)");
   addSamplingOptions(cmd);
@@ -61,7 +63,7 @@ export function chatCommand(): Command {
       fail(e);
     }
     const session = new ChatSession(model, {
-      format, system: o.system, params: generationOptions(o, []), defaultStops: o.defaultStops,
+      format, system: o.system !== undefined && o.escape ? unescapePrompt(o.system) : o.system, params: generationOptions(o, []), defaultStops: o.defaultStops,
     });
     const code = await repl(model, session);
     await model.dispose();

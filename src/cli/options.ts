@@ -4,6 +4,7 @@ import { Command, InvalidArgumentError, Option } from "commander";
 import {
   DEFAULT_MODEL_ID, KV_CACHE_TYPES, loadModel, resolveModel, type GenerationOptions, type KvCacheType, type LoadedModel, type LoadOptions,
 } from "../index.js";
+import { unescapePrompt } from "./text.js";
 
 export function intArg(name: string, min: number, max = Number.MAX_SAFE_INTEGER) {
   return (v: string): number => {
@@ -71,6 +72,8 @@ export function printNotices(model: LoadedModel, prefix = "phi2"): void {
 export interface SamplingOpts {
   maxTokens?: number; temperature: number; topK: number; topP: number; minP: number; repeatPenalty: number;
   repeatLastN: number; presencePenalty: number; frequencyPenalty: number; seed?: number; stop?: string[];
+  /** --no-escape sets it false: --stop strings are then taken literally, like the prompt. */
+  escape: boolean;
 }
 
 export function generationOptions(o: SamplingOpts, formatStops: string[]): GenerationOptions {
@@ -85,7 +88,8 @@ export function generationOptions(o: SamplingOpts, formatStops: string[]): Gener
     presencePenalty: o.presencePenalty,
     frequencyPenalty: o.frequencyPenalty,
     seed: o.seed,
-    stop: [...formatStops, ...(o.stop ?? [])],
+    // Unescaped as the prompt is (llama.cpp does so for its reverse prompts too): `--stop '\n'` is a newline.
+    stop: [...formatStops, ...(o.stop ?? []).map((t) => (o.escape ? unescapePrompt(t) : t))],
   };
 }
 

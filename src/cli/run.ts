@@ -5,7 +5,7 @@ import { generate, formatPrompt, type PromptFormat } from "../index.js";
 import { addModelOptions, addSamplingOptions, fail, generationOptions, openModel, type ModelOpts, type SamplingOpts } from "./options.js";
 import { formatTimings, unescapePrompt } from "./text.js";
 
-interface RunOpts extends ModelOpts, SamplingOpts { format: PromptFormat; defaultStops: boolean; json?: boolean; escape: boolean }
+interface RunOpts extends ModelOpts, SamplingOpts { format: PromptFormat; defaultStops: boolean; json?: boolean }
 
 export function runCommand(): Command {
   const cmd = new Command("run")
@@ -15,7 +15,7 @@ export function runCommand(): Command {
   addSamplingOptions(cmd);
   return cmd
     .option("--json", "print one JSON object at the end instead of streaming: {text, ids, finish_reason, prompt_tokens, completion_tokens, timings}")
-    .option("--no-escape", "take the prompt literally (no \\n unescaping)")
+    .option("--no-escape", "take the prompt and --stop literally (no \\n, \\t, \\\\ unescaping)")
     .action(async (promptArg: string, o: RunOpts) => {
       let model;
       try {

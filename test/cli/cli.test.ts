@@ -88,3 +88,31 @@ test("a reader that stops early (| head -c 10) ends run, chat and tokenize quiet
     assert.equal(code, 0, s.stderr());
   }));
 });
+
+test("--stop and chat's --system are unescaped like the prompt (\\t, \\n), unless --no-escape", async () => {
+  // This model's greedy continuation of "Hi" has its first tab after 20-odd tokens: "...synchronidelines\t\t..."
+  const dir = testModel({ preset: "tiny", dtype: "f32", seed: 1, peaked: true });
+  const args = ["run", "--model", dir, "--threads", "1", "--temperature", "0", "-n", "60", "--json", "Hi"];
+  const full = JSON.parse((await phi2(...args)).stdout);
+  const tab = full.text.indexOf("\t");
+  assert.ok(tab > 0, JSON.stringify(full.text));
+  const stopped = JSON.parse((await phi2(...args, "--stop", "\\t\\t")).stdout);
+  assert.equal(stopped.finish_reason, "stop");
+  assert.equal(stopped.text, full.text.slice(0, tab));
+  const literal = JSON.parse((await phi2(...args, "--stop", "\\t\\t", "--no-escape")).stdout);
+  assert.equal(literal.finish_reason, "length");
+
+  const chat = (...extra: string[]) => {
+    const s = spawnPhi2(["chat", "--model", dir, "--threads", "1", "--stop", "x\\ny", "--system", "Be brief.\\nReally.", ...extra], "/params\n/system\n");
+    return s.exited.then(({ code }) => {
+      assert.equal(code, 0, s.stderr());
+      const stop = JSON.parse(/^stop=(.*)$/m.exec(s.stdout())![1]!) as string[];
+      return { stop: stop.at(-1), system: s.stdout().slice(s.stdout().indexOf("system: ")) };
+    });
+  };
+  const [escaped, raw] = await Promise.all([chat(), chat("--no-escape")]);
+  assert.equal(escaped.stop, "x\ny");
+  assert.equal(escaped.system, "system: Be brief.\nReally.\n");
+  assert.equal(raw.stop, "x\\ny");
+  assert.equal(raw.system, "system: Be brief.\\nReally.\n");
+});
