@@ -22,6 +22,24 @@ export function floatArg(name: string, min = -Infinity, max = Infinity) {
   };
 }
 
+/** A number > 0 (a penalty that divides by it). */
+function positiveArg(name: string, note: string) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (v.trim() === "" || !Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`${name} must be a number > 0 (${note}), got "${v}"`);
+    return n;
+  };
+}
+
+/** -n: at least 1 token, or -1 = no limit (llama.cpp's "infinite"), which generationOptions turns into no maxTokens. */
+function maxTokensArg(v: string): number {
+  const n = Number(v);
+  if (v.trim() === "" || !Number.isSafeInteger(n) || (n < 1 && n !== -1)) {
+    throw new InvalidArgumentError(`--max-tokens must be an integer >= 1, or -1 for no limit, got "${v}"`);
+  }
+  return n;
+}
+
 const collect = (v: string, prev: string[] = []) => [...prev, v];
 
 export function addModelOptions(cmd: Command): Command {
@@ -35,12 +53,12 @@ export function addModelOptions(cmd: Command): Command {
 
 export function addSamplingOptions(cmd: Command): Command {
   return cmd
-    .option("-n, --max-tokens <n>", "maximum new tokens (default: until EOS, a stop string or the context end)", intArg("--max-tokens", 0))
+    .option("-n, --max-tokens <n>", "maximum new tokens; -1 or unset: until EOS, a stop string or the context end", maxTokensArg)
     .option("--temperature <t>", "sampling temperature; 0 = greedy", floatArg("--temperature", 0, 100), 0.8)
     .option("--top-k <k>", "keep the k most likely tokens (0 = off)", intArg("--top-k", 0), 40)
     .option("--top-p <p>", "nucleus sampling: keep tokens up to this cumulative probability (1 = off)", floatArg("--top-p", 0, 1), 0.95)
     .option("--min-p <p>", "drop tokens below p × the top probability (0 = off)", floatArg("--min-p", 0, 1), 0.05)
-    .option("--repeat-penalty <x>", "repetition penalty (1 = off)", floatArg("--repeat-penalty", 0), 1.0)
+    .option("--repeat-penalty <x>", "repetition penalty, > 0 (1 = off)", positiveArg("--repeat-penalty", "1 = off"), 1.0)
     .option("--repeat-last-n <n>", "tokens the penalties look back over (-1 = all)", intArg("--repeat-last-n", -1), 64)
     .option("--presence-penalty <x>", "OpenAI presence penalty (0 = off)", floatArg("--presence-penalty", -2, 2), 0)
     .option("--frequency-penalty <x>", "OpenAI frequency penalty (0 = off)", floatArg("--frequency-penalty", -2, 2), 0)
@@ -78,7 +96,7 @@ export interface SamplingOpts {
 
 export function generationOptions(o: SamplingOpts, formatStops: string[]): GenerationOptions {
   return {
-    maxTokens: o.maxTokens,
+    maxTokens: o.maxTokens === -1 ? undefined : o.maxTokens,
     temperature: o.temperature,
     topK: o.topK,
     topP: o.topP,

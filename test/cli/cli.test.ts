@@ -116,3 +116,24 @@ test("--stop and chat's --system are unescaped like the prompt (\\t, \\n), unles
   assert.equal(raw.stop, "x\\ny");
   assert.equal(raw.system, "system: Be brief.\\nReally.\n");
 });
+
+test("values the generator would refuse are refused when parsed, naming the flag, before any model loads; -n -1 = no limit", async () => {
+  // The model path does not exist: an error about it would mean the value got past the parser.
+  for (const [cmd, flag, value, message] of [
+    ["run", "-n", "0", /--max-tokens must be an integer >= 1, or -1 for no limit, got "0"/],
+    ["run", "--max-tokens", "-2", /--max-tokens must be an integer >= 1, or -1 for no limit, got "-2"/],
+    ["chat", "-n", "0", /--max-tokens/],
+    ["run", "--repeat-penalty", "0", /--repeat-penalty must be a number > 0 \(1 = off\), got "0"/],
+    ["chat", "--repeat-penalty", "-1", /--repeat-penalty must be a number > 0/],
+  ] as const) {
+    const err = await phi2Fails(cmd, "--model", "/nonexistent/phi-2", flag, value, ...(cmd === "run" ? ["hi"] : []));
+    assert.match(err, message);
+    assert.doesNotMatch(err, /nonexistent|maxTokens|repetitionPenalty/);
+  }
+  // -n -1 (llama.cpp's "infinite"): until EOS, a stop string or the end of the context.
+  const dir = testModel({ preset: "tiny", dtype: "f32", seed: 11 });
+  const r = JSON.parse((await phi2("run", "--model", dir, "--threads", "1", "-c", "24", "-n", "-1", "--temperature", "0", "--no-default-stops", "--json", "Hello")).stdout);
+  assert.ok(r.finish_reason === "context" || r.finish_reason === "eos", r.finish_reason);
+  // the context holds the prompt and every generated token but the last, which is sampled, never fed
+  if (r.finish_reason === "context") assert.equal(r.prompt_tokens + r.completion_tokens, 25);
+});
