@@ -18,6 +18,8 @@ export interface ReplyStats {
   fedTokens: number;
   completionTokens: number;
   finishReason: string;
+  /** The sampler's seed, drawn at random when params.seed is unset. */
+  seed: number;
   promptTokensPerSec: number;
   genTokensPerSec: number;
 }
@@ -63,6 +65,8 @@ export class ChatSession {
   params: GenerationOptions;
   useDefaultStops: boolean;
   readonly history: Turn[] = [];
+  /** The seed of the last reply (drawn when params.seed is unset), for /params. */
+  lastSeed?: number;
   /** Prompt of the last turn (ids and the text they stand for) and what the model generated after it. */
   private last?: { promptIds: number[]; promptText: string; generated: number[]; reply: string };
   /** Ids in the KV-cache slot now. */
@@ -106,6 +110,7 @@ export class ChatSession {
     }
     const result = next.value;
     this.slotTokens = result.tokens;
+    this.lastSeed = result.seed;
     this.history.push({ user: message, reply: result.text });
     this.last = { promptIds: ids, promptText: text, generated: result.ids, reply: result.text };
     return {
@@ -113,6 +118,7 @@ export class ChatSession {
       fedTokens: result.promptTokens - result.reusedTokens,
       completionTokens: result.completionTokens,
       finishReason: result.finishReason,
+      seed: result.seed,
       promptTokensPerSec: result.timings.promptTokensPerSec,
       genTokensPerSec: result.timings.genTokensPerSec,
     };

@@ -269,7 +269,7 @@ export function runCommand(session: ChatSession, line: string): string {
     case "/params":
       try {
         if (arg) session.params = applyParams(session.params, arg);
-        return showParams(session.params, session.stops);
+        return showParams(session.params, session.stops, session.lastSeed);
       } catch (e) {
         return `error: ${(e as Error).message}`;
       }
@@ -317,7 +317,9 @@ export function applyParams(params: GenerationOptions, text: string): Generation
   return next;
 }
 
-export function showParams(params: GenerationOptions, stops: string[]): string {
+/** The params as k=v; with a random seed, the last reply's (what `/params seed=N` replays). */
+export function showParams(params: GenerationOptions, stops: string[], lastSeed?: number): string {
   const parts = Object.entries(PARAMS).map(([name, spec]) => `${name}=${params[spec.key] ?? spec.unset ?? "default"}`);
+  if (params.seed === undefined && lastSeed !== undefined) parts.push(`(last reply's seed: ${lastSeed})`);
   return `${parts.join(" ")}\nstop=${JSON.stringify(stops)}`;
 }

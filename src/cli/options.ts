@@ -40,6 +40,15 @@ function maxTokensArg(v: string): number {
   return n;
 }
 
+/** The sampler's RNG keeps 32 bits of the seed: a larger one would silently repeat a smaller one's text. */
+function seedArg(v: string): number {
+  const n = Number(v);
+  if (v.trim() === "" || !Number.isInteger(n) || n < -1 || n > 0xffffffff) {
+    throw new InvalidArgumentError(`--seed must be an integer in 0..4294967295, or -1 for a random seed, got "${v}"`);
+  }
+  return n;
+}
+
 const collect = (v: string, prev: string[] = []) => [...prev, v];
 
 export function addModelOptions(cmd: Command): Command {
@@ -62,7 +71,7 @@ export function addSamplingOptions(cmd: Command): Command {
     .option("--repeat-last-n <n>", "tokens the penalties look back over (-1 = all)", intArg("--repeat-last-n", -1), 64)
     .option("--presence-penalty <x>", "OpenAI presence penalty (0 = off)", floatArg("--presence-penalty", -2, 2), 0)
     .option("--frequency-penalty <x>", "OpenAI frequency penalty (0 = off)", floatArg("--frequency-penalty", -2, 2), 0)
-    .option("-s, --seed <n>", "random seed (same seed, same text)", intArg("--seed", 0))
+    .option("-s, --seed <n>", "random seed, 0..4294967295 (same seed, same text); -1 or unset: a random one (run prints it, chat's /params shows it)", seedArg)
     .option("--stop <text>", "stop string (repeatable); added to the format's defaults", collect)
     .addOption(new Option("--format <name>", "prompt format: raw text, Instruct/Output QA, Alice/Bob chat, or code").choices(["raw", "qa", "chat", "code"]).default("raw"))
     .option("--no-default-stops", "do not add the format's default stop strings");
@@ -105,7 +114,7 @@ export function generationOptions(o: SamplingOpts, formatStops: string[]): Gener
     penaltyLastN: o.repeatLastN,
     presencePenalty: o.presencePenalty,
     frequencyPenalty: o.frequencyPenalty,
-    seed: o.seed,
+    seed: o.seed === -1 ? undefined : o.seed,
     // Unescaped as the prompt is (llama.cpp does so for its reverse prompts too): `--stop '\n'` is a newline.
     stop: [...formatStops, ...(o.stop ?? []).map((t) => (o.escape ? unescapePrompt(t) : t))],
   };

@@ -14,7 +14,7 @@ export function runCommand(): Command {
   addModelOptions(cmd);
   addSamplingOptions(cmd);
   return cmd
-    .option("--json", "print one JSON object at the end instead of streaming: {text, ids, finish_reason, prompt_tokens, completion_tokens, timings}")
+    .option("--json", "print one JSON object at the end instead of streaming: {text, ids, finish_reason, prompt_tokens, completion_tokens, seed, timings}")
     .option("--no-escape", "take the prompt and --stop literally (no \\n, \\t, \\\\ unescaping)")
     .action(async (promptArg: string, o: RunOpts) => {
       let model;
@@ -33,11 +33,15 @@ export function runCommand(): Command {
           r = await it.next();
         }
         const res = r.value;
+        const t = res.timings;
         if (o.json) {
           process.stdout.write(JSON.stringify({
             text: res.text, ids: res.ids, finish_reason: res.finishReason,
-            prompt_tokens: res.promptTokens, completion_tokens: res.completionTokens,
-            timings: { load_ms: model.loadMs, ...res.timings },
+            prompt_tokens: res.promptTokens, completion_tokens: res.completionTokens, seed: res.seed,
+            timings: {
+              load_ms: model.loadMs, prompt_ms: t.promptMs, gen_ms: t.genMs,
+              prompt_tokens_per_sec: t.promptTokensPerSec, gen_tokens_per_sec: t.genTokensPerSec,
+            },
           }) + "\n");
         } else {
           process.stdout.write("\n");

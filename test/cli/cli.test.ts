@@ -13,7 +13,7 @@ test("run --json: greedy text, ids and counts, equal to the reference's greedy c
   const dir = testModel({ preset: "tiny", dtype: "f32", seed: 11, peaked: true });
   const { stdout, stderr } = await phi2("run", "--model", dir, "--threads", "2", "--temperature", "0", "-n", "12", "--json", "Hello world");
   const r = JSON.parse(stdout);
-  assert.deepEqual(Object.keys(r).sort(), ["completion_tokens", "finish_reason", "ids", "prompt_tokens", "text", "timings"]);
+  assert.deepEqual(Object.keys(r).sort(), ["completion_tokens", "finish_reason", "ids", "prompt_tokens", "seed", "text", "timings"]);
   assert.equal(r.prompt_tokens, 2); // "Hello world" = [15496, 995]
   assert.equal(r.finish_reason, "length");
   assert.equal(r.completion_tokens, 12);
@@ -136,4 +136,30 @@ test("values the generator would refuse are refused when parsed, naming the flag
   assert.ok(r.finish_reason === "context" || r.finish_reason === "eos", r.finish_reason);
   // the context holds the prompt and every generated token but the last, which is sampled, never fed
   if (r.finish_reason === "context") assert.equal(r.prompt_tokens + r.completion_tokens, 25);
+});
+
+test("seeds: a drawn seed is reported (stderr, --json) and replays the text; -1 = random; only 0..2^32-1 accepted", async () => {
+  const dir = testModel({ preset: "tiny", dtype: "f32", seed: 11 });
+  const args = ["run", "--model", dir, "--threads", "1", "-n", "8", "--temperature", "1", "--top-k", "0", "--json", "Hello"];
+  const drawn = await phi2(...args);
+  const a = JSON.parse(drawn.stdout);
+  assert.ok(Number.isInteger(a.seed) && a.seed >= 0 && a.seed < 2 ** 32, String(a.seed));
+  assert.match(drawn.stderr, new RegExp(`\\| seed ${a.seed}\n`));
+  const replay = JSON.parse((await phi2(...args, "--seed", String(a.seed))).stdout);
+  assert.deepEqual(replay.ids, a.ids);
+  assert.equal(replay.seed, a.seed);
+  const random = JSON.parse((await phi2(...args, "--seed", "-1")).stdout);
+  assert.ok(Number.isInteger(random.seed), "-1 draws a seed");
+  const chat = spawnPhi2(["chat", "--model", dir, "--threads", "1", "-n", "2"], "Hello\n/params\n");
+  assert.equal((await chat.exited).code, 0, chat.stderr());
+  assert.match(chat.stdout(), /seed=random \(last reply's seed: \d+\)/);
+  // One JSON style: snake_case timing keys, as the rest of the object.
+  assert.deepEqual(Object.keys(a.timings).sort(), ["gen_ms", "gen_tokens_per_sec", "load_ms", "prompt_ms", "prompt_tokens_per_sec"]);
+  // The sampler keeps 32 bits: 2^32 + 1 would silently be seed 1.
+  for (const bad of ["4294967296", "-2", "1.5"]) {
+    for (const cmd of ["run", "chat"]) {
+      const err = await phi2Fails(cmd, "--model", "/nonexistent/phi-2", "--seed", bad, ...(cmd === "run" ? ["hi"] : []));
+      assert.match(err, new RegExp(`--seed must be an integer in 0\\.\\.4294967295, or -1 for a random seed, got "${bad.replace(".", "\\.")}"`));
+    }
+  }
 });
