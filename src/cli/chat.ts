@@ -3,9 +3,11 @@
 // keeps the REPL, a second Ctrl-C at an empty prompt (or Ctrl-D, /exit) leaves.
 import { Command } from "commander";
 import { createInterface, type Interface } from "node:readline";
-import { DEFAULT_MODEL_ID, loadModel, resolveModel, type GenerationOptions, type LoadedModel, type PromptFormat } from "../index.js";
+import { loadModel, resolveModel, type GenerationOptions, type KvCacheType, type LoadedModel, type PromptFormat } from "../index.js";
 import { ChatSession, type ReplyStats } from "./chat-session.js";
-import { addSamplingOptions, fail, generationOptions, intArg, printNotices, type SamplingOpts } from "./options.js";
+import {
+  addModelOptions, addSamplingOptions, fail, generationOptions, loadOptions, printNotices, type ModelOpts, type SamplingOpts,
+} from "./options.js";
 import { unescapePrompt } from "./text.js";
 
 const FORMATS: PromptFormat[] = ["chat", "qa", "code", "raw"];
@@ -22,10 +24,7 @@ Multi-line input: end a line with \\ to continue it on the next line, or put """
 to start a block and again to end it.
 Ctrl-C during a reply stops it; the partial reply stays in the conversation.`;
 
-interface ChatOpts extends SamplingOpts {
-  model: string;
-  threads?: number;
-  ctxSize?: number;
+interface ChatOpts extends ModelOpts, SamplingOpts {
   format: PromptFormat;
   defaultStops: boolean;
   system?: string;
@@ -35,26 +34,23 @@ interface ChatOpts extends SamplingOpts {
 
 export function chatCommand(): Command {
   const cmd = new Command("chat")
-    .description("interactive chat with streaming replies; the conversation stays in the KV cache")
-    .option("-m, --model <path|hub id>", "model folder, .gguf file, or hub id (user/repo, user/repo:QUANT)", DEFAULT_MODEL_ID)
-    .option("-t, --threads <n>", "worker threads (default: all cores)", intArg("--threads", 1, 256))
-    .option("-c, --ctx-size <n>", "context length in tokens (default: the model's, 2048)", intArg("--ctx-size", 16, 1 << 20))
+    .description("interactive chat with streaming replies; the conversation stays in the KV cache");
+  // A context under 16 tokens holds no exchange at all.
+  addModelOptions(cmd, { minCtxSize: 16 })
     .option("--system <text>", "system text put before the conversation")
     .option("--no-escape", "take --system and --stop literally (no \\n, \\t, \\\\ unescaping)")
     .option("-r, --revision <rev>", "hub revision when --model is a hub id", "main")
     .option("--hub-url <url>", "hub endpoint (default: HF_ENDPOINT or https://huggingface.co)");
-  addSamplingOptions(cmd);
-  cmd.addHelpText("after", `\n--format defaults to chat here.\n\n${HELP}`);
+  addSamplingOptions(cmd, { format: "chat" });
+  cmd.addHelpText("after", `\n${HELP}`);
   return cmd.action(async (o: ChatOpts) => {
-    const format: PromptFormat = cmd.getOptionValueSource("format") === "default" ? "chat" : o.format;
     let model: LoadedModel;
     try {
       const path = await resolveModel(o.model, { revision: o.revision, hubUrl: o.hubUrl });
       const tty = process.stderr.isTTY === true;
       process.stderr.write(`loading ${path} ...${tty ? "" : "\n"}`);
       model = await loadModel(path, {
-        threads: o.threads,
-        contextLength: o.ctxSize,
+        ...loadOptions(o),
         onProgress: tty ? (f) => process.stderr.write(`\r\x1b[Kloading ${path} ... ${Math.round(f * 100)}%`) : undefined,
       });
       if (tty) process.stderr.write("\n");
@@ -62,10 +58,9 @@ export function chatCommand(): Command {
     } catch (e) {
       fail(e);
     }
-    const session = new ChatSession(model, {
-      format, system: o.system !== undefined && o.escape ? unescapePrompt(o.system) : o.system, params: generationOptions(o, []), defaultStops: o.defaultStops,
-    });
-    const code = await repl(model, session);
+    const system = o.system !== undefined && o.escape ? unescapePrompt(o.system) : o.system;
+    const session = new ChatSession(model, { format: o.format, system, params: generationOptions(o, []), defaultStops: o.defaultStops });
+    const code = await repl(model, session, o.kvType ?? "f16");
     await model.dispose();
     process.exit(code);
   });
@@ -110,7 +105,7 @@ class LineQueue {
   }
 }
 
-async function repl(model: LoadedModel, session: ChatSession): Promise<number> {
+async function repl(model: LoadedModel, session: ChatSession, kvType: KvCacheType): Promise<number> {
   const tty = process.stdin.isTTY === true && process.stdout.isTTY === true;
   const dim = (s: string) => (tty ? `\x1b[2m${s}\x1b[0m` : s);
   const rl = createInterface({ input: process.stdin, output: process.stdout, terminal: tty, historySize: 500 });
@@ -186,7 +181,8 @@ async function repl(model: LoadedModel, session: ChatSession): Promise<number> {
   };
 
   process.stderr.write(
-    dim(`${model.name}: ${model.config.num_hidden_layers} layers, context ${model.engine.contextLength} tokens, ` +
+    dim(`${model.name}: ${model.weights.types} weights, ${model.config.num_hidden_layers} layers, ` +
+      `context ${model.engine.contextLength} tokens (${kvType} KV cache), ` +
       `${model.engine.threads} thread${model.engine.threads === 1 ? "" : "s"}, loaded in ${(model.loadMs / 1000).toFixed(1)} s. Format: ${session.format}. ` +
       `/help for commands.`) + "\n",
   );

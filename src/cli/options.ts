@@ -2,7 +2,8 @@
 // so every command names a bad value the same way.
 import { Command, InvalidArgumentError, Option } from "commander";
 import {
-  DEFAULT_MODEL_ID, KV_CACHE_TYPES, loadModel, resolveModel, type GenerationOptions, type KvCacheType, type LoadedModel, type LoadOptions,
+  DEFAULT_MODEL_ID, KV_CACHE_TYPES, PROMPT_FORMATS, loadModel, resolveModel,
+  type GenerationOptions, type KvCacheType, type LoadedModel, type LoadOptions, type PromptFormat,
 } from "../index.js";
 import { unescapePrompt } from "./text.js";
 
@@ -51,16 +52,26 @@ function seedArg(v: string): number {
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
 
-export function addModelOptions(cmd: Command): Command {
+export interface ModelOptionSettings {
+  /** Smallest --ctx-size accepted (default 1). */
+  minCtxSize?: number;
+}
+
+export function addModelOptions(cmd: Command, settings: ModelOptionSettings = {}): Command {
   return cmd
     .option("-m, --model <path|id>", "model folder (Hugging Face layout), .gguf file, or hub id (user/repo, user/repo:QUANT)", DEFAULT_MODEL_ID)
     .option("-t, --threads <n>", "worker threads (default: all cores)", intArg("--threads", 1, 256))
-    .option("-c, --ctx-size <n>", "context length in tokens (default: the model's, 2048)", intArg("--ctx-size", 1, 1 << 20))
+    .option("-c, --ctx-size <n>", "context length in tokens (default: the model's, 2048)", intArg("--ctx-size", settings.minCtxSize ?? 1, 1 << 20))
     .addOption(new Option("-q, --quant <type>", "quantize 16/32-bit weights in memory at load (no file written)").choices(["q8_0", "q4_0"]))
     .addOption(new Option("--kv-type <type>", "KV cache element type: f16 (half the memory, as llama.cpp) or f32 (exact keys/values)").choices([...KV_CACHE_TYPES]).default("f16"));
 }
 
-export function addSamplingOptions(cmd: Command): Command {
+export interface SamplingOptionSettings {
+  /** --format's default (default "raw"). */
+  format?: PromptFormat;
+}
+
+export function addSamplingOptions(cmd: Command, settings: SamplingOptionSettings = {}): Command {
   return cmd
     .option("-n, --max-tokens <n>", "maximum new tokens; -1 or unset: until EOS, a stop string or the context end", maxTokensArg)
     .option("--temperature <t>", "sampling temperature; 0 = greedy", floatArg("--temperature", 0, 100), 0.8)
@@ -73,7 +84,7 @@ export function addSamplingOptions(cmd: Command): Command {
     .option("--frequency-penalty <x>", "OpenAI frequency penalty (0 = off)", floatArg("--frequency-penalty", -2, 2), 0)
     .option("-s, --seed <n>", "random seed, 0..4294967295 (same seed, same text); -1 or unset: a random one (run prints it, chat's /params shows it)", seedArg)
     .option("--stop <text>", "stop string (repeatable); added to the format's defaults", collect)
-    .addOption(new Option("--format <name>", "prompt format: raw text, Instruct/Output QA, Alice/Bob chat, or code").choices(["raw", "qa", "chat", "code"]).default("raw"))
+    .addOption(new Option("--format <name>", "prompt format: raw text, Instruct/Output QA, Alice/Bob chat, or code").choices([...PROMPT_FORMATS]).default(settings.format ?? "raw"))
     .option("--no-default-stops", "do not add the format's default stop strings");
 }
 

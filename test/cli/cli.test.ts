@@ -163,3 +163,15 @@ test("seeds: a drawn seed is reported (stderr, --json) and replays the text; -1 
     }
   }
 });
+
+test("chat takes the model options of run (-q/--quant, --kv-type) and its --help shows its real --format default", async () => {
+  const dir = testModel({ preset: "tiny", dtype: "f32", seed: 11 });
+  const chat = spawnPhi2(["chat", "--model", dir, "--threads", "1", "-q", "q8_0", "--kv-type", "f32"], "/format\n");
+  assert.equal((await chat.exited).code, 0, chat.stderr());
+  assert.match(chat.stderr(), /Q8_0\S* weights.*\(f32 KV cache\)/, "the banner says what was loaded");
+  assert.equal(chat.stdout(), "format: chat (chat, qa, code, raw)\n");
+  const help = (await phi2("chat", "--help")).stdout.replace(/\s+/g, " "); // one line: help wraps at 80 columns
+  assert.match(help, /--format <name> [^)]*\(choices: "raw", "qa", "chat", "code", default: "chat"\)/);
+  assert.doesNotMatch(help, /default: "raw"/);
+  for (const flag of ["-q, --quant <type>", "--kv-type <type>"]) assert.ok(help.includes(flag), flag);
+});
