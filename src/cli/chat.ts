@@ -140,6 +140,13 @@ async function repl(model: LoadedModel, session: ChatSession, kvType: KvCacheTyp
   rl.on("SIGINT", onInterrupt);
   process.on("SIGINT", onInterrupt);
 
+  // A person at the terminal reads an error and goes on; a script piping its input learns of one from
+  // the exit status (the remaining lines still run, as a shell script's do).
+  let status = 0;
+  const failed = () => {
+    if (process.stdin.isTTY !== true) status = 1;
+  };
+
   let midInput = false;
   /** One message: a line, lines joined by trailing backslashes, or a """ block. */
   const readMessage = async (): Promise<string | null | typeof CANCELLED> => {
@@ -195,9 +202,10 @@ async function repl(model: LoadedModel, session: ChatSession, kvType: KvCacheTyp
     if (message.trim() === "") continue;
     armedExit = false;
     if (message.startsWith("/")) {
-      const out = runCommand(session, message.trim());
+      const out = slashCommand(session, message.trim());
       if (out === "exit") break;
-      process.stdout.write(out + "\n");
+      if (out.error) failed();
+      (out.error ? process.stderr : process.stdout).write(out.text + "\n");
       continue;
     }
     generating = new AbortController();
@@ -217,7 +225,10 @@ async function repl(model: LoadedModel, session: ChatSession, kvType: KvCacheTyp
         process.stdout.write(text);
       }
     } catch (e) {
-      process.stdout.write(`\nerror: ${(e as Error).message}`);
+      if (started) process.stdout.write("\n");
+      process.stderr.write(`error: ${(e as Error).message}\n`);
+      failed();
+      continue;
     } finally {
       generating = undefined;
     }
@@ -226,7 +237,7 @@ async function repl(model: LoadedModel, session: ChatSession, kvType: KvCacheTyp
   }
   rl.close();
   process.off("SIGINT", onInterrupt);
-  return 0;
+  return status;
 }
 
 export function formatStats(s: ReplyStats): string {
@@ -237,40 +248,48 @@ export function formatStats(s: ReplyStats): string {
 
 /** Runs a slash command; returns the text to print, or "exit". */
 export function runCommand(session: ChatSession, line: string): string {
+  const out = slashCommand(session, line);
+  return out === "exit" ? out : out.text;
+}
+
+/** Runs a slash command: the text to print and whether it is an error (stderr), or "exit". */
+function slashCommand(session: ChatSession, line: string): { text: string; error?: boolean } | "exit" {
+  const ok = (text: string) => ({ text });
+  const error = (text: string) => ({ text, error: true });
   const space = line.indexOf(" ");
   const name = (space < 0 ? line : line.slice(0, space)).toLowerCase();
   const arg = space < 0 ? "" : line.slice(space + 1).trim();
   switch (name) {
     case "/help":
     case "/?":
-      return HELP;
+      return ok(HELP);
     case "/exit":
     case "/quit":
     case "/bye":
       return "exit";
     case "/reset":
       session.reset();
-      return "conversation cleared";
+      return ok("conversation cleared");
     case "/system":
-      if (!arg) return session.system ? `system: ${session.system}` : "no system text (set one with /system TEXT)";
+      if (!arg) return ok(session.system ? `system: ${session.system}` : "no system text (set one with /system TEXT)");
       session.system = arg === "-" ? "" : arg;
       session.invalidate();
-      return session.system ? "system text set; it applies from the next reply" : "system text cleared";
+      return ok(session.system ? "system text set; it applies from the next reply" : "system text cleared");
     case "/format":
-      if (!arg) return `format: ${session.format} (chat, qa, code, raw)`;
-      if (!(FORMATS as string[]).includes(arg)) return `unknown format "${arg}": use chat, qa, code or raw`;
+      if (!arg) return ok(`format: ${session.format} (chat, qa, code, raw)`);
+      if (!(FORMATS as string[]).includes(arg)) return error(`unknown format "${arg}": use chat, qa, code or raw`);
       session.format = arg as PromptFormat;
       session.invalidate();
-      return `format: ${arg}`;
+      return ok(`format: ${arg}`);
     case "/params":
       try {
         if (arg) session.params = applyParams(session.params, arg);
-        return showParams(session.params, session.stops, session.lastSeed);
+        return ok(showParams(session.params, session.stops, session.lastSeed));
       } catch (e) {
-        return `error: ${(e as Error).message}`;
+        return error(`error: ${(e as Error).message}`);
       }
     default:
-      return `unknown command ${name}; /help lists them`;
+      return error(`unknown command ${name}; /help lists them`);
   }
 }
 

@@ -175,3 +175,18 @@ test("chat takes the model options of run (-q/--quant, --kv-type) and its --help
   assert.doesNotMatch(help, /default: "raw"/);
   for (const flag of ["-q, --quant <type>", "--kv-type <type>"]) assert.ok(help.includes(flag), flag);
 });
+
+test("chat: errors go to stderr; with piped input an error makes the exit status 1 (later lines still run)", async () => {
+  const dir = testModel({ preset: "tiny", dtype: "f32", seed: 11 });
+  const input = `${"word ".repeat(40)}\n/format sonnet\n/params top_p=2\n/frobnicate\nHello\n`;
+  const chat = spawnPhi2(["chat", "--model", dir, "--threads", "1", "-c", "32", "-n", "4", "--temperature", "0"], input);
+  const { code } = await chat.exited;
+  assert.equal(code, 1, chat.stderr());
+  assert.match(chat.stderr(), /error: the message is \d+ tokens long/);
+  assert.match(chat.stderr(), /unknown format "sonnet"/);
+  assert.match(chat.stderr(), /error: top_p must be/);
+  assert.match(chat.stderr(), /unknown command \/frobnicate/);
+  assert.doesNotMatch(chat.stdout(), /error|unknown/);
+  assert.equal(chat.stdout().split("\n").length, 2, `one reply line, to "Hello": ${JSON.stringify(chat.stdout())}`);
+  assert.match(chat.stderr(), /\[4 tokens/, "the last message was answered");
+});
