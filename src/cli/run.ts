@@ -3,14 +3,14 @@ import { Command } from "commander";
 import { readFileSync } from "node:fs";
 import { generate, formatPrompt, type PromptFormat } from "../index.js";
 import { addModelOptions, addSamplingOptions, fail, generationOptions, openModel, type ModelOpts, type SamplingOpts } from "./options.js";
-import { formatTimings, unescapePrompt } from "./text.js";
+import { formatTimings, unescapePrompt, verbatim } from "./text.js";
 
 interface RunOpts extends ModelOpts, SamplingOpts { format: PromptFormat; defaultStops: boolean; json?: boolean }
 
 export function runCommand(): Command {
   const cmd = new Command("run")
     .description("generate text from a prompt (streams to stdout; timings to stderr)")
-    .argument("<prompt>", 'the prompt; "-" reads it from stdin. \\n, \\t and \\\\ are unescaped unless --no-escape');
+    .argument("<prompt>", 'the prompt (\\n, \\t and \\\\ unescaped unless --no-escape); "-" reads it from stdin, verbatim');
   addModelOptions(cmd);
   addSamplingOptions(cmd);
   return cmd
@@ -19,8 +19,8 @@ export function runCommand(): Command {
     .action(async (promptArg: string, o: RunOpts) => {
       let model;
       try {
-        const raw = promptArg === "-" ? readFileSync(0, "utf8") : promptArg;
-        const text = o.escape ? unescapePrompt(raw) : raw;
+        // Typed text gets its escapes turned into characters; piped text is what it is (code has its own \n).
+        const text = promptArg === "-" ? verbatim(readFileSync(0, "utf8")) : o.escape ? unescapePrompt(promptArg) : promptArg;
         const { prompt, stop } = formatPrompt(o.format, text);
         model = await openModel(o);
         // Ctrl-C ends the generation cleanly (finish reason "abort") and still prints the timings.

@@ -5,6 +5,11 @@ export function unescapePrompt(s: string): string {
   return s.replace(/\\(n|t|r|\\|")/g, (_, c: string) => ({ n: "\n", t: "\t", r: "\r", "\\": "\\", '"': '"' })[c]!);
 }
 
+/** Text from a file or a pipe, as llama.cpp's -f takes it: as is, but for the one newline that ends the file. */
+export function verbatim(s: string): string {
+  return s.replace(/\r?\n$/, "");
+}
+
 export interface TimedResult {
   promptTokens: number;
   completionTokens: number;

@@ -190,3 +190,15 @@ test("chat: errors go to stderr; with piped input an error makes the exit status
   assert.equal(chat.stdout().split("\n").length, 2, `one reply line, to "Hello": ${JSON.stringify(chat.stdout())}`);
   assert.match(chat.stderr(), /\[4 tokens/, "the last message was answered");
 });
+
+test("a prompt piped on stdin (\"-\") is taken verbatim: no unescaping, one final newline dropped", async () => {
+  const dir = testModel({ preset: "tiny", dtype: "f32", seed: 11, peaked: true });
+  const opts = ["--model", dir, "--threads", "1", "--temperature", "0", "-n", "4", "--json"];
+  const code = 'print("a\\nb")\n\n'; // Python source with a \n escape of its own, and a blank line
+  const piped = spawnPhi2(["run", ...opts, "-"], code);
+  assert.equal((await piped.exited).code, 0, piped.stderr());
+  const fromArg = JSON.parse((await phi2("run", ...opts, "--no-escape", 'print("a\\nb")\n')).stdout);
+  const fromStdin = JSON.parse(piped.stdout());
+  assert.equal(fromStdin.prompt_tokens, fromArg.prompt_tokens);
+  assert.deepEqual(fromStdin.ids, fromArg.ids);
+});
