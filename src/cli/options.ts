@@ -69,10 +69,28 @@ export function addModelOptions(cmd: Command, settings: ModelOptionSettings = {}
 export interface SamplingOptionSettings {
   /** --format's default (default "raw"). */
   format?: PromptFormat;
+  /** -r for --reverse-prompt, as llama-cli has it (only where -r means nothing else). */
+  shortReversePrompt?: boolean;
+}
+
+/**
+ * Another spelling of an option of `cmd` (llama.cpp's or ollama's name for it): parsed by the same
+ * parser and stored as that option, so a repeatable one (--stop) collects from both spellings.
+ */
+export function addAlias(cmd: Command, flags: string, targetLong: string): void {
+  const target = cmd.options.find((opt) => opt.long === targetLong);
+  if (!target) throw new Error(`addAlias: ${cmd.name()} has no option ${targetLong}`);
+  const key = target.attributeName();
+  const value = /<[^>]+>/.exec(target.flags)?.[0] ?? "";
+  const alias = new Option(`${flags} ${value}`, `same as ${targetLong}`)
+    .argParser((v: string) => (target.parseArg ? target.parseArg(v, cmd.getOptionValue(key)) : v));
+  cmd.addOption(alias);
+  // Runs after commander's own listener has parsed and stored the alias's value.
+  cmd.on(`option:${alias.name()}`, () => cmd.setOptionValueWithSource(key, cmd.getOptionValue(alias.attributeName()), "cli"));
 }
 
 export function addSamplingOptions(cmd: Command, settings: SamplingOptionSettings = {}): Command {
-  return cmd
+  cmd
     .option("-n, --max-tokens <n>", "maximum new tokens; -1 or unset: until EOS, a stop string or the context end", maxTokensArg)
     .option("--temperature <t>", "sampling temperature; 0 = greedy", floatArg("--temperature", 0, 100), 0.8)
     .option("--top-k <k>", "keep the k most likely tokens (0 = off)", intArg("--top-k", 0), 40)
@@ -86,6 +104,10 @@ export function addSamplingOptions(cmd: Command, settings: SamplingOptionSetting
     .option("--stop <text>", "stop string (repeatable); added to the format's defaults", collect)
     .addOption(new Option("--format <name>", "prompt format: raw text, Instruct/Output QA, Alice/Bob chat, or code").choices([...PROMPT_FORMATS]).default(settings.format ?? "raw"))
     .option("--no-default-stops", "do not add the format's default stop strings");
+  addAlias(cmd, "--n-predict", "--max-tokens");
+  addAlias(cmd, "--temp", "--temperature");
+  addAlias(cmd, settings.shortReversePrompt ? "-r, --reverse-prompt" : "--reverse-prompt", "--stop");
+  return cmd;
 }
 
 export interface ModelOpts { model: string; threads?: number; ctxSize?: number; quant?: "q8_0" | "q4_0"; kvType?: KvCacheType }

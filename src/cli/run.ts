@@ -12,7 +12,7 @@ export function runCommand(): Command {
     .description("generate text from a prompt (streams to stdout; timings to stderr)")
     .argument("<prompt>", 'the prompt (\\n, \\t and \\\\ unescaped unless --no-escape); "-" reads it from stdin, verbatim');
   addModelOptions(cmd);
-  addSamplingOptions(cmd);
+  addSamplingOptions(cmd, { shortReversePrompt: true });
   return cmd
     .option("--json", "print one JSON object at the end instead of streaming: {text, ids, finish_reason, prompt_tokens, completion_tokens, seed, timings}")
     .option("--no-escape", "take the prompt and --stop literally (no \\n, \\t, \\\\ unescaping)")

@@ -202,3 +202,19 @@ test("a prompt piped on stdin (\"-\") is taken verbatim: no unescaping, one fina
   assert.equal(fromStdin.prompt_tokens, fromArg.prompt_tokens);
   assert.deepEqual(fromStdin.ids, fromArg.ids);
 });
+
+test("llama.cpp's spellings: --temp, --n-predict, -r/--reverse-prompt (chat: --reverse-prompt, -r is --revision there)", async () => {
+  const dir = testModel({ preset: "tiny", dtype: "f32", seed: 1, peaked: true });
+  const base = ["run", "--model", dir, "--threads", "1", "--json", "Hi"];
+  const ours = JSON.parse((await phi2(...base, "--temperature", "0", "-n", "60", "--stop", "\\t\\t")).stdout);
+  const theirs = JSON.parse((await phi2(...base, "--temp", "0", "--n-predict", "60", "-r", "\\t\\t")).stdout);
+  assert.equal(theirs.finish_reason, "stop");
+  assert.deepEqual(theirs.ids, ours.ids);
+  const both = JSON.parse((await phi2(...base, "--temp", "0", "--n-predict", "3", "--reverse-prompt", "zzz", "--stop", "\\t\\t")).stdout);
+  assert.equal(both.completion_tokens, 3);
+  assert.match(await phi2Fails("run", "--model", dir, "--temp", "-1", "Hi"), /--temperature must be a number in 0\.\.100, got "-1"/);
+  assert.match(await phi2Fails("run", "--model", dir, "--n-predict", "0", "Hi"), /--max-tokens must be an integer >= 1/);
+  const chat = spawnPhi2(["chat", "--model", dir, "--threads", "1", "--temp", "0", "--n-predict", "2", "--reverse-prompt", "x\\ny"], "/params\n");
+  assert.equal((await chat.exited).code, 0, chat.stderr());
+  assert.match(chat.stdout(), /temperature=0 .*max_tokens=2 .*\nstop=\[.*"x\\ny"\]/);
+});
