@@ -2,7 +2,7 @@
 // as child processes on a tiny random model, their output parsed and checked against the reference.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { phi2, phi2Fails, spawnPhi2, waitForOutput } from "../helpers/cli.js";
 import { testModel } from "../helpers/test-models.js";
@@ -217,4 +217,37 @@ test("llama.cpp's spellings: --temp, --n-predict, -r/--reverse-prompt (chat: --r
   const chat = spawnPhi2(["chat", "--model", dir, "--threads", "1", "--temp", "0", "--n-predict", "2", "--reverse-prompt", "x\\ny"], "/params\n");
   assert.equal((await chat.exited).code, 0, chat.stderr());
   assert.match(chat.stdout(), /temperature=0 .*max_tokens=2 .*\nstop=\[.*"x\\ny"\]/);
+});
+
+test("run's prompt: the argument, -p/--prompt (escapes apply), -f/--file or stdin without an argument (both verbatim)", async () => {
+  const dir = testModel({ preset: "tiny", dtype: "f32", seed: 11, peaked: true });
+  const opts = ["--model", dir, "--threads", "1", "--temperature", "0", "-n", "3", "--json"];
+  const out = async (s: ReturnType<typeof spawnPhi2>) => {
+    assert.equal((await s.exited).code, 0, s.stderr());
+    return JSON.parse(s.stdout()).ids as number[];
+  };
+  const file = join(tempDir(), "prompt.py");
+  writeFileSync(file, 'print("a\\nb")\n');
+  const [arg, code, p, f, piped] = await Promise.all([
+    out(spawnPhi2(["run", ...opts, "Hello\\nworld"])),
+    out(spawnPhi2(["run", ...opts, "--no-escape", 'print("a\\nb")'])),
+    out(spawnPhi2(["run", ...opts, "-p", "Hello\\nworld"])),
+    out(spawnPhi2(["run", ...opts, "-f", file])),
+    out(spawnPhi2(["run", ...opts], "Hello\nworld\n")),
+  ]);
+  assert.deepEqual(p, arg);
+  assert.deepEqual(piped, arg);
+  assert.deepEqual(f, code);
+  assert.notDeepEqual(code, arg);
+  // Errors come before the model is looked for (it does not exist here).
+  const fails = async (args: string[], input: string, message: RegExp) => {
+    const s = spawnPhi2(["run", "--model", "/nonexistent/phi-2", ...args], input);
+    assert.notEqual((await s.exited).code, 0);
+    assert.match(s.stderr(), message);
+    assert.doesNotMatch(s.stderr(), /nonexistent\/phi-2|at .*\.js:\d+/);
+  };
+  await fails(["-p", "a", "b"], "", /the prompt was given twice: as the PROMPT argument and with --prompt/);
+  await fails(["-p", "a", "-f", file], "", /the prompt was given twice: with --prompt and with --file/);
+  await fails(["-f", "/nonexistent/prompt.txt"], "", /--file \/nonexistent\/prompt\.txt: no such file/);
+  await fails([], "", /the prompt is empty/);
 });
