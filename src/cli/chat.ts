@@ -6,7 +6,7 @@ import { createInterface, type Interface } from "node:readline";
 import { loadModel, resolveModel, type GenerationOptions, type KvCacheType, type LoadedModel, type PromptFormat } from "../index.js";
 import { ChatSession, type ReplyStats } from "./chat-session.js";
 import {
-  addModelOptions, addSamplingOptions, fail, generationOptions, loadOptions, printNotices, type ModelOpts, type SamplingOpts,
+  addModelOptions, addSamplingOptions, fail, generationOptions, hubOptions, loadOptions, printNotices, type ModelOpts, type SamplingOpts,
 } from "./options.js";
 import { unescapePrompt } from "./text.js";
 
@@ -28,25 +28,21 @@ interface ChatOpts extends ModelOpts, SamplingOpts {
   format: PromptFormat;
   defaultStops: boolean;
   system?: string;
-  revision?: string;
-  hubUrl?: string;
 }
 
 export function chatCommand(): Command {
   const cmd = new Command("chat")
     .description("interactive chat with streaming replies; the conversation stays in the KV cache");
   // A context under 16 tokens holds no exchange at all.
-  addModelOptions(cmd, { minCtxSize: 16 })
+  addModelOptions(cmd, { minCtxSize: 16, shortRevision: true })
     .option("--system <text>", "system text put before the conversation")
-    .option("--no-escape", "take --system and --stop literally (no \\n, \\t, \\\\ unescaping)")
-    .option("-r, --revision <rev>", "hub revision when --model is a hub id", "main")
-    .option("--hub-url <url>", "hub endpoint (default: HF_ENDPOINT or https://huggingface.co)");
+    .option("--no-escape", "take --system and --stop literally (no \\n, \\t, \\\\ unescaping)");
   addSamplingOptions(cmd, { format: "chat" });
   cmd.addHelpText("after", `\n${HELP}`);
   return cmd.action(async (o: ChatOpts) => {
     let model: LoadedModel;
     try {
-      const path = await resolveModel(o.model, { revision: o.revision, hubUrl: o.hubUrl });
+      const path = await resolveModel(o.model, hubOptions(o));
       const tty = process.stderr.isTTY === true;
       process.stderr.write(`loading ${path} ...${tty ? "" : "\n"}`);
       model = await loadModel(path, {

@@ -3,7 +3,7 @@
 import { Command, InvalidArgumentError, Option } from "commander";
 import {
   DEFAULT_MODEL_ID, KV_CACHE_TYPES, PROMPT_FORMATS, loadModel, resolveModel,
-  type GenerationOptions, type KvCacheType, type LoadedModel, type LoadOptions, type PromptFormat,
+  type GenerationOptions, type HubOptions, type KvCacheType, type LoadedModel, type LoadOptions, type PromptFormat,
 } from "../index.js";
 import { unescapePrompt } from "./text.js";
 
@@ -55,6 +55,8 @@ const collect = (v: string, prev: string[] = []) => [...prev, v];
 export interface ModelOptionSettings {
   /** Smallest --ctx-size accepted (default 1). */
   minCtxSize?: number;
+  /** -r for --revision (chat, serve: as `pull -r`); elsewhere -r means something else or is free. */
+  shortRevision?: boolean;
 }
 
 export function addModelOptions(cmd: Command, settings: ModelOptionSettings = {}): Command {
@@ -63,7 +65,9 @@ export function addModelOptions(cmd: Command, settings: ModelOptionSettings = {}
     .option("-t, --threads <n>", "worker threads (default: all cores)", intArg("--threads", 1, 256))
     .option("-c, --ctx-size <n>", "context length in tokens (default: the model's, 2048)", intArg("--ctx-size", settings.minCtxSize ?? 1, 1 << 20))
     .addOption(new Option("-q, --quant <type>", "quantize 16/32-bit weights in memory at load (no file written)").choices(["q8_0", "q4_0"]))
-    .addOption(new Option("--kv-type <type>", "KV cache element type: f16 (half the memory, as llama.cpp) or f32 (exact keys/values)").choices([...KV_CACHE_TYPES]).default("f16"));
+    .addOption(new Option("--kv-type <type>", "KV cache element type: f16 (half the memory, as llama.cpp) or f32 (exact keys/values)").choices([...KV_CACHE_TYPES]).default("f16"))
+    .option(`${settings.shortRevision ? "-r, " : ""}--revision <rev>`, "hub revision when --model is a hub id", "main")
+    .option("--hub-url <url>", "hub endpoint (default: HF_ENDPOINT or https://huggingface.co)");
 }
 
 export interface SamplingOptionSettings {
@@ -110,7 +114,14 @@ export function addSamplingOptions(cmd: Command, settings: SamplingOptionSetting
   return cmd;
 }
 
-export interface ModelOpts { model: string; threads?: number; ctxSize?: number; quant?: "q8_0" | "q4_0"; kvType?: KvCacheType }
+export interface ModelOpts {
+  model: string; threads?: number; ctxSize?: number; quant?: "q8_0" | "q4_0"; kvType?: KvCacheType; revision?: string; hubUrl?: string;
+}
+
+/** How --model is fetched when it is a hub id. */
+export function hubOptions(o: ModelOpts): HubOptions {
+  return { revision: o.revision, hubUrl: o.hubUrl };
+}
 
 export function loadOptions(o: ModelOpts): LoadOptions {
   return { threads: o.threads, contextLength: o.ctxSize, quant: o.quant, kvType: o.kvType };
@@ -118,7 +129,7 @@ export function loadOptions(o: ModelOpts): LoadOptions {
 
 /** Resolves --model (downloading a hub id into the cache when needed) and loads it. */
 export async function openModel(o: ModelOpts, extra: LoadOptions = {}): Promise<LoadedModel> {
-  const path = await resolveModel(o.model);
+  const path = await resolveModel(o.model, hubOptions(o));
   const model = await loadModel(path, { ...loadOptions(o), ...extra });
   printNotices(model);
   return model;

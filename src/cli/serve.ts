@@ -1,7 +1,7 @@
 // phi2 serve: an OpenAI-compatible HTTP server with continuous batching.
 import { Command } from "commander";
 import { startServer, stderrLog, DEFAULTS } from "../server/server.js";
-import { addModelOptions, fail, intArg, printNotices, type ModelOpts } from "./options.js";
+import { addModelOptions, fail, hubOptions, intArg, printNotices, type ModelOpts } from "./options.js";
 
 interface ServeOpts extends ModelOpts {
   host: string;
@@ -15,8 +15,6 @@ interface ServeOpts extends ModelOpts {
   userName?: string;
   assistantName?: string;
   grace: number;
-  revision: string;
-  hubUrl?: string;
   playground: boolean;
 }
 
@@ -37,7 +35,7 @@ SIGTERM / Ctrl-C: stop accepting, let running streams finish (up to --grace seco
 
 export function serveCommand(): Command {
   const cmd = new Command("serve").description("serve the model over an OpenAI-compatible HTTP API (continuous batching)");
-  addModelOptions(cmd);
+  addModelOptions(cmd, { shortRevision: true });
   return cmd
     .option("--host <addr>", "address to listen on", DEFAULTS.host)
     .option("-p, --port <n>", "port to listen on (0 = any free port)", intArg("--port", 0, 65535), DEFAULTS.port)
@@ -50,8 +48,6 @@ export function serveCommand(): Command {
     .option("--user-name <name>", "chat format: name of the user's turns (default Alice, as in the model card)")
     .option("--assistant-name <name>", "chat format: name of the model's turns (default Bob)")
     .option("--grace <s>", "on SIGTERM, seconds to let running requests finish before ending them", intArg("--grace", 0), 30)
-    .option("-r, --revision <rev>", "hub revision when --model is a hub id", "main")
-    .option("--hub-url <url>", "hub endpoint (default: HF_ENDPOINT or https://huggingface.co)")
     .option("--no-playground", "do not serve the web playground at /")
     .addHelpText("after", EXAMPLES)
     .action(async (o: ServeOpts) => {
@@ -73,7 +69,7 @@ export function serveCommand(): Command {
           chatNames: { user: o.userName, assistant: o.assistantName },
           quant: o.quant,
           kvType: o.kvType,
-          hub: { revision: o.revision, hubUrl: o.hubUrl },
+          hub: hubOptions(o),
           playground: o.playground,
           // Like the lines below: an engine that fails for good is printed as "phi2 serve: error: ...".
           log: stderrLog("phi2 serve"),

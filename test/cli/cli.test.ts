@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { phi2, phi2Fails, spawnPhi2, waitForOutput } from "../helpers/cli.js";
 import { testModel } from "../helpers/test-models.js";
 import { tempDir } from "../helpers/temp-dir.js";
+import { randomCommit, repoFilesFromDir, startFakeHub } from "../hub/fake-hub.js";
 import { referenceLogits, referenceGreedy } from "../reference/phi-reference.js";
 
 test("run --json: greedy text, ids and counts, equal to the reference's greedy continuation", async () => {
@@ -250,4 +251,25 @@ test("run's prompt: the argument, -p/--prompt (escapes apply), -f/--file or stdi
   await fails(["-p", "a", "-f", file], "", /the prompt was given twice: with --prompt and with --file/);
   await fails(["-f", "/nonexistent/prompt.txt"], "", /--file \/nonexistent\/prompt\.txt: no such file/);
   await fails([], "", /the prompt is empty/);
+});
+
+test("--revision and --hub-url are model options of run and bench too (as of chat and serve)", async () => {
+  const [a, b] = [testModel({ preset: "tiny", dtype: "f32", seed: 11, peaked: true }), testModel({ preset: "tiny", dtype: "f32", seed: 7, peaked: true })];
+  const hub = await startFakeHub();
+  try {
+    const v1 = randomCommit();
+    hub.addRepo("acme/tiny-phi", { files: repoFilesFromDir(a), refs: { v1 }, commits: { [v1]: repoFilesFromDir(b) } });
+    const env = { HF_HOME: join(tempDir(), "hf-home"), HF_ENDPOINT: "http://127.0.0.1:9" }; // the flag, not the environment, names the hub
+    const gen = ["--threads", "1", "--temperature", "0", "-n", "4", "--json", "Hello"];
+    const fromHub = spawnPhi2(["run", "--model", "acme/tiny-phi", "--revision", "v1", "--hub-url", hub.url, ...gen], "", env);
+    assert.equal((await fromHub.exited).code, 0, fromHub.stderr());
+    const local = JSON.parse((await phi2("run", "--model", b, ...gen)).stdout);
+    assert.deepEqual(JSON.parse(fromHub.stdout()).ids, local.ids, "revision v1's weights, not main's");
+    assert.ok(hub.requestsTo("/api/models/acme/tiny-phi/revision/v1").length > 0);
+    const bench = spawnPhi2(["bench", "--model", "acme/tiny-phi", "--revision", "v1", "--hub-url", hub.url, "-p", "4", "-n", "0", "-r", "1", "-t", "1"], "", env);
+    assert.equal((await bench.exited).code, 0, bench.stderr());
+    assert.match(bench.stdout(), /pp4/);
+  } finally {
+    await hub.close();
+  }
 });

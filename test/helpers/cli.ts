@@ -35,9 +35,10 @@ export interface Spawned {
 /**
  * `phi2 ...args` as a child whose streams the test drives: for signals, early-closing readers and
  * piped stdin. `input` (default none) is written to stdin, which is then closed: stdin is a pipe, not a TTY.
+ * `env` is added to this process's environment.
  */
-export function spawnPhi2(args: string[], input?: string): Spawned {
-  const child = spawn(process.execPath, [CLI_MAIN, ...args]);
+export function spawnPhi2(args: string[], input?: string, env?: NodeJS.ProcessEnv): Spawned {
+  const child = spawn(process.execPath, [CLI_MAIN, ...args], { env: { ...process.env, ...env } });
   let stdout = "";
   let stderr = "";
   child.stdout.setEncoding("utf8").on("data", (d: string) => (stdout += d));
