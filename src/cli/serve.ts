@@ -31,7 +31,8 @@ Examples:
     -d '{"messages":[{"role":"user","content":"What is a prime number?"}],"max_tokens":64}'
 
 Any OpenAI client works unchanged: point its base URL at http://HOST:PORT/v1.
-SIGTERM / Ctrl-C: stop accepting, let running streams finish (up to --grace seconds), exit 0.`;
+SIGTERM / Ctrl-C: stop accepting, let running streams finish (up to --grace seconds), exit 0.
+A second Ctrl-C stops at once (exit status 130).`;
 
 export function serveCommand(): Command {
   const cmd = new Command("serve").description("serve the model over an OpenAI-compatible HTTP API (continuous batching)");
@@ -82,7 +83,12 @@ export function serveCommand(): Command {
       if (o.playground) process.stderr.write(`phi2 serve: playground at ${running.url}/\n`);
       let stopping = false;
       const stop = (signal: string) => {
-        if (stopping) return;
+        if (stopping) {
+          // Whoever presses Ctrl-C again does not want to wait for the running requests (llama-server too).
+          if (signal !== "SIGINT") return;
+          process.stderr.write("phi2 serve: second interrupt, stopping now\n");
+          process.exit(130);
+        }
         stopping = true;
         process.stderr.write(`phi2 serve: ${signal}: finishing running requests (up to ${o.grace} s) ...\n`);
         running.shutdown(o.grace * 1000).then(
