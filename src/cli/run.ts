@@ -53,7 +53,8 @@ export function runCommand(): Command {
         // Said now rather than after a load of seconds (the generator refuses an empty prompt too).
         if (prompt === "") throw new Error("the prompt is empty");
         model = await openModel(o);
-        // Ctrl-C ends the generation cleanly (finish reason "abort") and still prints the timings.
+        // Ctrl-C ends the generation cleanly (finish reason "abort") and still prints the timings; a second
+        // one, with no handler left, kills the process at once.
         const ac = new AbortController();
         process.once("SIGINT", () => ac.abort());
         const it = generate(model.engine, model.tokenizer, prompt, { ...generationOptions(o, o.defaultStops ? stop : []), signal: ac.signal });
@@ -77,6 +78,8 @@ export function runCommand(): Command {
           process.stdout.write("\n");
         }
         process.stderr.write(formatTimings(model.loadMs, res) + "\n");
+        // Interrupted: say so to the shell (128 + SIGINT), as any Unix tool stopped by Ctrl-C does.
+        if (res.finishReason === "abort") process.exitCode = 130;
       } catch (e) {
         await model?.dispose();
         fail(e);

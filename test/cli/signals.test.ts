@@ -37,3 +37,18 @@ test("serve: a second Ctrl-C during the graceful shutdown exits at once, with st
     serve.child.kill("SIGKILL");
   }
 });
+
+test("run: Ctrl-C stops the generation, prints the text and timings so far, and exits with status 130", async () => {
+  const dir = testModel({ preset: "tiny", dtype: "f32", seed: 11 });
+  const run = spawnPhi2(["run", "--model", dir, "--threads", "1", "-n", "2000", "--no-default-stops", "--temperature", "0", "--seed", "3", "Hello"]);
+  try {
+    await waitForOutput(run, (out) => out.length > 20, "some text");
+    run.child.kill("SIGINT");
+    const { code } = await run.exited;
+    assert.equal(code, 130, run.stderr());
+    assert.match(run.stderr(), /generated \d+ tokens, .* \| finish: abort \| seed 3\n$/);
+    assert.ok(run.stdout().endsWith("\n") && run.stdout().length > 20, "the text so far, ended by a newline");
+  } finally {
+    run.child.kill("SIGKILL");
+  }
+});
