@@ -2,6 +2,7 @@
 // trying the engine without the 5.56 GB download).
 import { Command, InvalidArgumentError, Option } from "commander";
 import { makeTestModel, type TestDType, type TestPreset } from "../testing/make-test-model.js";
+import { fail } from "./options.js";
 
 function integer(name: string, min: number) {
   return (value: string): number => {
@@ -26,6 +27,18 @@ export function formatBytes(n: number): string {
   return `${n} B`;
 }
 
+/** A file-system error while writing --out, said in one line that names the flag. */
+function outError(out: string, e: unknown): unknown {
+  const code = (e as NodeJS.ErrnoException).code;
+  if (code === undefined) return e;
+  // mkdir of a path that is a file (EEXIST) or runs through one (ENOTDIR)
+  const why = code === "EEXIST" || code === "ENOTDIR" ? "a file is in the way: --out must be a folder or a path that does not exist yet"
+    : code === "EACCES" || code === "EPERM" ? "permission denied"
+    : code === "ENOSPC" ? "no space left on the device"
+    : (e as Error).message;
+  return new Error(`--out ${out}: ${why}`);
+}
+
 export function makeTestModelCommand(): Command {
   return new Command("make-test-model")
     .description("write a Hugging Face phi-2 folder with random weights (Phi-2's architecture, reduced sizes for tiny/small)")
@@ -39,10 +52,15 @@ export function makeTestModelCommand(): Command {
     .requiredOption("--out <dir>", "folder to write (created; model files already there are replaced)")
     .action((opts: { preset: TestPreset; dtype: TestDType; seed: number; shards: number; naming: "hf" | "msft"; std?: number; peaked: boolean; out: string }) => {
       const start = performance.now();
-      const r = makeTestModel({
-        preset: opts.preset, dtype: opts.dtype, seed: opts.seed, shards: opts.shards, naming: opts.naming,
-        std: opts.std, peaked: opts.peaked, out: opts.out,
-      });
+      let r;
+      try {
+        r = makeTestModel({
+          preset: opts.preset, dtype: opts.dtype, seed: opts.seed, shards: opts.shards, naming: opts.naming,
+          std: opts.std, peaked: opts.peaked, out: opts.out,
+        });
+      } catch (e) {
+        fail(outError(opts.out, e));
+      }
       const seconds = (performance.now() - start) / 1000;
       const c = r.config;
       console.log(

@@ -273,3 +273,13 @@ test("--revision and --hub-url are model options of run and bench too (as of cha
     await hub.close();
   }
 });
+
+test("make-test-model --out naming a file (or a path under one): one line naming --out, no stack trace", async () => {
+  const file = join(tempDir(), "not-a-folder");
+  writeFileSync(file, "x");
+  for (const out of [file, join(file, "model")]) {
+    const err = await phi2Fails("make-test-model", "--preset", "tiny", "--seed", "1", "--out", out);
+    assert.match(err, new RegExp(`^error: --out ${out.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}: `));
+    assert.equal(err.trimEnd().split("\n").length, 1, err);
+  }
+});
