@@ -94,15 +94,7 @@ test("--stop and chat's --system are unescaped like the prompt (\\t, \\n), unles
   // This model's greedy continuation of "Hi" has its first tab after 20-odd tokens: "...synchronidelines\t\t..."
   const dir = testModel({ preset: "tiny", dtype: "f32", seed: 1, peaked: true });
   const args = ["run", "--model", dir, "--threads", "1", "--temperature", "0", "-n", "60", "--json", "Hi"];
-  const full = JSON.parse((await phi2(...args)).stdout);
-  const tab = full.text.indexOf("\t");
-  assert.ok(tab > 0, JSON.stringify(full.text));
-  const stopped = JSON.parse((await phi2(...args, "--stop", "\\t\\t")).stdout);
-  assert.equal(stopped.finish_reason, "stop");
-  assert.equal(stopped.text, full.text.slice(0, tab));
-  const literal = JSON.parse((await phi2(...args, "--stop", "\\t\\t", "--no-escape")).stdout);
-  assert.equal(literal.finish_reason, "length");
-
+  const json = (...extra: string[]) => phi2(...args, ...extra).then((r) => JSON.parse(r.stdout));
   const chat = (...extra: string[]) => {
     const s = spawnPhi2(["chat", "--model", dir, "--threads", "1", "--stop", "x\\ny", "--system", "Be brief.\\nReally.", ...extra], "/params\n/system\n");
     return s.exited.then(({ code }) => {
@@ -111,7 +103,14 @@ test("--stop and chat's --system are unescaped like the prompt (\\t, \\n), unles
       return { stop: stop.at(-1), system: s.stdout().slice(s.stdout().indexOf("system: ")) };
     });
   };
-  const [escaped, raw] = await Promise.all([chat(), chat("--no-escape")]);
+  const [full, stopped, literal, escaped, raw] = await Promise.all([
+    json(), json("--stop", "\\t\\t"), json("--stop", "\\t\\t", "--no-escape"), chat(), chat("--no-escape"),
+  ]);
+  const tab = full.text.indexOf("\t");
+  assert.ok(tab > 0, JSON.stringify(full.text));
+  assert.equal(stopped.finish_reason, "stop");
+  assert.equal(stopped.text, full.text.slice(0, tab));
+  assert.equal(literal.finish_reason, "length");
   assert.equal(escaped.stop, "x\ny");
   assert.equal(escaped.system, "system: Be brief.\nReally.\n");
   assert.equal(raw.stop, "x\\ny");
@@ -120,20 +119,24 @@ test("--stop and chat's --system are unescaped like the prompt (\\t, \\n), unles
 
 test("values the generator would refuse are refused when parsed, naming the flag, before any model loads; -n -1 = no limit", async () => {
   // The model path does not exist: an error about it would mean the value got past the parser.
-  for (const [cmd, flag, value, message] of [
+  const refused = async ([cmd, flag, value, message]: readonly [string, string, string, RegExp]) => {
+    const err = await phi2Fails(cmd, "--model", "/nonexistent/phi-2", flag, value, ...(cmd === "run" ? ["hi"] : []));
+    assert.match(err, message);
+    assert.doesNotMatch(err, /nonexistent|maxTokens|repetitionPenalty/);
+  };
+  const dir = testModel({ preset: "tiny", dtype: "f32", seed: 11 });
+  const [r] = await Promise.all([
+    // -n -1 (llama.cpp's "infinite"): until EOS, a stop string or the end of the context.
+    phi2("run", "--model", dir, "--threads", "1", "-c", "24", "-n", "-1", "--temperature", "0", "--no-default-stops", "--json", "Hello")
+      .then((out) => JSON.parse(out.stdout)),
+    ...([
     ["run", "-n", "0", /--max-tokens must be an integer >= 1, or -1 for no limit, got "0"/],
     ["run", "--max-tokens", "-2", /--max-tokens must be an integer >= 1, or -1 for no limit, got "-2"/],
     ["chat", "-n", "0", /--max-tokens/],
     ["run", "--repeat-penalty", "0", /--repeat-penalty must be a number > 0 \(1 = off\), got "0"/],
     ["chat", "--repeat-penalty", "-1", /--repeat-penalty must be a number > 0/],
-  ] as const) {
-    const err = await phi2Fails(cmd, "--model", "/nonexistent/phi-2", flag, value, ...(cmd === "run" ? ["hi"] : []));
-    assert.match(err, message);
-    assert.doesNotMatch(err, /nonexistent|maxTokens|repetitionPenalty/);
-  }
-  // -n -1 (llama.cpp's "infinite"): until EOS, a stop string or the end of the context.
-  const dir = testModel({ preset: "tiny", dtype: "f32", seed: 11 });
-  const r = JSON.parse((await phi2("run", "--model", dir, "--threads", "1", "-c", "24", "-n", "-1", "--temperature", "0", "--no-default-stops", "--json", "Hello")).stdout);
+  ] as const).map(refused),
+  ]);
   assert.ok(r.finish_reason === "context" || r.finish_reason === "eos", r.finish_reason);
   // the context holds the prompt and every generated token but the last, which is sampled, never fed
   if (r.finish_reason === "context") assert.equal(r.prompt_tokens + r.completion_tokens, 25);
@@ -146,23 +149,25 @@ test("seeds: a drawn seed is reported (stderr, --json) and replays the text; -1 
   const a = JSON.parse(drawn.stdout);
   assert.ok(Number.isInteger(a.seed) && a.seed >= 0 && a.seed < 2 ** 32, String(a.seed));
   assert.match(drawn.stderr, new RegExp(`\\| seed ${a.seed}\n`));
-  const replay = JSON.parse((await phi2(...args, "--seed", String(a.seed))).stdout);
+  const chat = spawnPhi2(["chat", "--model", dir, "--threads", "1", "-n", "2"], "Hello\n/params\n");
+  // The sampler keeps 32 bits: 2^32 + 1 would silently be seed 1.
+  const refused = async ([cmd, bad]: string[]) => {
+    const err = await phi2Fails(cmd!, "--model", "/nonexistent/phi-2", "--seed", bad!, ...(cmd === "run" ? ["hi"] : []));
+    assert.match(err, new RegExp(`--seed must be an integer in 0\\.\\.4294967295, or -1 for a random seed, got "${bad!.replace(".", "\\.")}"`));
+  };
+  const [replay, random] = await Promise.all([
+    phi2(...args, "--seed", String(a.seed)).then((r) => JSON.parse(r.stdout)),
+    phi2(...args, "--seed", "-1").then((r) => JSON.parse(r.stdout)),
+    chat.exited,
+    ...[["run", "4294967296"], ["run", "-2"], ["chat", "1.5"]].map(refused),
+  ]);
   assert.deepEqual(replay.ids, a.ids);
   assert.equal(replay.seed, a.seed);
-  const random = JSON.parse((await phi2(...args, "--seed", "-1")).stdout);
   assert.ok(Number.isInteger(random.seed), "-1 draws a seed");
-  const chat = spawnPhi2(["chat", "--model", dir, "--threads", "1", "-n", "2"], "Hello\n/params\n");
   assert.equal((await chat.exited).code, 0, chat.stderr());
   assert.match(chat.stdout(), /seed=random \(last reply's seed: \d+\)/);
   // One JSON style: snake_case timing keys, as the rest of the object.
   assert.deepEqual(Object.keys(a.timings).sort(), ["gen_ms", "gen_tokens_per_sec", "load_ms", "prompt_ms", "prompt_tokens_per_sec"]);
-  // The sampler keeps 32 bits: 2^32 + 1 would silently be seed 1.
-  for (const bad of ["4294967296", "-2", "1.5"]) {
-    for (const cmd of ["run", "chat"]) {
-      const err = await phi2Fails(cmd, "--model", "/nonexistent/phi-2", "--seed", bad, ...(cmd === "run" ? ["hi"] : []));
-      assert.match(err, new RegExp(`--seed must be an integer in 0\\.\\.4294967295, or -1 for a random seed, got "${bad.replace(".", "\\.")}"`));
-    }
-  }
 });
 
 test("chat takes the model options of run (-q/--quant, --kv-type) and its --help shows its real --format default", async () => {
@@ -197,8 +202,9 @@ test("a prompt piped on stdin (\"-\") is taken verbatim: no unescaping, one fina
   const opts = ["--model", dir, "--threads", "1", "--temperature", "0", "-n", "4", "--json"];
   const code = 'print("a\\nb")\n\n'; // Python source with a \n escape of its own, and a blank line
   const piped = spawnPhi2(["run", ...opts, "-"], code);
+  const [{ stdout }] = await Promise.all([phi2("run", ...opts, "--no-escape", 'print("a\\nb")\n'), piped.exited]);
   assert.equal((await piped.exited).code, 0, piped.stderr());
-  const fromArg = JSON.parse((await phi2("run", ...opts, "--no-escape", 'print("a\\nb")\n')).stdout);
+  const fromArg = JSON.parse(stdout);
   const fromStdin = JSON.parse(piped.stdout());
   assert.equal(fromStdin.prompt_tokens, fromArg.prompt_tokens);
   assert.deepEqual(fromStdin.ids, fromArg.ids);
@@ -207,15 +213,21 @@ test("a prompt piped on stdin (\"-\") is taken verbatim: no unescaping, one fina
 test("llama.cpp's spellings: --temp, --n-predict, -r/--reverse-prompt (chat: --reverse-prompt, -r is --revision there)", async () => {
   const dir = testModel({ preset: "tiny", dtype: "f32", seed: 1, peaked: true });
   const base = ["run", "--model", dir, "--threads", "1", "--json", "Hi"];
-  const ours = JSON.parse((await phi2(...base, "--temperature", "0", "-n", "60", "--stop", "\\t\\t")).stdout);
-  const theirs = JSON.parse((await phi2(...base, "--temp", "0", "--n-predict", "60", "-r", "\\t\\t")).stdout);
+  const json = (...extra: string[]) => phi2(...base, ...extra).then((r) => JSON.parse(r.stdout));
+  const chat = spawnPhi2(["chat", "--model", dir, "--threads", "1", "--temp", "0", "--n-predict", "2", "--reverse-prompt", "x\\ny"], "/params\n");
+  const [ours, theirs, both, badTemp, badN] = await Promise.all([
+    json("--temperature", "0", "-n", "60", "--stop", "\\t\\t"),
+    json("--temp", "0", "--n-predict", "60", "-r", "\\t\\t"),
+    json("--temp", "0", "--n-predict", "3", "--reverse-prompt", "zzz", "--stop", "\\t\\t"),
+    phi2Fails("run", "--model", dir, "--temp", "-1", "Hi"),
+    phi2Fails("run", "--model", dir, "--n-predict", "0", "Hi"),
+    chat.exited,
+  ]);
   assert.equal(theirs.finish_reason, "stop");
   assert.deepEqual(theirs.ids, ours.ids);
-  const both = JSON.parse((await phi2(...base, "--temp", "0", "--n-predict", "3", "--reverse-prompt", "zzz", "--stop", "\\t\\t")).stdout);
   assert.equal(both.completion_tokens, 3);
-  assert.match(await phi2Fails("run", "--model", dir, "--temp", "-1", "Hi"), /--temperature must be a number in 0\.\.100, got "-1"/);
-  assert.match(await phi2Fails("run", "--model", dir, "--n-predict", "0", "Hi"), /--max-tokens must be an integer >= 1/);
-  const chat = spawnPhi2(["chat", "--model", dir, "--threads", "1", "--temp", "0", "--n-predict", "2", "--reverse-prompt", "x\\ny"], "/params\n");
+  assert.match(badTemp, /--temperature must be a number in 0\.\.100, got "-1"/);
+  assert.match(badN, /--max-tokens must be an integer >= 1/);
   assert.equal((await chat.exited).code, 0, chat.stderr());
   assert.match(chat.stdout(), /temperature=0 .*max_tokens=2 .*\nstop=\[.*"x\\ny"\]/);
 });
@@ -247,10 +259,12 @@ test("run's prompt: the argument, -p/--prompt (escapes apply), -f/--file or stdi
     assert.match(s.stderr(), message);
     assert.doesNotMatch(s.stderr(), /nonexistent\/phi-2|at .*\.js:\d+/);
   };
-  await fails(["-p", "a", "b"], "", /the prompt was given twice: as the PROMPT argument and with --prompt/);
-  await fails(["-p", "a", "-f", file], "", /the prompt was given twice: with --prompt and with --file/);
-  await fails(["-f", "/nonexistent/prompt.txt"], "", /--file \/nonexistent\/prompt\.txt: no such file/);
-  await fails([], "", /the prompt is empty/);
+  await Promise.all([
+    fails(["-p", "a", "b"], "", /the prompt was given twice: as the PROMPT argument and with --prompt/),
+    fails(["-p", "a", "-f", file], "", /the prompt was given twice: with --prompt and with --file/),
+    fails(["-f", "/nonexistent/prompt.txt"], "", /--file \/nonexistent\/prompt\.txt: no such file/),
+    fails([], "", /the prompt is empty/),
+  ]);
 });
 
 test("--revision and --hub-url are model options of run and bench too (as of chat and serve)", async () => {
@@ -262,8 +276,9 @@ test("--revision and --hub-url are model options of run and bench too (as of cha
     const env = { HF_HOME: join(tempDir(), "hf-home"), HF_ENDPOINT: "http://127.0.0.1:9" }; // the flag, not the environment, names the hub
     const gen = ["--threads", "1", "--temperature", "0", "-n", "4", "--json", "Hello"];
     const fromHub = spawnPhi2(["run", "--model", "acme/tiny-phi", "--revision", "v1", "--hub-url", hub.url, ...gen], "", env);
+    const [{ stdout }] = await Promise.all([phi2("run", "--model", b, ...gen), fromHub.exited]);
     assert.equal((await fromHub.exited).code, 0, fromHub.stderr());
-    const local = JSON.parse((await phi2("run", "--model", b, ...gen)).stdout);
+    const local = JSON.parse(stdout);
     assert.deepEqual(JSON.parse(fromHub.stdout()).ids, local.ids, "revision v1's weights, not main's");
     assert.ok(hub.requestsTo("/api/models/acme/tiny-phi/revision/v1").length > 0);
     const bench = spawnPhi2(["bench", "--model", "acme/tiny-phi", "--revision", "v1", "--hub-url", hub.url, "-p", "4", "-n", "0", "-r", "1", "-t", "1"], "", env);
