@@ -97,16 +97,25 @@ export class ChatSession {
   /** Streams the reply to `message` piece by piece; returns the stats. Abort with `signal`. */
   async *reply(message: string, signal?: AbortSignal): AsyncGenerator<GeneratedPiece, ReplyStats, void> {
     const { ids, text } = this.buildPrompt(message);
+    // Until the reply completes the slot holds an unknown mix of old and new keys/values: a reply that
+    // throws or whose reader stops early must not leave slotTokens claiming the old ones (see Phi2.stream).
+    const reuse = this.slotTokens;
+    this.slotTokens = [];
     const it = generate(this.model.engine, this.model.tokenizer, ids, {
       ...this.params,
       stop: this.stops,
-      cachedTokens: this.slotTokens,
+      cachedTokens: reuse,
       signal,
     });
-    let next = await it.next();
-    while (!next.done) {
-      yield next.value;
+    let next;
+    try {
       next = await it.next();
+      while (!next.done) {
+        yield next.value;
+        next = await it.next();
+      }
+    } finally {
+      await it.return(undefined as never);
     }
     const result = next.value;
     this.slotTokens = result.tokens;

@@ -128,6 +128,23 @@ test("a reply stopped midway stays in the conversation; /system re-reads it all;
   assert.equal(tokenizer.decode(slotContents(engine.calls)), renderTranscript("chat", "You are a helpful assistant.", [], "Hi"));
 });
 
+test("a reply whose reader stops early (or that throws) leaves nothing stale: the next turn's ids are what the slot holds", async () => {
+  const engine = new ScriptedEngine();
+  const s = session(engine);
+  engine.script = [EOS];
+  await say(s, "Hi");
+  runCommand(s, "/reset");
+  // a different prompt overwrites the slot after the shared preamble; its reader leaves after one piece
+  engine.script = tokenizer.encode(" yes no maybe");
+  const it = s.reply("Something completely different");
+  assert.equal((await it.next()).done, false);
+  await it.return(undefined as never);
+  runCommand(s, "/reset");
+  engine.script = [EOS];
+  await say(s, "Hi");
+  assert.equal(tokenizer.decode(slotContents(engine.calls)), renderTranscript("chat", "", [], "Hi"));
+});
+
 test("when the context is full the oldest turns are dropped and the rest re-rendered", async () => {
   const engine = new ScriptedEngine(96);
   const s = session(engine, "chat", { maxTokens: 8 });
