@@ -2,10 +2,10 @@
 // folder, a GGUF file or a hub id. The file appears under its name only once complete.
 import { Command, Option } from "commander";
 import { QUANTIZE_TYPES, quantizeModel, resolveModel, type QuantizeType } from "../index.js";
-import { fail } from "./options.js";
+import { fail, hubOptions } from "./options.js";
 import { checkOutputFile } from "../formats/output-file.js";
 
-interface QuantizeOpts { model: string; type: QuantizeType; out: string; name?: string; quiet?: boolean }
+interface QuantizeOpts { model: string; type: QuantizeType; out: string; name?: string; quiet?: boolean; revision?: string; hubUrl?: string }
 
 export function quantizeCommand(): Command {
   return new Command("quantize")
@@ -15,6 +15,8 @@ export function quantizeCommand(): Command {
     .requiredOption("-o, --out <file.gguf>", "output file (written as <file>.tmp-<pid>, renamed when complete)")
     .option("--name <name>", "general.name stored in the file (default: the source's name)")
     .option("-q, --quiet", "no progress output")
+    .option("--revision <rev>", "hub revision when --model is a hub id", "main")
+    .option("--hub-url <url>", "hub endpoint (default: HF_ENDPOINT or https://huggingface.co)")
     .addHelpText("after",
       "\nTypes: q8_0 (8.5 bits/weight), q4_0 (4.5), q4_k (4.5, K-quant; rows not a multiple of 256 use q4_0),\n" +
       "f16, bf16. In q4_0/q4_k files output.weight is stored as q8_0.")
@@ -26,7 +28,7 @@ export function quantizeCommand(): Command {
       try {
         checkOutputFile(o.out, "--out"); // before a download, not after it
         const t0 = performance.now();
-        const source = await resolveModel(o.model);
+        const source = await resolveModel(o.model, hubOptions({ model: o.model, revision: o.revision, hubUrl: o.hubUrl }));
         process.once("SIGINT", onSignal);
         process.once("SIGTERM", onSignal);
         const log = o.quiet ? undefined : (line: string) => process.stderr.write(line);

@@ -54,3 +54,24 @@ test("phi2 pull fails with one line naming HF_TOKEN on a gated repo (endpoint fr
   assert.equal(ok.code, 0, ok.stderr);
   assert.equal(ok.stderr, "");
 });
+
+test("phi2 quantize takes a hub id with --hub-url and --revision, like run and pull", async () => {
+  const main = fileURLToPath(new URL("../../src/cli/main.js", import.meta.url));
+  const home = mkdtempSync(join(tmpdir(), "phi2-pull-"));
+  const out = join(home, "tiny-q8_0.gguf"); // never written: see below
+  const quantize = (...args: string[]) => new Promise<{ code: number; stderr: string }>((resolve) => {
+    const child = spawn(process.execPath, [main, "quantize", "-m", "acme/tiny-phi", "--type", "q8_0", "-o", out, "-q", "--hub-url", hub.url, ...args], {
+      env: { PATH: process.env.PATH, HF_HOME: home },
+    });
+    let stderr = "";
+    child.stderr.on("data", (d) => (stderr += d));
+    child.on("close", (code) => resolve({ code: code ?? -1, stderr }));
+  });
+  const bad = await quantize("--revision", "nope");
+  assert.equal(bad.code, 1);
+  assert.match(bad.stderr, /revision "nope" not found/);
+  // that commit is downloaded into the cache (the fake repo has no tokenizer.json, so no GGUF follows)
+  const ok = await quantize("--revision", commit);
+  assert.match(ok.stderr, new RegExp(`acme/tiny-phi: revision ${commit} is commit`));
+  assert.deepEqual(readFileSync(join(home, "hub", "models--acme--tiny-phi", "snapshots", commit, "model-00002-of-00002.safetensors")), files["model-00002-of-00002.safetensors"]);
+});
