@@ -6,7 +6,7 @@
 // a chosen SIMD width, this builds a node_modules folder in which that package holds one variant alone:
 // every other package is a symbolic link to the project's own, and the child process runs with
 // --preserve-symlinks so that node-llama-cpp resolves its binaries from that folder.
-import { cpSync, existsSync, mkdirSync, readdirSync, rmSync, symlinkSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, readdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 
 const BINARIES = join("@node-llama-cpp", "linux-x64");
@@ -45,6 +45,6 @@ export function llamaModulesFor(variant: string, projectModules: string, workDir
     if (f.startsWith("libggml-cpu-") && f !== `libggml-cpu-${variant}.so`) rmSync(join(binaries, BIN_DIR, f));
   }
   // written last: an interrupted build is redone next time rather than used half-made
-  symlinkSync(".", done);
+  writeFileSync(done, "");
   return modules;
 }
