@@ -31,8 +31,11 @@ export interface FileMetadata {
   size?: number;
   /** Where to GET the bytes: the resolve URL itself, or the CDN URL it redirects to. */
   location: string;
-  /** True when the location is a redirect away from the resolve URL (an LFS file on the CDN). */
-  redirected: boolean;
+  /**
+   * True when the location is on another origin than the hub (an LFS file on the CDN): the token must
+   * not go there. A same-origin location (the hub's resolve-cache, a renamed repository) still needs it.
+   */
+  foreignLocation: boolean;
 }
 
 export interface RepoRef {
@@ -43,6 +46,14 @@ export interface RepoRef {
 
 export function authHeaders(settings: HubSettings): Record<string, string> {
   return settings.token ? { authorization: `Bearer ${settings.token}` } : {};
+}
+
+/**
+ * huggingface_hub keeps Authorization on a redirect within one host and drops it for another: the
+ * token is for the hub only, and a signed CDN URL refuses a second credential.
+ */
+export function sameOrigin(a: string, b: string): boolean {
+  return new URL(a).origin === new URL(b).origin;
 }
 
 /** hf_hub_url: {endpoint}/{repo}/resolve/{revision}/{file}, revision fully escaped, file per segment. */
@@ -121,7 +132,6 @@ function isRelativeLocation(location: string): boolean {
  */
 export async function fetchFileMetadata(ctx: HubContext, repo: string, revision: string, file: string): Promise<FileMetadata> {
   const { settings } = ctx;
-  const tokenSent = settings.token !== undefined;
   const resolveAt = resolveUrl(settings.endpoint, repo, revision, file);
   return withRetries(3, ctx.retryDelayMs, async () => {
     let url = resolveAt;
@@ -129,9 +139,11 @@ export async function fetchFileMetadata(ctx: HubContext, repo: string, revision:
     let linkedEtag: string | undefined;
     let linkedSize: string | undefined;
     for (let hop = 0; hop < 10; hop++) {
-      const res = await httpRequest("HEAD", url, { headers: authHeaders(settings), timeoutMs: ctx.timeoutMs });
+      // Only the hub's own origin ever sees the token, whatever host a redirect points to.
+      const auth: Record<string, string> = sameOrigin(url, resolveAt) ? authHeaders(settings) : {};
+      const res = await httpRequest("HEAD", url, { headers: auth, timeoutMs: ctx.timeoutMs });
       res.discard();
-      if (res.status >= 400) throw statusError(res, { repo, revision, file }, tokenSent);
+      if (res.status >= 400) throw statusError(res, { repo, revision, file }, auth.authorization !== undefined);
       commit = header(res.headers, "x-repo-commit") ?? commit;
       linkedEtag = header(res.headers, "x-linked-etag") ?? linkedEtag;
       linkedSize = header(res.headers, "x-linked-size") ?? linkedSize;
@@ -150,8 +162,7 @@ export async function fetchFileMetadata(ctx: HubContext, repo: string, revision:
       const sizeText = linkedSize ?? header(res.headers, "content-length");
       const size = sizeText !== undefined && /^\d+$/.test(sizeText) ? Number(sizeText) : undefined;
       const bytesAt = isRedirect ? new URL(location!, url).toString() : url;
-      // huggingface_hub drops the token whenever the bytes are fetched from elsewhere than the resolve URL.
-      return { commit, etag, size, location: bytesAt, redirected: bytesAt !== resolveAt };
+      return { commit, etag, size, location: bytesAt, foreignLocation: !sameOrigin(bytesAt, resolveAt) };
     }
     throw new HubError(`${repo}/${file}: too many redirects`, "http");
   });

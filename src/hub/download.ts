@@ -71,7 +71,7 @@ async function fetchBlob(
 
   await withRetries(DOWNLOAD_TRIES, ctx.retryDelayMs, async () => {
     if (meta.size !== undefined && have === meta.size) return;
-    const res = await getFollowingRedirects(ctx, meta, have);
+    const { res, tokenSent } = await getFollowingRedirects(ctx, meta, have);
     const restart = () => {
       rmSync(incomplete, { force: true });
       have = 0;
@@ -92,7 +92,7 @@ async function fetchBlob(
       throw new HubError(`${file}: server refused to resume (HTTP 416); starting over`, "network");
     } else {
       res.discard();
-      throw statusError(res, { repo: cache.repo, file }, false);
+      throw statusError(res, { repo: cache.repo, file }, tokenSent);
     }
     await appendBody(res, incomplete, meta, file, (chunk) => {
       hash.update(chunk);
@@ -122,11 +122,15 @@ async function fetchBlob(
   report(true);
 }
 
-/** GET the bytes from `have` on, following redirects; the token never leaves for the CDN. */
-async function getFollowingRedirects(ctx: HubContext, meta: FileMetadata, have: number): Promise<HttpResponse> {
+/**
+ * GET the bytes from `have` on, following redirects; the token goes to the hub's origin only (a gated
+ * repo's small files come from the hub's resolve-cache and need it), never to the CDN.
+ */
+async function getFollowingRedirects(
+  ctx: HubContext, meta: FileMetadata, have: number,
+): Promise<{ res: HttpResponse; tokenSent: boolean }> {
   let url = meta.location;
-  // huggingface_hub drops Authorization once the location differs from the resolve URL (LFS on a CDN).
-  let auth = meta.redirected ? {} : authHeaders(ctx.settings);
+  let auth: Record<string, string> = meta.foreignLocation ? {} : authHeaders(ctx.settings);
   for (let hop = 0; hop < 10; hop++) {
     const headers: Record<string, string> = { ...auth };
     if (have > 0) headers.range = `bytes=${have}-`;
@@ -139,7 +143,7 @@ async function getFollowingRedirects(ctx: HubContext, meta: FileMetadata, have: 
       url = next.toString();
       continue;
     }
-    return res;
+    return { res, tokenSent: auth.authorization !== undefined };
   }
   throw new HubError(`${meta.location}: too many redirects`, "http");
 }

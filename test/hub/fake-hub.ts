@@ -19,6 +19,10 @@ export interface FakeRepo {
   commits?: Record<string, Record<string, Buffer | string>>;
   /** Requires `Authorization: Bearer {hub token}` (401 GatedRepo otherwise). */
   gated?: boolean;
+  /** Renamed: the API and resolve URLs answer 307 to this id's URLs on the same host (a relative Location). */
+  renamedTo?: string;
+  /** Resolve URLs answer 307 to the same path on the other origin (the CDN server), without hub headers. */
+  movedToOtherHost?: boolean;
 }
 
 export interface RecordedRequest {
@@ -26,6 +30,8 @@ export interface RecordedRequest {
   path: string;
   range?: string;
   authorization?: string;
+  /** Which server got it: the hub's origin or the CDN's (another port, so another origin). */
+  origin: "hub" | "cdn";
 }
 
 export interface FakeHubOptions {
@@ -54,26 +60,34 @@ export class FakeHub {
   readonly requests: RecordedRequest[] = [];
   readonly token: string;
   url = "";
+  /** The CDN: the same handler on another port, i.e. another origin, as cdn-lfs.huggingface.co is. */
+  cdnUrl = "";
   private readonly server: http.Server;
-  private readonly repos = new Map<string, { refs: Record<string, string>; commits: Map<string, Map<string, Buffer>>; gated: boolean }>();
+  private readonly cdnServer: http.Server;
+  private readonly repos = new Map<string, { refs: Record<string, string>; commits: Map<string, Map<string, Buffer>>; gated: boolean; renamedTo?: string; movedToOtherHost?: boolean }>();
   private readonly blobs = new Map<string, Buffer>(); // sha256 -> bytes (the CDN)
   private readonly cuts = new Map<string, number>(); // sha256 -> cut after this many body bytes (once)
   private readonly corrupted = new Set<string>(); // sha256 served with one flipped byte
 
   constructor(private readonly options: FakeHubOptions = {}) {
     this.token = options.token ?? "hf_test_token";
-    this.server = http.createServer((req, res) => this.handle(req, res));
+    this.server = http.createServer((req, res) => this.handle(req, res, "hub"));
+    this.cdnServer = http.createServer((req, res) => this.handle(req, res, "cdn"));
   }
 
   async start(): Promise<this> {
     await new Promise<void>((resolve) => this.server.listen(0, "127.0.0.1", resolve));
     this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+    await new Promise<void>((resolve) => this.cdnServer.listen(0, "127.0.0.1", resolve));
+    this.cdnUrl = `http://127.0.0.1:${(this.cdnServer.address() as AddressInfo).port}`;
     return this;
   }
 
   async close(): Promise<void> {
-    this.server.closeAllConnections();
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+    for (const server of [this.server, this.cdnServer]) {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
   }
 
   /** Add a repository; returns the commit "main" points to. */
@@ -88,7 +102,7 @@ export class FakeHub {
     for (const files of commits.values()) {
       for (const [name, bytes] of files) if (isLfsFile(name)) this.blobs.set(sha256(bytes), bytes);
     }
-    this.repos.set(id, { refs, commits, gated: repo.gated ?? false });
+    this.repos.set(id, { refs, commits, gated: repo.gated ?? false, renamedTo: repo.renamedTo, movedToOtherHost: repo.movedToOtherHost });
     return refs.main;
   }
 
@@ -106,15 +120,25 @@ export class FakeHub {
     return this.requests.filter((r) => r.path.startsWith(prefix));
   }
 
-  private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
+  private handle(req: http.IncomingMessage, res: http.ServerResponse, origin: "hub" | "cdn"): void {
     const url = new URL(req.url ?? "/", "http://x");
     const path = decodeURIComponent(url.pathname);
     this.requests.push({
-      method: req.method ?? "", path, range: req.headers.range, authorization: req.headers.authorization,
+      method: req.method ?? "", path, range: req.headers.range, authorization: req.headers.authorization, origin,
     });
     let m: RegExpExecArray | null;
+    if ((m = /^\/(?:api\/models\/)?([^/]+\/[^/]+)\//.exec(path)) && origin === "hub") {
+      const moved = this.repos.get(m[1]);
+      if (moved?.renamedTo) {
+        const target = (req.url ?? "/").replace(`/${m[1]}/`, `/${moved.renamedTo}/`);
+        return void res.writeHead(307, { location: target, "content-length": "0" }).end();
+      }
+      if (moved?.movedToOtherHost && !path.startsWith("/api/")) {
+        return void res.writeHead(307, { location: `${this.cdnUrl}${req.url}`, "content-length": "0" }).end();
+      }
+    }
     if ((m = /^\/api\/models\/([^/]+\/[^/]+)\/revision\/([^/]+)$/.exec(path))) return this.apiInfo(req, res, m[1], m[2]);
-    if ((m = /^\/cdn-lfs\/([0-9a-f]{64})$/.exec(path))) return this.cdn(req, res, m[1]);
+    if ((m = /^\/cdn-lfs\/([0-9a-f]{64})$/.exec(path))) return this.cdn(req, res, m[1], origin);
     if ((m = /^\/api\/resolve-cache\/models\/([^/]+\/[^/]+)\/([0-9a-f]{40})\/(.+)$/.exec(path))) return this.resolveFile(req, res, m[1], m[2], m[3], true);
     if ((m = /^\/([^/]+\/[^/]+)\/resolve\/([^/]+)\/(.+)$/.exec(path))) return this.resolveFile(req, res, m[1], m[2], m[3], false);
     res.writeHead(404, { "x-error-code": "RepoNotFound" }).end("not found");
@@ -169,7 +193,7 @@ export class FakeHub {
       const cdnPath = `/cdn-lfs/${sha}?response-content-disposition=${encodeURIComponent(`attachment; filename="${file}";`)}`;
       const pointer = `version https://git-lfs.github.com/spec/v1\noid sha256:${sha}\nsize ${bytes.length}\n`;
       res.writeHead(302, {
-        location: this.options.cdnLocation === "relative" ? cdnPath : `${this.url}${cdnPath}`,
+        location: this.options.cdnLocation === "relative" ? cdnPath : `${this.cdnUrl}${cdnPath}`,
         "x-repo-commit": found.commit,
         "x-linked-etag": `"${sha}"`,
         "x-linked-size": String(bytes.length),
@@ -187,14 +211,15 @@ export class FakeHub {
     res.end(req.method === "HEAD" ? undefined : bytes);
   }
 
-  private cdn(req: http.IncomingMessage, res: http.ServerResponse, sha: string): void {
+  private cdn(req: http.IncomingMessage, res: http.ServerResponse, sha: string, origin: "hub" | "cdn"): void {
     let bytes = this.blobs.get(sha);
     if (!bytes) {
       res.writeHead(404).end();
       return;
     }
-    if (req.headers.authorization && req.method === "GET") {
-      // A signed CDN URL plus an Authorization header is refused by S3-like stores.
+    if (req.headers.authorization && req.method === "GET" && origin === "cdn") {
+      // A signed CDN URL plus an Authorization header is refused by S3-like stores. (A relative
+      // location stays on the hub, which takes the token like any hub URL.)
       res.writeHead(400).end("Only one auth mechanism allowed");
       return;
     }

@@ -315,3 +315,37 @@ describe("offline and unreachable hub", () => {
     await rejectsWith(resolveModel("acme/other", o), "network", /cannot reach.*refs\/main/s);
   });
 });
+
+describe("the token across redirects", () => {
+  let hub: FakeHub;
+  before(async () => {
+    hub = await startFakeHub({ resolveCache: true });
+    hub.addRepo("acme/gated-small", { files: tinyRepoFiles(), gated: true });
+    hub.addRepo("acme/moved", { files: tinyRepoFiles(), movedToOtherHost: true });
+  });
+  after(() => hub.close());
+
+  test("a gated repo's small files, sent through the hub's resolve-cache, get the token (same origin); the CDN never does", async () => {
+    const cacheDir = tempCache();
+    const start = hub.requests.length;
+    const path = await resolveModel("acme/gated-small", opts(hub, cacheDir, { env: { HF_TOKEN: hub.token } }));
+    assert.ok(existsSync(join(path, "config.json")));
+    const recent = hub.requests.slice(start);
+    const cached = recent.filter((r) => r.path.startsWith("/api/resolve-cache/"));
+    assert.ok(cached.length >= 3 && cached.every((r) => r.authorization === `Bearer ${hub.token}`));
+    assert.ok(recent.filter((r) => r.origin === "cdn").every((r) => r.authorization === undefined));
+  });
+
+  test("a refused token on a same-origin hop says the token was refused, not that none was set", async () => {
+    await rejectsWith(resolveModel("acme/gated-small", opts(hub, tempCache(), { env: { HF_TOKEN: "wrong" } })), "auth", /HF_TOKEN sent was refused/);
+  });
+
+  test("a redirect to another host never carries the token, on HEAD or GET", async () => {
+    const start = hub.requests.length;
+    const path = await resolveModel("acme/moved", opts(hub, tempCache(), { env: { HF_TOKEN: hub.token } }));
+    assert.ok(existsSync(join(path, "config.json")));
+    const foreign = hub.requests.slice(start).filter((r) => r.origin === "cdn");
+    assert.ok(foreign.some((r) => r.method === "HEAD" && r.path.includes("/resolve/")), "the HEAD followed the redirect");
+    assert.deepEqual(foreign.filter((r) => r.authorization !== undefined).map((r) => `${r.method} ${r.path}`), []);
+  });
+});
