@@ -118,6 +118,18 @@ async function fetchBlob(
       );
     }
   }
+  // The checks above are over the bytes we received, not the file: another program appending to the
+  // same partial file (a second downloader that does not see our lock) leaves received bytes that
+  // hash right inside a file that is not the blob. Only a file of exactly the announced size is kept.
+  const onDisk = existsSync(incomplete) ? statSync(incomplete).size : -1;
+  if (onDisk !== have) {
+    rmSync(incomplete, { force: true });
+    throw new HubError(
+      `${file}: the partial file ${incomplete} holds ${onDisk < 0 ? "nothing (it was removed)" : `${onDisk} bytes`} ` +
+        `but ${have} were downloaded; another program wrote to it at the same time. Removed it, run again`,
+      "integrity",
+    );
+  }
   renameSync(incomplete, blob);
   report(true);
 }

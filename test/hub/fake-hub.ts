@@ -68,6 +68,7 @@ export class FakeHub {
   private readonly blobs = new Map<string, Buffer>(); // sha256 -> bytes (the CDN)
   private readonly cuts = new Map<string, number>(); // sha256 -> cut after this many body bytes (once)
   private readonly corrupted = new Set<string>(); // sha256 served with one flipped byte
+  private readonly holds = new Map<string, { afterBytes: number; reached: () => void; released: Promise<void> }>();
 
   constructor(private readonly options: FakeHubOptions = {}) {
     this.token = options.token ?? "hf_test_token";
@@ -109,6 +110,19 @@ export class FakeHub {
   /** The next CDN download of this content is cut after `afterBytes` body bytes. */
   cutOnce(content: Buffer, afterBytes: number): void {
     this.cuts.set(sha256(content), afterBytes);
+  }
+
+  /**
+   * The next CDN download of this content pauses after `afterBytes` body bytes until `release()`;
+   * `reached` resolves once those bytes are sent (for tests that act in the middle of a download).
+   */
+  holdOnce(content: Buffer, afterBytes: number): { reached: Promise<void>; release: () => void } {
+    let reached!: () => void;
+    let release!: () => void;
+    const reachedP = new Promise<void>((r) => (reached = r));
+    const released = new Promise<void>((r) => (release = r));
+    this.holds.set(sha256(content), { afterBytes, reached, released });
+    return { reached: reachedP, release };
   }
 
   /** Every CDN download of this content gets one byte flipped (same length, wrong sha256). */
@@ -244,6 +258,15 @@ export class FakeHub {
       ...(range ? { "content-range": `bytes ${start}-${bytes.length - 1}/${bytes.length}` } : {}),
     });
     if (req.method === "HEAD") return void res.end();
+    const hold = this.holds.get(sha);
+    if (hold && hold.afterBytes < body.length) {
+      this.holds.delete(sha);
+      res.write(body.subarray(0, hold.afterBytes), () => {
+        hold.reached();
+        void hold.released.then(() => res.end(body.subarray(hold.afterBytes)));
+      });
+      return;
+    }
     const cut = this.cuts.get(sha);
     if (cut !== undefined && cut < body.length) {
       this.cuts.delete(sha);

@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
-import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { appendFileSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -347,5 +347,34 @@ describe("the token across redirects", () => {
     const foreign = hub.requests.slice(start).filter((r) => r.origin === "cdn");
     assert.ok(foreign.some((r) => r.method === "HEAD" && r.path.includes("/resolve/")), "the HEAD followed the redirect");
     assert.deepEqual(foreign.filter((r) => r.authorization !== undefined).map((r) => `${r.method} ${r.path}`), []);
+  });
+});
+
+describe("concurrent writers", () => {
+  let hub: FakeHub;
+  const files = tinyRepoFiles();
+  before(async () => {
+    hub = await startFakeHub();
+    hub.addRepo("acme/tiny-phi", { files });
+  });
+  after(() => hub.close());
+
+  test("bytes appended to our partial file by another program are caught before it becomes the blob", async () => {
+    const shard = files["model-00001-of-00002.safetensors"];
+    const held = hub.holdOnce(shard, 1000);
+    const cacheDir = tempCache();
+    const blobs = join(cacheDir, "models--acme--tiny-phi", "blobs");
+    const pulling = resolveModel("acme/tiny-phi", opts(hub, cacheDir));
+    await held.reached;
+    let partial: string | undefined;
+    for (let i = 0; i < 200 && !partial; i++) {
+      partial = readdirSync(blobs).find((f) => f.startsWith(sha256(shard)) && f.endsWith(".incomplete"));
+      if (!partial) await new Promise((r) => setTimeout(r, 10));
+    }
+    assert.ok(partial, "a partial file appeared");
+    appendFileSync(join(blobs, partial), Buffer.alloc(500, 1)); // the other writer
+    held.release();
+    await rejectsWith(pulling, "integrity", /another program wrote to it/);
+    assert.deepEqual(readdirSync(blobs).filter((b) => b.startsWith(sha256(shard))), [], "neither a wrong blob nor the partial file is left");
   });
 });
