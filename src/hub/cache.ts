@@ -6,7 +6,8 @@
 //     blobs/{etag}.incomplete           a download in progress (never read as a model file)
 //     refs/{revision}                   the commit hash a branch or tag pointed to when last resolved
 //     snapshots/{commit}/{file}         relative symlink -> ../../blobs/{etag}
-import { existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync, lstatSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { dirname, join, relative } from "node:path";
 
 export const COMMIT_HASH = /^[0-9a-f]{40}$/;
@@ -53,27 +54,28 @@ export class RepoCache {
     writeFileSync(refPath, commit);
   }
 
-  /** Make snapshots/{commit}/{file} a relative symlink to the blob (replacing whatever was there). */
+  /**
+   * Make snapshots/{commit}/{file} a relative symlink to the blob (replacing whatever was there). The
+   * link is made under a private name and renamed over the pointer, which is atomic: two processes
+   * linking the same file at once (outside any lock) both succeed instead of one getting EEXIST, and
+   * a reader never sees the pointer missing.
+   */
   linkPointer(commit: string, file: string, etag: string): string {
     const pointer = this.pointerPath(commit, file);
     mkdirSync(dirname(pointer), { recursive: true });
-    if (pathPresent(pointer)) rmSync(pointer, { force: true });
-    symlinkSync(relative(dirname(pointer), this.blobPath(etag)), pointer);
+    const temp = `${pointer}.${process.pid}-${randomBytes(4).toString("hex")}.tmp`;
+    symlinkSync(relative(dirname(pointer), this.blobPath(etag)), temp);
+    try {
+      renameSync(temp, pointer);
+    } catch (err) {
+      rmSync(temp, { force: true });
+      throw err;
+    }
     return pointer;
   }
 
   /** A pointer is usable when it exists and (if a symlink) its blob exists too. */
   hasFile(commit: string, file: string): boolean {
     return existsSync(this.pointerPath(commit, file));
-  }
-}
-
-/** Exists as a directory entry, even as a dangling symlink. */
-function pathPresent(path: string): boolean {
-  try {
-    lstatSync(path);
-    return true;
-  } catch {
-    return false;
   }
 }
