@@ -3,7 +3,8 @@
 //
 //   {cache}/models--{user}--{repo}/
 //     blobs/{etag}                      the file's bytes (etag = sha256 for LFS files, git sha1 otherwise)
-//     blobs/{etag}.incomplete           a download in progress (never read as a model file)
+//     blobs/{etag}.incomplete           huggingface_hub's download in progress (phi2 never touches it)
+//     blobs/{etag}.phi2.incomplete      phi2's download in progress (never read as a model file)
 //     refs/{revision}                   the commit hash a branch or tag pointed to when last resolved
 //     snapshots/{commit}/{file}         relative symlink -> ../../blobs/{etag}
 import { randomBytes } from "node:crypto";
@@ -24,8 +25,19 @@ export class RepoCache {
     return join(this.root, "blobs", etag);
   }
 
+  /**
+   * phi2's partial file. Not huggingface_hub's {etag}.incomplete: its lock is a flock() on
+   * {cache}/.locks/models--{user}--{repo}/{etag}.lock, which phi2 cannot take from Node, so a phi2 and a
+   * transformers download of the same file at once would interleave their bytes in one file. Separate
+   * partial files cannot mix; the final rename to blobs/{etag} is atomic and both produce the same bytes.
+   */
   incompletePath(etag: string): string {
-    return this.blobPath(etag) + ".incomplete";
+    return this.blobPath(etag) + ".phi2.incomplete";
+  }
+
+  /** Between phi2 processes (named as before the partial file moved, so older phi2s still see it). */
+  lockPath(etag: string): string {
+    return this.blobPath(etag) + ".incomplete.phi2-lock";
   }
 
   snapshotDir(commit: string): string {

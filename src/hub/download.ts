@@ -1,5 +1,5 @@
 // One file into the cache, the way hf_hub_download does it, plus the checks it leaves out:
-// bytes go to blobs/{etag}.incomplete (resumed with a Range request after a cut, within this run
+// bytes go to blobs/{etag}.phi2.incomplete (resumed with a Range request after a cut, within this run
 // and across runs), then the size and, for LFS files, the sha256 are checked against what the hub
 // announced before the file is renamed to blobs/{etag} and linked from the snapshot. A file that
 // fails the check is deleted: nothing that looks complete is ever wrong.
@@ -36,7 +36,7 @@ export async function downloadToCache(
   if (!complete()) {
     let pending = inFlight.get(blob);
     if (!pending) {
-      const lock = `${cache.incompletePath(meta.etag)}.phi2-lock`;
+      const lock = cache.lockPath(meta.etag);
       const onWait = (pid: number) => ctx.log?.(`${file}: another phi2 process (pid ${pid}) is downloading it; waiting`);
       // Once we hold the lock, the other process may have finished the blob for us.
       pending = withFileLock(lock, async () => (complete() ? undefined : fetchBlob(ctx, cache, meta, file, onProgress)), onWait)

@@ -115,7 +115,7 @@ describe("robust downloads", () => {
     const blobs = join(cacheDir, "models--acme--tiny-phi", "blobs");
     mkdirSync(blobs, { recursive: true });
     const have = 1000;
-    writeFileSync(join(blobs, `${sha256(shard)}.incomplete`), shard.subarray(0, have));
+    writeFileSync(join(blobs, `${sha256(shard)}.phi2.incomplete`), shard.subarray(0, have));
     const start = hub.requests.length;
     const path = await resolveModel("acme/tiny-phi", opts(hub, cacheDir));
     assert.deepEqual(readFileSync(join(path, "model-00002-of-00002.safetensors")), shard);
@@ -130,9 +130,9 @@ describe("robust downloads", () => {
     mkdirSync(blobs, { recursive: true });
     const bad = Buffer.from(shard.subarray(0, 1000));
     bad[500] ^= 1;
-    writeFileSync(join(blobs, `${sha256(shard)}.incomplete`), bad);
+    writeFileSync(join(blobs, `${sha256(shard)}.phi2.incomplete`), bad);
     await rejectsWith(resolveModel("acme/tiny-phi", opts(hub, cacheDir)), "integrity", /sha256 mismatch/);
-    assert.ok(!existsSync(join(blobs, `${sha256(shard)}.incomplete`)));
+    assert.ok(!existsSync(join(blobs, `${sha256(shard)}.phi2.incomplete`)));
     // The next run starts over and succeeds.
     const path = await resolveModel("acme/tiny-phi", opts(hub, cacheDir));
     assert.deepEqual(readFileSync(join(path, "model-00002-of-00002.safetensors")), shard);
@@ -377,4 +377,24 @@ describe("concurrent writers", () => {
     await rejectsWith(pulling, "integrity", /another program wrote to it/);
     assert.deepEqual(readdirSync(blobs).filter((b) => b.startsWith(sha256(shard))), [], "neither a wrong blob nor the partial file is left");
   });
+});
+
+test("huggingface_hub's partial file (blobs/{etag}.incomplete, which it may be writing now) is neither used nor touched", async () => {
+  const hub = await startFakeHub();
+  try {
+    const files = tinyRepoFiles();
+    hub.addRepo("acme/tiny-phi", { files });
+    const shard = files["model-00002-of-00002.safetensors"];
+    const cacheDir = tempCache();
+    const blobs = join(cacheDir, "models--acme--tiny-phi", "blobs");
+    mkdirSync(blobs, { recursive: true });
+    const pythons = join(blobs, `${sha256(shard)}.incomplete`);
+    const theirs = Buffer.alloc(1000, 7); // whatever transformers has written so far
+    writeFileSync(pythons, theirs);
+    const path = await resolveModel("acme/tiny-phi", opts(hub, cacheDir));
+    assert.deepEqual(readFileSync(join(path, "model-00002-of-00002.safetensors")), shard);
+    assert.deepEqual(readFileSync(pythons), theirs);
+  } finally {
+    await hub.close();
+  }
 });
