@@ -75,3 +75,11 @@ test("phi2 quantize takes a hub id with --hub-url and --revision, like run and p
   assert.match(ok.stderr, new RegExp(`acme/tiny-phi: revision ${commit} is commit`));
   assert.deepEqual(readFileSync(join(home, "hub", "models--acme--tiny-phi", "snapshots", commit, "model-00002-of-00002.safetensors")), files["model-00002-of-00002.safetensors"]);
 });
+
+test("phi2 pull draws no progress when HF_HUB_DISABLE_PROGRESS_BARS=1, as the library and huggingface_hub do", async () => {
+  const home = mkdtempSync(join(tmpdir(), "phi2-pull-"));
+  const r = await runPull(["acme/tiny-phi", "--hub-url", hub.url], { HF_HOME: home, HF_HUB_DISABLE_PROGRESS_BARS: "1" });
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout, join(home, "hub", "models--acme--tiny-phi", "snapshots", commit) + "\n");
+  assert.doesNotMatch(r.stderr, /done in/);
+});
