@@ -69,8 +69,8 @@ export async function pullModel(spec: string = DEFAULT_MODEL_ID, options: HubOpt
     const found = fromCache(cache, repo, revision, quant);
     if ("missing" in found) {
       throw new HubError(
-        `offline mode (HF_HUB_OFFLINE) is on and ${spec} (revision ${revision}) is not complete in the cache ${cache.root}: ` +
-          `missing ${found.missing.join(", ")}. Unset HF_HUB_OFFLINE to download it (phi2 pull ${spec}).`,
+        `offline mode (HF_HUB_OFFLINE or TRANSFORMERS_OFFLINE) is on and ${spec} (revision ${revision}) is not complete in the cache ${cache.root}: ` +
+          `missing ${found.missing.join(", ")}. Unset HF_HUB_OFFLINE and TRANSFORMERS_OFFLINE to download it (phi2 pull ${spec}).`,
         "offline",
       );
     }

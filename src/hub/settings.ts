@@ -13,7 +13,7 @@ export interface HubSettingsInput {
   token?: string;
   /** Hub cache folder; default HF_HUB_CACHE, HF_HOME/hub, ~/.cache/huggingface/hub. */
   cacheDir?: string;
-  /** Use the cache only; default HF_HUB_OFFLINE. */
+  /** Use the cache only; default HF_HUB_OFFLINE, else TRANSFORMERS_OFFLINE. */
   offline?: boolean;
   /** Environment to read (default process.env); tests pass their own. */
   env?: NodeJS.ProcessEnv;
@@ -47,7 +47,8 @@ export function hubCacheDir(env: NodeJS.ProcessEnv = process.env): string {
 }
 
 function tokenFromEnv(env: NodeJS.ProcessEnv): string | undefined {
-  const fromVar = env.HF_TOKEN ?? env.HUGGING_FACE_HUB_TOKEN;
+  // `||` as constants.py's `or`: an empty HF_TOKEN="" falls through to HUGGING_FACE_HUB_TOKEN.
+  const fromVar = env.HF_TOKEN || env.HUGGING_FACE_HUB_TOKEN;
   if (fromVar && fromVar.trim()) return fromVar.trim();
   const tokenPath = env.HF_TOKEN_PATH ? expandHome(env.HF_TOKEN_PATH) : join(hfHome(env), "token");
   if (existsSync(tokenPath)) {
@@ -67,6 +68,7 @@ export function hubSettings(input: HubSettingsInput = {}): HubSettings {
     endpoint,
     token: input.token ?? tokenFromEnv(env),
     cacheDir: input.cacheDir ?? hubCacheDir(env),
-    offline: input.offline ?? envFlag(env.HF_HUB_OFFLINE),
+    // constants.py: is_true(HF_HUB_OFFLINE or TRANSFORMERS_OFFLINE), so a set HF_HUB_OFFLINE wins.
+    offline: input.offline ?? envFlag(env.HF_HUB_OFFLINE || env.TRANSFORMERS_OFFLINE),
   };
 }

@@ -27,6 +27,14 @@ test("endpoint, token and offline flag", () => {
   for (const v of ["0", "", "false"]) assert.equal(hubSettings({ env: { HF_HUB_OFFLINE: v } }).offline, false, v);
 });
 
+test("as huggingface_hub's constants.py: TRANSFORMERS_OFFLINE, and an empty HF_TOKEN falls through", () => {
+  const home = mkdtempSync(join(tmpdir(), "phi2-hf-home-"));
+  assert.equal(hubSettings({ env: { HF_HOME: home, TRANSFORMERS_OFFLINE: "1" } }).offline, true);
+  assert.equal(hubSettings({ env: { HF_HOME: home, HF_HUB_OFFLINE: "", TRANSFORMERS_OFFLINE: "1" } }).offline, true);
+  assert.equal(hubSettings({ env: { HF_HOME: home, HF_HUB_OFFLINE: "0", TRANSFORMERS_OFFLINE: "1" } }).offline, false, "a set HF_HUB_OFFLINE wins");
+  assert.equal(hubSettings({ env: { HF_HOME: home, HF_TOKEN: "", HUGGING_FACE_HUB_TOKEN: "hf_old" } }).token, "hf_old");
+});
+
 test("GGUF quant labels as TheBloke and llama.cpp name their files", () => {
   assert.equal(ggufQuantLabel("phi-2.Q4_K_M.gguf"), "Q4_K_M");
   assert.equal(ggufQuantLabel("phi-2.Q8_0.gguf"), "Q8_0");
