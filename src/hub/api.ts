@@ -89,15 +89,33 @@ export function statusError(res: HttpResponse, ref: RepoRef, tokenSent: boolean)
   return isTransientStatus(res.status) ? new HubError(err.message, "network", res.status) : err;
 }
 
-/** GET {endpoint}/api/models/{repo}/revision/{revision}: the commit and its file list. */
+/** Redirects an API call follows: a renamed repository answers one 307 to its new name. */
+const API_REDIRECTS = 5;
+
+/**
+ * GET {endpoint}/api/models/{repo}/revision/{revision}: the commit and its file list. Redirects are
+ * followed (a renamed repository's API URL answers 307 to the new name, as requests would follow it
+ * for huggingface_hub), the token kept on the hub's origin only.
+ */
 export async function fetchRepoInfo(ctx: HubContext, repo: string, revision: string): Promise<RepoInfo> {
   const { settings } = ctx;
-  const url = `${settings.endpoint}/api/models/${repo}/revision/${encodeURIComponent(revision)}`;
+  const start = `${settings.endpoint}/api/models/${repo}/revision/${encodeURIComponent(revision)}`;
   return withRetries(3, ctx.retryDelayMs, async () => {
-    const res = await httpRequest("GET", url, { headers: { ...authHeaders(settings), accept: "application/json" }, timeoutMs: ctx.timeoutMs });
+    let url = start;
+    let res: HttpResponse;
+    let auth: Record<string, string>;
+    for (let hop = 0; ; hop++) {
+      auth = sameOrigin(url, start) ? authHeaders(settings) : {};
+      res = await httpRequest("GET", url, { headers: { ...auth, accept: "application/json" }, timeoutMs: ctx.timeoutMs });
+      const location = header(res.headers, "location");
+      if (res.status < 300 || res.status >= 400 || location === undefined) break;
+      res.discard();
+      if (hop === API_REDIRECTS) throw new HubError(`${start}: more than ${API_REDIRECTS} redirects`, "http", res.status);
+      url = new URL(location, url).toString();
+    }
     if (res.status !== 200) {
       res.discard();
-      throw statusError(res, { repo, revision }, settings.token !== undefined);
+      throw statusError(res, { repo, revision }, auth.authorization !== undefined);
     }
     const text = await readText(res);
     let info: { sha?: unknown; siblings?: Array<{ rfilename?: unknown }> };

@@ -322,6 +322,7 @@ describe("the token across redirects", () => {
     hub = await startFakeHub({ resolveCache: true });
     hub.addRepo("acme/gated-small", { files: tinyRepoFiles(), gated: true });
     hub.addRepo("acme/moved", { files: tinyRepoFiles(), movedToOtherHost: true });
+    hub.addRepo("acme/old-name", { files: {}, renamedTo: "acme/gated-small" });
   });
   after(() => hub.close());
 
@@ -338,6 +339,15 @@ describe("the token across redirects", () => {
 
   test("a refused token on a same-origin hop says the token was refused, not that none was set", async () => {
     await rejectsWith(resolveModel("acme/gated-small", opts(hub, tempCache(), { env: { HF_TOKEN: "wrong" } })), "auth", /HF_TOKEN sent was refused/);
+  });
+
+  test("a renamed gated repository is followed to its new name, API call included, the token kept on the hub", async () => {
+    const start = hub.requests.length;
+    const path = await resolveModel("acme/old-name", opts(hub, tempCache(), { env: { HF_TOKEN: hub.token } }));
+    assert.ok(existsSync(join(path, "config.json")));
+    const recent = hub.requests.slice(start);
+    assert.ok(recent.some((r) => r.path.startsWith("/api/models/acme/gated-small/")), "the API redirect was followed");
+    assert.ok(recent.filter((r) => r.origin === "hub").every((r) => r.authorization === `Bearer ${hub.token}`));
   });
 
   test("a redirect to another host never carries the token, on HEAD or GET", async () => {
