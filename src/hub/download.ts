@@ -7,7 +7,7 @@ import { createHash, type Hash } from "node:crypto";
 import { createReadStream, existsSync, mkdirSync, renameSync, rmSync, statSync } from "node:fs";
 import { open } from "node:fs/promises";
 import { dirname } from "node:path";
-import { authHeaders, fetchFileMetadata, statusError, type FileMetadata, type HubContext } from "./api.js";
+import { authHeaders, fetchFileMetadata, sameOrigin, statusError, type FileMetadata, type HubContext } from "./api.js";
 import type { RepoCache } from "./cache.js";
 import { HubError } from "./errors.js";
 import { header, httpRequest, networkError, withRetries, type HttpResponse } from "./http.js";
@@ -39,7 +39,7 @@ export async function downloadToCache(
       const lock = cache.lockPath(meta.etag);
       const onWait = (pid: number) => ctx.log?.(`${file}: another phi2 process (pid ${pid}) is downloading it; waiting`);
       // Once we hold the lock, the other process may have finished the blob for us.
-      pending = withFileLock(lock, async () => (complete() ? undefined : fetchBlob(ctx, cache, meta, file, onProgress)), onWait)
+      pending = withFileLock(lock, async () => (complete() ? undefined : fetchBlob(ctx, cache, commit, meta, file, onProgress)), onWait)
         .finally(() => inFlight.delete(blob));
       inFlight.set(blob, pending);
     }
@@ -49,8 +49,9 @@ export async function downloadToCache(
 }
 
 async function fetchBlob(
-  ctx: HubContext, cache: RepoCache, meta: FileMetadata, file: string, onProgress?: ProgressListener,
+  ctx: HubContext, cache: RepoCache, commit: string, firstMeta: FileMetadata, file: string, onProgress?: ProgressListener,
 ): Promise<void> {
+  let meta = firstMeta; // its location is replaced when a signed CDN URL expires
   const blob = cache.blobPath(meta.etag);
   const incomplete = cache.incompletePath(meta.etag);
   mkdirSync(dirname(blob), { recursive: true });
@@ -71,7 +72,7 @@ async function fetchBlob(
 
   await withRetries(DOWNLOAD_TRIES, ctx.retryDelayMs, async () => {
     if (meta.size !== undefined && have === meta.size) return;
-    const { res, tokenSent } = await getFollowingRedirects(ctx, meta, have);
+    const { res, tokenSent, url } = await getFollowingRedirects(ctx, meta, have);
     const restart = () => {
       rmSync(incomplete, { force: true });
       have = 0;
@@ -90,6 +91,21 @@ async function fetchBlob(
       res.discard();
       restart();
       throw new HubError(`${file}: server refused to resume (HTTP 416); starting over`, "network");
+    } else if (!sameOrigin(url, ctx.settings.endpoint) && [401, 403, 410].includes(res.status)) {
+      // A signed CDN URL expires (after an hour or so): a long download with retries can outlive it.
+      // That is no access problem of the repository: ask the hub for a fresh URL and try again.
+      res.discard();
+      const fresh = await fetchFileMetadata(ctx, cache.repo, commit, file);
+      if (fresh.etag !== meta.etag) {
+        throw new HubError(`${file}: the hub now names another version (etag ${fresh.etag}, was ${meta.etag}) at commit ${commit}`, "integrity");
+      }
+      meta = fresh;
+      throw new HubError(
+        `${file}: the download server ${new URL(url).origin} refused the signed URL the hub gave (HTTP ${res.status}: ` +
+          `expired or revoked; not a repository access problem, so not about HF_TOKEN)`,
+        "network",
+        res.status,
+      );
     } else {
       res.discard();
       throw statusError(res, { repo: cache.repo, file }, tokenSent);
@@ -140,7 +156,7 @@ async function fetchBlob(
  */
 async function getFollowingRedirects(
   ctx: HubContext, meta: FileMetadata, have: number,
-): Promise<{ res: HttpResponse; tokenSent: boolean }> {
+): Promise<{ res: HttpResponse; tokenSent: boolean; url: string }> {
   let url = meta.location;
   let auth: Record<string, string> = meta.foreignLocation ? {} : authHeaders(ctx.settings);
   for (let hop = 0; hop < 10; hop++) {
@@ -155,7 +171,7 @@ async function getFollowingRedirects(
       url = next.toString();
       continue;
     }
-    return { res, tokenSent: auth.authorization !== undefined };
+    return { res, tokenSent: auth.authorization !== undefined, url };
   }
   throw new HubError(`${meta.location}: too many redirects`, "http");
 }

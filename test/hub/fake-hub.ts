@@ -68,6 +68,7 @@ export class FakeHub {
   private readonly blobs = new Map<string, Buffer>(); // sha256 -> bytes (the CDN)
   private readonly cuts = new Map<string, number>(); // sha256 -> cut after this many body bytes (once)
   private readonly corrupted = new Set<string>(); // sha256 served with one flipped byte
+  private readonly expiries = new Map<string, { after: number; times: number }>(); // sha256 -> GETs served before `times` 403s
   private readonly holds = new Map<string, { afterBytes: number; reached: () => void; released: Promise<void> }>();
 
   constructor(private readonly options: FakeHubOptions = {}) {
@@ -110,6 +111,15 @@ export class FakeHub {
   /** The next CDN download of this content is cut after `afterBytes` body bytes. */
   cutOnce(content: Buffer, afterBytes: number): void {
     this.cuts.set(sha256(content), afterBytes);
+  }
+
+  /**
+   * The CDN GET of this content after `afterRequests` more is refused with 403 "Request has expired",
+   * as S3 answers a signed URL past its expiry; `times` GETs in a row are refused (then the hub's next URL works).
+   */
+  expireOnce(content: Buffer, afterRequests = 0, times = 1): void {
+    if (times <= 0) this.expiries.delete(sha256(content));
+    else this.expiries.set(sha256(content), { after: afterRequests, times });
   }
 
   /**
@@ -236,6 +246,15 @@ export class FakeHub {
       // location stays on the hub, which takes the token like any hub URL.)
       res.writeHead(400).end("Only one auth mechanism allowed");
       return;
+    }
+    const expiry = this.expiries.get(sha);
+    if (expiry !== undefined && req.method === "GET") {
+      if (expiry.after === 0) {
+        if (--expiry.times === 0) this.expiries.delete(sha);
+        res.writeHead(403, { "content-type": "application/xml" }).end("<Error><Code>AccessDenied</Code><Message>Request has expired</Message></Error>");
+        return;
+      }
+      expiry.after--;
     }
     if (this.corrupted.has(sha)) {
       bytes = Buffer.from(bytes);

@@ -109,6 +109,32 @@ describe("robust downloads", () => {
     assert.ok(cdn.every((r) => r.authorization === undefined));
   });
 
+  test("a signed CDN URL that expires mid-download is replaced by a fresh one from the hub, and the download resumes", async () => {
+    const shard = files["model-00001-of-00002.safetensors"];
+    hub.cutOnce(shard, 5000);
+    hub.expireOnce(shard, 1); // the resumed GET finds the URL expired
+    const cacheDir = tempCache();
+    const start = hub.requests.length;
+    const path = await resolveModel("acme/tiny-phi", opts(hub, cacheDir));
+    assert.deepEqual(readFileSync(join(path, "model-00001-of-00002.safetensors")), shard);
+    const recent = hub.requests.slice(start);
+    const heads = recent.filter((r) => r.method === "HEAD" && r.path.endsWith("/model-00001-of-00002.safetensors"));
+    assert.equal(heads.length, 2, "the file's metadata was asked again for a fresh URL");
+    const gets = recent.filter((r) => r.method === "GET" && r.path === `/cdn-lfs/${sha256(shard)}`);
+    assert.deepEqual(gets.map((r) => r.range !== undefined), [false, true, true], "cut, expired, resumed");
+  });
+
+  test("a CDN that keeps refusing is named as such, not as a missing HF_TOKEN", async () => {
+    const shard = files["model-00001-of-00002.safetensors"];
+    hub.expireOnce(shard, 0, 100);
+    try {
+      const err = await rejectsWith(resolveModel("acme/tiny-phi", opts(hub, tempCache())), "network", /download server .* refused the signed URL .*HTTP 403/);
+      assert.doesNotMatch(err.message, /set HF_TOKEN/);
+    } finally {
+      hub.expireOnce(shard, 0, 0); // times 0: stop refusing, for the tests after this one
+    }
+  });
+
   test("a partial file left by an earlier run is resumed, not restarted", async () => {
     const shard = files["model-00002-of-00002.safetensors"];
     const cacheDir = tempCache();
