@@ -64,9 +64,23 @@ export interface GgufChoice {
   entry: string;
 }
 
+/** Vision projectors (llava's mmproj-*.gguf) sit beside the model in multimodal repos; never a model choice. */
+function isProjector(file: string): boolean {
+  return /^mmproj/i.test(file.split("/").pop()!);
+}
+
+/** The file name without folder, .gguf and split suffix, upper-cased: "sub/x.UD-Q4_K_XL.gguf" -> "X.UD-Q4_K_XL". */
+function ggufStem(file: string): string {
+  return file.split("/").pop()!.replace(/\.gguf$/i, "").replace(SPLIT_SUFFIX, "").toUpperCase();
+}
+
+/** With no ":QUANT", a repository of several GGUF files gives this one, as llama.cpp's -hf and Ollama do. */
+export const DEFAULT_GGUF_QUANT = "Q4_K_M";
+
 function ggufGroups(files: string[]): Map<string, string[]> {
   const groups = new Map<string, string[]>(); // label -> files
   for (const f of files) {
+    if (isProjector(f)) continue;
     const label = ggufQuantLabel(f);
     if (label === undefined) continue;
     const list = groups.get(label) ?? [];
@@ -76,7 +90,10 @@ function ggufGroups(files: string[]): Map<string, string[]> {
   return groups;
 }
 
-/** Pick the GGUF file(s) of `quant` (a label or an exact file name); undefined quant = the only one. */
+/**
+ * Pick the GGUF file(s) of `quant` (a label, a file name, or a name's tail like "UD-Q4_K_XL"); undefined
+ * quant = the only one, or Q4_K_M among several. Vision projectors (mmproj-*) are never picked by label.
+ */
 export function pickGguf(repo: string, files: string[], quant: string | undefined): GgufChoice {
   const groups = ggufGroups(files);
   const labels = [...groups.keys()].sort();
@@ -85,12 +102,16 @@ export function pickGguf(repo: string, files: string[], quant: string | undefine
   }
   let chosen: string[] | undefined;
   if (quant === undefined) {
-    if (labels.length > 1) {
-      throw new HubError(`${repo} holds several GGUF files; choose one as ${repo}:QUANT (available: ${labels.join(", ")})`, "spec");
+    if (labels.length > 1 && !groups.has(DEFAULT_GGUF_QUANT)) {
+      throw new HubError(`${repo} holds several GGUF files and no ${DEFAULT_GGUF_QUANT}; choose one as ${repo}:QUANT (available: ${labels.join(", ")})`, "spec");
     }
-    chosen = groups.get(labels[0]);
+    chosen = groups.get(labels.length > 1 ? DEFAULT_GGUF_QUANT : labels[0]);
   } else {
-    chosen = groups.get(quant.toUpperCase()) ?? files.filter((f) => f === quant || f.split("/").pop() === quant);
+    const wanted = quant.toUpperCase();
+    chosen = groups.get(wanted) ?? files.filter((f) => f === quant || f.split("/").pop() === quant);
+    // a label with a prefix the label parser leaves out ("UD-Q4_K_XL" for x-UD-Q4_K_XL.gguf): the name's
+    // tail after a "." or "-" ("_" is inside labels: "K_XL" must not match)
+    if (chosen.length === 0) chosen = files.filter((f) => !isProjector(f) && /\.gguf$/i.test(f) && /[.-]$/.test(ggufStem(f).slice(0, -wanted.length)) && ggufStem(f).endsWith(wanted));
     if (chosen.length === 0) {
       throw new HubError(`${repo} has no GGUF file for quantization "${quant}" (available: ${labels.join(", ")})`, "not-found");
     }

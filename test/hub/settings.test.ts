@@ -53,3 +53,16 @@ test("model specs", () => {
   assert.deepEqual(parseModelSpec("TheBloke/phi-2-GGUF:Q4_K_M"), { repo: "TheBloke/phi-2-GGUF", quant: "Q4_K_M" });
   for (const bad of ["phi-2", "/abs/path", "a/b/c", "../x/y", "a--b/c", ""]) assert.equal(looksLikeHubId(bad), false, bad);
 });
+
+test("GGUF picks as llama.cpp's -hf: Q4_K_M by default among several, projectors never, name tails as labels", () => {
+  const files = ["phi-2.Q2_K.gguf", "phi-2.Q4_K_M.gguf", "phi-2.Q8_0.gguf", "README.md"];
+  assert.equal(pickGguf("r", files, undefined).entry, "phi-2.Q4_K_M.gguf");
+  assert.throws(() => pickGguf("r", ["a.Q2_K.gguf", "a.Q8_0.gguf"], undefined), /several GGUF files and no Q4_K_M; choose one as r:QUANT \(available: Q2_K, Q8_0\)/);
+  const vision = ["phi-3-vision-f16.gguf", "mmproj-model-f16.gguf"];
+  assert.deepEqual(pickGguf("r", vision, "F16"), { files: ["phi-3-vision-f16.gguf"], entry: "phi-3-vision-f16.gguf" });
+  assert.deepEqual(pickGguf("r", vision, undefined).files, ["phi-3-vision-f16.gguf"]);
+  const unsloth = ["phi-2-UD-Q4_K_XL.gguf", "phi-2-Q4_K_M.gguf"];
+  assert.equal(pickGguf("r", unsloth, "UD-Q4_K_XL").entry, "phi-2-UD-Q4_K_XL.gguf");
+  assert.equal(pickGguf("r", unsloth, "q4_k_xl").entry, "phi-2-UD-Q4_K_XL.gguf");
+  assert.throws(() => pickGguf("r", unsloth, "K_XL"), /no GGUF file for quantization "K_XL"/);
+});
