@@ -86,9 +86,12 @@ export async function pullModel(spec: string = DEFAULT_MODEL_ID, options: HubOpt
   try {
     info = await fetchRepoInfo(ctx, repo, revision);
   } catch (err) {
-    if (!(err instanceof HubError) || err.kind !== "network") throw err;
+    // Unreachable hub, or refused access (a private repo's token missing or revoked, as huggingface_hub
+    // treats any HTTP error here): a complete cached snapshot of that revision still serves.
+    if (!(err instanceof HubError) || (err.kind !== "network" && err.kind !== "auth")) throw err;
     const found = fromCache(cache, repo, revision, quant);
     if ("missing" in found) {
+      if (err.kind === "auth") throw err;
       throw new HubError(`${err.message}; and the cache ${cache.root} lacks ${found.missing.join(", ")}`, "network");
     }
     log(`${err.message}; using the cached snapshot ${found.commit.slice(0, 10)} of ${repo}`);

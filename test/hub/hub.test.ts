@@ -241,6 +241,11 @@ describe("access, revisions, errors", () => {
     const recent = hub.requests.slice(start);
     assert.ok(recent.filter((r) => r.path.startsWith("/api/") || r.path.includes("/resolve/")).every((r) => r.authorization === `Bearer ${hub.token}`));
     assert.ok(recent.filter((r) => r.path.startsWith("/cdn-lfs/")).every((r) => r.authorization === undefined));
+    // once cached, a missing or revoked token still gets the cached snapshot (huggingface_hub does so too), with a note
+    const lines: string[] = [];
+    assert.equal(await resolveModel("acme/gated-phi", opts(hub, cacheDir, { log: (l: string) => lines.push(l) })), path);
+    assert.match(lines.join("\n"), /gated.*HF_TOKEN.*; using the cached snapshot/s);
+    assert.equal(await resolveModel("acme/gated-phi", opts(hub, cacheDir, { env: { HF_TOKEN: "revoked" } })), path);
   });
 
   test("--revision resolves a branch to its commit and records refs/{branch}", async () => {
