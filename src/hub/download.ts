@@ -14,7 +14,10 @@ import { header, httpRequest, networkError, withRetries, type HttpResponse } fro
 import { withFileLock } from "./lock.js";
 import type { ProgressListener } from "./progress.js";
 
-/** Tries per file when the connection drops (each try resumes where the last one stopped). */
+/**
+ * Tries in a row without a byte of progress before a file is given up (each try resumes where the last
+ * one stopped; a try that brought bytes starts the count again).
+ */
 const DOWNLOAD_TRIES = 6;
 
 const SHA256_HEX = /^[0-9a-f]{64}$/;
@@ -70,7 +73,9 @@ async function fetchBlob(
   const report = (done: boolean) => onProgress?.({ file, downloaded: have, total: meta.size, resumedFrom, done });
   report(false);
 
+  let haveBefore = have;
   await withRetries(DOWNLOAD_TRIES, ctx.retryDelayMs, async () => {
+    haveBefore = have;
     if (meta.size !== undefined && have === meta.size) return;
     const { res, tokenSent, url } = await getFollowingRedirects(ctx, meta, have);
     const restart = () => {
@@ -118,7 +123,7 @@ async function fetchBlob(
     if (meta.size !== undefined && have < meta.size) {
       throw new HubError(`${file}: connection closed at ${have} of ${meta.size} bytes`, "network");
     }
-  });
+  }, () => have > haveBefore);
 
   if (meta.size !== undefined && have !== meta.size) {
     rmSync(incomplete, { force: true });

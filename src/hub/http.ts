@@ -84,16 +84,25 @@ export function isTransientStatus(status: number): boolean {
 }
 
 /**
- * Run `attempt` up to `tries` times, waiting baseDelayMs, 2x, 4x... between tries, while it fails
- * with a network error (HubError kind "network"). Other errors are thrown at once.
+ * Run `attempt` until it succeeds or fails `tries` times in a row without progress, waiting baseDelayMs,
+ * 2x, 4x... between tries, while it fails with a network error (HubError kind "network"). Other errors
+ * are thrown at once.
  */
-export async function withRetries<T>(tries: number, baseDelayMs: number, attempt: (n: number) => Promise<T>): Promise<T> {
+export async function withRetries<T>(
+  tries: number, baseDelayMs: number, attempt: (n: number) => Promise<T>, progressed?: () => boolean,
+): Promise<T> {
+  // `tries` counts failures in a row: an attempt that made progress (bytes of a download arrived)
+  // starts the count and the backoff again, as huggingface_hub's http_get does, so a long download on a
+  // flaky link is not given up after a fixed number of cuts.
+  let failures = 0;
   for (let n = 1; ; n++) {
     try {
       return await attempt(n);
     } catch (err) {
-      if (!(err instanceof HubError) || err.kind !== "network" || n >= tries) throw err;
-      await sleep(Math.min(baseDelayMs * 2 ** (n - 1), 10_000));
+      if (!(err instanceof HubError) || err.kind !== "network") throw err;
+      failures = progressed?.() ? 1 : failures + 1;
+      if (failures >= tries) throw err;
+      await sleep(Math.min(baseDelayMs * 2 ** (failures - 1), 10_000));
     }
   }
 }

@@ -66,7 +66,7 @@ export class FakeHub {
   private readonly cdnServer: http.Server;
   private readonly repos = new Map<string, { refs: Record<string, string>; commits: Map<string, Map<string, Buffer>>; gated: boolean; renamedTo?: string; movedToOtherHost?: boolean }>();
   private readonly blobs = new Map<string, Buffer>(); // sha256 -> bytes (the CDN)
-  private readonly cuts = new Map<string, number>(); // sha256 -> cut after this many body bytes (once)
+  private readonly cuts = new Map<string, { afterBytes: number; times: number }>(); // sha256 -> cut the next `times` bodies after afterBytes
   private readonly corrupted = new Set<string>(); // sha256 served with one flipped byte
   private readonly expiries = new Map<string, { after: number; times: number }>(); // sha256 -> GETs served before `times` 403s
   private readonly holds = new Map<string, { afterBytes: number; reached: () => void; released: Promise<void> }>();
@@ -110,7 +110,12 @@ export class FakeHub {
 
   /** The next CDN download of this content is cut after `afterBytes` body bytes. */
   cutOnce(content: Buffer, afterBytes: number): void {
-    this.cuts.set(sha256(content), afterBytes);
+    this.cutTimes(content, afterBytes, 1);
+  }
+
+  /** The next `times` CDN responses for this content are each cut after `afterBytes` body bytes. */
+  cutTimes(content: Buffer, afterBytes: number, times: number): void {
+    this.cuts.set(sha256(content), { afterBytes, times });
   }
 
   /**
@@ -287,9 +292,9 @@ export class FakeHub {
       return;
     }
     const cut = this.cuts.get(sha);
-    if (cut !== undefined && cut < body.length) {
-      this.cuts.delete(sha);
-      res.write(body.subarray(0, cut), () => setTimeout(() => res.socket?.destroy(), 20));
+    if (cut !== undefined && cut.afterBytes < body.length) {
+      if (--cut.times === 0) this.cuts.delete(sha);
+      res.write(body.subarray(0, cut.afterBytes), () => setTimeout(() => res.socket?.destroy(), 20));
       return;
     }
     res.end(body);

@@ -109,6 +109,19 @@ describe("robust downloads", () => {
     assert.ok(cdn.every((r) => r.authorization === undefined));
   });
 
+  test("a link that keeps dropping is resumed as long as each try brings bytes (more cuts than tries in a row)", async () => {
+    const shard = files["model-00001-of-00002.safetensors"];
+    const cuts = 9; // DOWNLOAD_TRIES is 6
+    const step = Math.floor(shard.length / (cuts + 2));
+    hub.cutTimes(shard, step, cuts);
+    const cacheDir = tempCache();
+    const start = hub.requests.length;
+    const path = await resolveModel("acme/tiny-phi", opts(hub, cacheDir));
+    assert.deepEqual(readFileSync(join(path, "model-00001-of-00002.safetensors")), shard);
+    const gets = hub.requests.slice(start).filter((r) => r.method === "GET" && r.path === `/cdn-lfs/${sha256(shard)}`);
+    assert.equal(gets.length, cuts + 1, "every cut resumed, then one complete body");
+  });
+
   test("a signed CDN URL that expires mid-download is replaced by a fresh one from the hub, and the download resumes", async () => {
     const shard = files["model-00001-of-00002.safetensors"];
     hub.cutOnce(shard, 5000);
