@@ -15,7 +15,7 @@ export function pullCommand(): Command {
     .option("-r, --revision <rev>", "branch, tag or commit hash", "main")
     .option("--hub-url <url>", "hub endpoint (default: HF_ENDPOINT or https://huggingface.co)")
     .option("-q, --quiet", "no progress bars")
-    .addHelpText("after", "\nEnvironment: HF_TOKEN (gated or private repositories), HF_ENDPOINT, HF_HOME, HF_HUB_CACHE, HF_HUB_OFFLINE=1 or TRANSFORMERS_OFFLINE=1 (cache only), HF_HUB_DISABLE_PROGRESS_BARS=1.")
+    .addHelpText("after", "\nEnvironment: HF_TOKEN (gated or private repositories), HF_ENDPOINT, HF_HOME, HF_HUB_CACHE, HF_HUB_OFFLINE=1 or TRANSFORMERS_OFFLINE=1 (cache only), HF_HUB_DISABLE_PROGRESS_BARS=1, HTTPS_PROXY / HTTP_PROXY / ALL_PROXY / NO_PROXY.")
     .action(async (model: string, o: PullOpts) => {
       try {
         // -q forces quiet; without it progress stays undefined so HF_HUB_DISABLE_PROGRESS_BARS decides, as in the library.

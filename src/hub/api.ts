@@ -106,7 +106,7 @@ export async function fetchRepoInfo(ctx: HubContext, repo: string, revision: str
     let auth: Record<string, string>;
     for (let hop = 0; ; hop++) {
       auth = sameOrigin(url, start) ? authHeaders(settings) : {};
-      res = await httpRequest("GET", url, { headers: { ...auth, accept: "application/json" }, timeoutMs: ctx.timeoutMs });
+      res = await httpRequest("GET", url, { headers: { ...auth, accept: "application/json" }, timeoutMs: ctx.timeoutMs, proxy: ctx.settings.proxy });
       const location = header(res.headers, "location");
       if (res.status < 300 || res.status >= 400 || location === undefined) break;
       res.discard();
@@ -159,7 +159,7 @@ export async function fetchFileMetadata(ctx: HubContext, repo: string, revision:
     for (let hop = 0; hop < 10; hop++) {
       // Only the hub's own origin ever sees the token, whatever host a redirect points to.
       const auth: Record<string, string> = sameOrigin(url, resolveAt) ? authHeaders(settings) : {};
-      const res = await httpRequest("HEAD", url, { headers: auth, timeoutMs: ctx.timeoutMs });
+      const res = await httpRequest("HEAD", url, { headers: auth, timeoutMs: ctx.timeoutMs, proxy: ctx.settings.proxy });
       res.discard();
       if (res.status >= 400) throw statusError(res, { repo, revision, file }, auth.authorization !== undefined);
       commit = header(res.headers, "x-repo-commit") ?? commit;

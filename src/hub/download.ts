@@ -167,7 +167,7 @@ async function getFollowingRedirects(
   for (let hop = 0; hop < 10; hop++) {
     const headers: Record<string, string> = { ...auth };
     if (have > 0) headers.range = `bytes=${have}-`;
-    const res = await httpRequest("GET", url, { headers, timeoutMs: ctx.timeoutMs });
+    const res = await httpRequest("GET", url, { headers, timeoutMs: ctx.timeoutMs, proxy: ctx.settings.proxy });
     const location = header(res.headers, "location");
     if (res.status >= 300 && res.status < 400 && location) {
       res.discard();

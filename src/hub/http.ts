@@ -4,6 +4,7 @@
 import http from "node:http";
 import https from "node:https";
 import { HubError } from "./errors.js";
+import { proxyAgent, type ProxySettings } from "./proxy.js";
 
 export interface HttpResponse {
   status: number;
@@ -16,6 +17,8 @@ export interface HttpResponse {
 
 export interface RequestOptions {
   headers?: Record<string, string>;
+  /** Proxy variables of the environment (HubSettings.proxy): the request goes through the proxy they name. */
+  proxy?: ProxySettings;
   /** Idle time (no bytes either way) before the request fails with a network error. */
   timeoutMs?: number;
 }
@@ -28,7 +31,8 @@ export function httpRequest(method: "GET" | "HEAD", url: string, options: Reques
   const transport = target.protocol === "https:" ? https : http;
   const headers = { "user-agent": USER_AGENT, "accept-encoding": "identity", ...options.headers };
   return new Promise((resolve, reject) => {
-    const req = transport.request(target, { method, headers }, (res) => {
+    const agent = options.proxy ? proxyAgent(url, options.proxy) : undefined;
+    const req = transport.request(target, { method, headers, ...(agent ? { agent } : {}) }, (res) => {
       resolve({
         status: res.statusCode ?? 0,
         headers: res.headers,

@@ -3,6 +3,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
+import { proxySettings, type ProxySettings } from "./proxy.js";
 
 export const DEFAULT_ENDPOINT = "https://huggingface.co";
 
@@ -24,6 +25,8 @@ export interface HubSettings {
   token?: string;
   cacheDir: string;
   offline: boolean;
+  /** HTTPS_PROXY / HTTP_PROXY / ALL_PROXY / NO_PROXY of the environment. */
+  proxy: ProxySettings;
 }
 
 /** huggingface_hub's _is_true: "1", "ON", "YES", "TRUE" in any case. */
@@ -70,5 +73,6 @@ export function hubSettings(input: HubSettingsInput = {}): HubSettings {
     cacheDir: input.cacheDir ?? hubCacheDir(env),
     // constants.py: is_true(HF_HUB_OFFLINE or TRANSFORMERS_OFFLINE), so a set HF_HUB_OFFLINE wins.
     offline: input.offline ?? envFlag(env.HF_HUB_OFFLINE || env.TRANSFORMERS_OFFLINE),
+    proxy: proxySettings(env),
   };
 }
