@@ -60,13 +60,19 @@ export interface ModelOptionSettings {
 }
 
 export function addModelOptions(cmd: Command, settings: ModelOptionSettings = {}): Command {
-  return cmd
+  cmd
     .option("-m, --model <path|id>", "model folder (Hugging Face layout), .gguf file, or hub id (user/repo, user/repo:QUANT)", DEFAULT_MODEL_ID)
     .option("-t, --threads <n>", "worker threads (default: all cores)", intArg("--threads", 1, 256))
     .option("-c, --ctx-size <n>", "context length in tokens (default: the model's, 2048)", intArg("--ctx-size", settings.minCtxSize ?? 1, 1 << 20))
     .addOption(new Option("-q, --quant <type>", "quantize 16/32-bit weights in memory at load (no file written)").choices(["q8_0", "q4_0"]))
-    .addOption(new Option("--kv-type <type>", "KV cache element type: f16 (half the memory, as llama.cpp) or f32 (exact keys/values)").choices([...KV_CACHE_TYPES]).default("f16"))
-    .option(`${settings.shortRevision ? "-r, " : ""}--revision <rev>`, "hub revision when --model is a hub id", "main")
+    .addOption(new Option("--kv-type <type>", "KV cache element type: f16 (half the memory, as llama.cpp) or f32 (exact keys/values)").choices([...KV_CACHE_TYPES]).default("f16"));
+  return addHubOptions(cmd, settings.shortRevision);
+}
+
+/** --revision and --hub-url, for a --model that is a hub id (read back with hubOptions). */
+export function addHubOptions(cmd: Command, shortRevision = false): Command {
+  return cmd
+    .option(`${shortRevision ? "-r, " : ""}--revision <rev>`, "hub revision when --model is a hub id", "main")
     .option("--hub-url <url>", "hub endpoint (default: HF_ENDPOINT or https://huggingface.co)");
 }
 
@@ -119,7 +125,7 @@ export interface ModelOpts {
 }
 
 /** How --model is fetched when it is a hub id. */
-export function hubOptions(o: ModelOpts): HubOptions {
+export function hubOptions(o: { revision?: string; hubUrl?: string }): HubOptions {
   return { revision: o.revision, hubUrl: o.hubUrl };
 }
 

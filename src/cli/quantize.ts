@@ -2,21 +2,21 @@
 // folder, a GGUF file or a hub id. The file appears under its name only once complete.
 import { Command, Option } from "commander";
 import { QUANTIZE_TYPES, quantizeModel, resolveModel, type QuantizeType } from "../index.js";
-import { fail, hubOptions } from "./options.js";
+import { addHubOptions, fail, hubOptions } from "./options.js";
 import { checkOutputFile } from "../formats/output-file.js";
 
 interface QuantizeOpts { model: string; type: QuantizeType; out: string; name?: string; quiet?: boolean; revision?: string; hubUrl?: string }
 
 export function quantizeCommand(): Command {
-  return new Command("quantize")
+  const cmd = new Command("quantize")
     .description("write a phi2 GGUF file that llama.cpp and phi2 load (norms and biases stay f32)")
     .requiredOption("-m, --model <path|id>", "model folder (Hugging Face layout), .gguf file, or hub id")
     .addOption(new Option("--type <type>", "weight type").choices([...QUANTIZE_TYPES]).makeOptionMandatory())
     .requiredOption("-o, --out <file.gguf>", "output file (written as <file>.tmp-<pid>, renamed when complete)")
     .option("--name <name>", "general.name stored in the file (default: the source's name)")
-    .option("-q, --quiet", "no progress output")
-    .option("--revision <rev>", "hub revision when --model is a hub id", "main")
-    .option("--hub-url <url>", "hub endpoint (default: HF_ENDPOINT or https://huggingface.co)")
+    .option("-q, --quiet", "no progress output");
+  // not addModelOptions: no engine is loaded here, and -q is --quiet
+  return addHubOptions(cmd)
     .addHelpText("after",
       "\nTypes: q8_0 (8.5 bits/weight), q4_0 (4.5), q4_k (4.5, K-quant; rows not a multiple of 256 use q4_0),\n" +
       "f16, bf16. In q4_0/q4_k files output.weight is stored as q8_0.")
@@ -28,7 +28,7 @@ export function quantizeCommand(): Command {
       try {
         checkOutputFile(o.out, "--out"); // before a download, not after it
         const t0 = performance.now();
-        const source = await resolveModel(o.model, hubOptions({ model: o.model, revision: o.revision, hubUrl: o.hubUrl }));
+        const source = await resolveModel(o.model, hubOptions(o));
         process.once("SIGINT", onSignal);
         process.once("SIGTERM", onSignal);
         const log = o.quiet ? undefined : (line: string) => process.stderr.write(line);
