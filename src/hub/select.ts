@@ -44,14 +44,25 @@ export const SIDE_FILES = [
 
 const SPLIT_SUFFIX = /-(\d{5})-of-(\d{5})$/;
 
+/** A GGUF file's name without folder, .gguf and split suffix ("sub/x.Q8_0-00001-of-00002.gguf" -> "x.Q8_0"); undefined for other files. */
+function ggufStem(file: string): string | undefined {
+  const base = file.split("/").pop()!;
+  return /\.gguf$/i.test(base) ? base.replace(/\.gguf$/i, "").replace(SPLIT_SUFFIX, "") : undefined;
+}
+
+/** Does the GGUF file's name end with `tag` (upper case) after a "." or "-" ("_" is inside labels: "K_XL" is no tag of x-UD-Q4_K_XL)? */
+function hasTagTail(file: string, tag: string): boolean {
+  const stem = ggufStem(file)?.toUpperCase();
+  return stem !== undefined && stem.endsWith(tag) && /[.-]$/.test(stem.slice(0, -tag.length));
+}
+
 /**
  * The quantization label of a GGUF file name: "phi-2.Q4_K_M.gguf" -> "Q4_K_M",
  * "ggml-model-f16.gguf" -> "F16", "x.Q8_0-00001-of-00002.gguf" -> "Q8_0". Undefined for non-GGUF.
  */
 export function ggufQuantLabel(file: string): string | undefined {
-  const base = file.split("/").pop()!;
-  if (!/\.gguf$/i.test(base)) return undefined;
-  const stem = base.replace(/\.gguf$/i, "").replace(SPLIT_SUFFIX, "");
+  const stem = ggufStem(file);
+  if (stem === undefined) return undefined;
   const known = /(?:^|[.\-_])((?:I?Q\d[A-Za-z0-9_]*)|BF16|F16|F32|FP16|FP32)$/i.exec(stem);
   if (known) return known[1].toUpperCase();
   return (stem.includes(".") ? stem.slice(stem.lastIndexOf(".") + 1) : stem).toUpperCase();
@@ -69,10 +80,6 @@ function isProjector(file: string): boolean {
   return /^mmproj/i.test(file.split("/").pop()!);
 }
 
-/** The file name without folder, .gguf and split suffix, upper-cased: "sub/x.UD-Q4_K_XL.gguf" -> "X.UD-Q4_K_XL". */
-function ggufStem(file: string): string {
-  return file.split("/").pop()!.replace(/\.gguf$/i, "").replace(SPLIT_SUFFIX, "").toUpperCase();
-}
 
 /** With no ":QUANT", a repository of several GGUF files gives this one, as llama.cpp's -hf and Ollama do. */
 export const DEFAULT_GGUF_QUANT = "Q4_K_M";
@@ -109,9 +116,8 @@ export function pickGguf(repo: string, files: string[], quant: string | undefine
   } else {
     const wanted = quant.toUpperCase();
     chosen = groups.get(wanted) ?? files.filter((f) => f === quant || f.split("/").pop() === quant);
-    // a label with a prefix the label parser leaves out ("UD-Q4_K_XL" for x-UD-Q4_K_XL.gguf): the name's
-    // tail after a "." or "-" ("_" is inside labels: "K_XL" must not match)
-    if (chosen.length === 0) chosen = files.filter((f) => !isProjector(f) && /\.gguf$/i.test(f) && /[.-]$/.test(ggufStem(f).slice(0, -wanted.length)) && ggufStem(f).endsWith(wanted));
+    // a label with a prefix the label parser leaves out ("UD-Q4_K_XL" for x-UD-Q4_K_XL.gguf)
+    if (chosen.length === 0) chosen = files.filter((f) => !isProjector(f) && hasTagTail(f, wanted));
     if (chosen.length === 0) {
       throw new HubError(`${repo} has no GGUF file for quantization "${quant}" (available: ${labels.join(", ")})`, "not-found");
     }
