@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import type { Engine, ForwardItem, LoadedModel, PhiConfig } from "../../src/index.js";
 
 export const FAKE_VOCAB = 40;
-/** The fake tokenizer's EOS; the fake logits never favour it, so sequences end on max_tokens. */
+/** The fake tokenizer's EOS; the fake logits never favour it, so greedy sequences end on max_tokens (sampled ones can pick it, ~0.2% a step at temperature 1: tests that need length use ignore_eos). */
 export const FAKE_EOS = FAKE_VOCAB - 1;
 
 /** The token the fake model predicts after `context`: a hash of all of it. */
