@@ -34,10 +34,11 @@ export function chatCommand(): Command {
   const cmd = new Command("chat")
     .description("interactive chat with streaming replies; the conversation stays in the KV cache");
   // A context under 16 tokens holds no exchange at all.
-  addModelOptions(cmd, { minCtxSize: 16, shortRevision: true })
+  addModelOptions(cmd, { minCtxSize: 16 })
     .option("--system <text>", "system text put before the conversation")
     .option("--no-escape", "take --system and --stop literally (no \\n, \\t, \\\\ unescaping)");
-  addSamplingOptions(cmd, { format: "chat" });
+  // -r is llama-cli's --reverse-prompt, the way its interactive users hand the turn back ("-r 'User:'").
+  addSamplingOptions(cmd, { format: "chat", shortReversePrompt: true });
   cmd.addHelpText("after", `\n${HELP}`);
   return cmd.action(async (o: ChatOpts) => {
     let model: LoadedModel;

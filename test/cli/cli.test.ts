@@ -210,11 +210,11 @@ test("a prompt piped on stdin (\"-\") is taken verbatim: no unescaping, one fina
   assert.deepEqual(fromStdin.ids, fromArg.ids);
 });
 
-test("llama.cpp's spellings: --temp, --n-predict, -r/--reverse-prompt (chat: --reverse-prompt, -r is --revision there)", async () => {
+test("llama.cpp's spellings: --temp, --n-predict, -r/--reverse-prompt (run and chat)", async () => {
   const dir = testModel({ preset: "tiny", dtype: "f32", seed: 1, peaked: true });
   const base = ["run", "--model", dir, "--threads", "1", "--json", "Hi"];
   const json = (...extra: string[]) => phi2(...base, ...extra).then((r) => JSON.parse(r.stdout));
-  const chat = spawnPhi2(["chat", "--model", dir, "--threads", "1", "--temp", "0", "--n-predict", "2", "--reverse-prompt", "x\\ny"], "/params\n");
+  const chat = spawnPhi2(["chat", "--model", dir, "--threads", "1", "--temp", "0", "--n-predict", "2", "-r", "x\\ny", "--reverse-prompt", "zz"], "/params\n");
   const [ours, theirs, both, badTemp, badN] = await Promise.all([
     json("--temperature", "0", "-n", "60", "--stop", "\\t\\t"),
     json("--temp", "0", "--n-predict", "60", "-r", "\\t\\t"),
@@ -229,7 +229,7 @@ test("llama.cpp's spellings: --temp, --n-predict, -r/--reverse-prompt (chat: --r
   assert.match(badTemp, /--temperature must be a number in 0\.\.100, got "-1"/);
   assert.match(badN, /--max-tokens must be an integer >= 1/);
   assert.equal((await chat.exited).code, 0, chat.stderr());
-  assert.match(chat.stdout(), /temperature=0 .*max_tokens=2 .*\nstop=\[.*"x\\ny"\]/);
+  assert.match(chat.stdout(), /temperature=0 .*max_tokens=2 .*\nstop=\[.*"x\\ny","zz"\]/);
 });
 
 test("run's prompt: the argument, -p/--prompt (escapes apply), -f/--file or stdin without an argument (both verbatim)", async () => {
