@@ -104,6 +104,7 @@ export async function pullModel(spec: string = DEFAULT_MODEL_ID, options: HubOpt
   let entry: string | undefined;
   if (wantsGguf && info.files.some((f) => /\.gguf$/i.test(f))) {
     const choice = pickGguf(repo, info.files, quant);
+    if (choice.note) log(choice.note);
     files = choice.files;
     entry = choice.entry;
   } else if (quant !== undefined) {

@@ -73,6 +73,8 @@ export interface GgufChoice {
   files: string[];
   /** The file to hand to the loader (the first part). */
   entry: string;
+  /** A line for the user when the pick was not the obvious one (no Q4_K_M among several: the first file). */
+  note?: string;
 }
 
 /** Vision projectors (llava's mmproj-*.gguf) sit beside the model in multimodal repos; never a model choice. */
@@ -81,7 +83,7 @@ function isProjector(file: string): boolean {
 }
 
 
-/** With no ":QUANT", a repository of several GGUF files gives this one, as llama.cpp's -hf and Ollama do. */
+/** With no ":QUANT", a repository of several GGUF files gives this one (else its first), as llama.cpp's -hf and Ollama do. */
 export const DEFAULT_GGUF_QUANT = "Q4_K_M";
 
 function ggufGroups(files: string[]): Map<string, string[]> {
@@ -99,7 +101,9 @@ function ggufGroups(files: string[]): Map<string, string[]> {
 
 /**
  * Pick the GGUF file(s) of `quant` (a label, a file name, or a name's tail like "UD-Q4_K_XL"); undefined
- * quant = the only one, or Q4_K_M among several. Vision projectors (mmproj-*) are never picked by label.
+ * quant = the only one, or Q4_K_M among several, or without one the repository's first GGUF file (in
+ * name order, as the hub lists them), as llama.cpp's -hf falls back. Vision projectors (mmproj-*) are
+ * never picked.
  */
 export function pickGguf(repo: string, files: string[], quant: string | undefined): GgufChoice {
   const groups = ggufGroups(files);
@@ -108,11 +112,17 @@ export function pickGguf(repo: string, files: string[], quant: string | undefine
     throw new HubError(`${repo} has no .gguf files, so "${repo}:${quant}" cannot pick one (drop ":${quant}" to use its safetensors)`, "not-found");
   }
   let chosen: string[] | undefined;
+  let note: string | undefined;
   if (quant === undefined) {
     if (labels.length > 1 && !groups.has(DEFAULT_GGUF_QUANT)) {
-      throw new HubError(`${repo} holds several GGUF files and no ${DEFAULT_GGUF_QUANT}; choose one as ${repo}:QUANT (available: ${labels.join(", ")})`, "spec");
+      const first = [...groups.values()].flat().sort()[0];
+      const label = ggufQuantLabel(first)!;
+      chosen = groups.get(label);
+      note = `${repo} has no ${DEFAULT_GGUF_QUANT}; using ${label} (${first}), its first GGUF file, as llama.cpp's -hf does; ` +
+        `choose another as ${repo}:QUANT (available: ${labels.join(", ")})`;
+    } else {
+      chosen = groups.get(labels.length > 1 ? DEFAULT_GGUF_QUANT : labels[0]);
     }
-    chosen = groups.get(labels.length > 1 ? DEFAULT_GGUF_QUANT : labels[0]);
   } else {
     const wanted = quant.toUpperCase();
     chosen = groups.get(wanted) ?? files.filter((f) => f === quant || f.split("/").pop() === quant);
@@ -123,7 +133,7 @@ export function pickGguf(repo: string, files: string[], quant: string | undefine
     }
   }
   const sorted = [...chosen!].sort();
-  return { files: sorted, entry: sorted[0] };
+  return { files: sorted, entry: sorted[0], ...(note ? { note } : {}) };
 }
 
 export interface HfFolderChoice {

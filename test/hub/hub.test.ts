@@ -313,10 +313,16 @@ describe("GGUF repositories", () => {
     assert.equal(await resolveModel("acme/tiny-GGUF:Q8_0", opts(hub, cacheDir, { env: { HF_HUB_OFFLINE: "1" } })), path);
   });
 
-  test("an unknown quant lists the available ones; no quant with several files asks for one", async () => {
+  test("an unknown quant lists the available ones; no quant and no Q4_K_M takes the first file and says so", async () => {
     const cacheDir = tempCache();
     await rejectsWith(resolveModel("acme/tiny-GGUF:Q5_K_M", opts(hub, cacheDir)), "not-found", /Q5_K_M.*available: F16, Q4_0, Q8_0/);
-    await rejectsWith(resolveModel("acme/tiny-GGUF", opts(hub, cacheDir)), "spec", /acme\/tiny-GGUF:QUANT.*F16, Q4_0, Q8_0/);
+    const lines: string[] = [];
+    const start = hub.requests.length;
+    const path = await resolveModel("acme/tiny-GGUF", opts(hub, cacheDir, { log: (l) => lines.push(l) }));
+    assert.ok(path.endsWith("tiny.F16.gguf"), path);
+    assert.ok(lines.some((l) => /^acme\/tiny-GGUF has no Q4_K_M; using F16 \(tiny\.F16\.gguf\), its first GGUF file.*acme\/tiny-GGUF:QUANT \(available: F16, Q4_0, Q8_0\)/.test(l)), lines.join("\n"));
+    const gets = hub.requests.slice(start).filter((r) => r.method === "GET" && !r.path.startsWith("/api/"));
+    assert.equal(gets.length, 1, "only that file is downloaded");
   });
 });
 

@@ -54,10 +54,15 @@ test("model specs", () => {
   for (const bad of ["phi-2", "/abs/path", "a/b/c", "../x/y", "a--b/c", ""]) assert.equal(looksLikeHubId(bad), false, bad);
 });
 
-test("GGUF picks as llama.cpp's -hf: Q4_K_M by default among several, projectors never, name tails as labels", () => {
+test("GGUF picks as llama.cpp's -hf: Q4_K_M by default among several, else the first file, projectors never, name tails as labels", () => {
   const files = ["phi-2.Q2_K.gguf", "phi-2.Q4_K_M.gguf", "phi-2.Q8_0.gguf", "README.md"];
   assert.equal(pickGguf("r", files, undefined).entry, "phi-2.Q4_K_M.gguf");
-  assert.throws(() => pickGguf("r", ["a.Q2_K.gguf", "a.Q8_0.gguf"], undefined), /several GGUF files and no Q4_K_M; choose one as r:QUANT \(available: Q2_K, Q8_0\)/);
+  // no Q4_K_M: the first file by name, as llama.cpp's -hf falls back, said in a note; a split file whole
+  const noDefault = pickGguf("r", ["mmproj-a-f16.gguf", "a.Q8_0.gguf", "a.Q2_K-00002-of-00002.gguf", "a.Q2_K-00001-of-00002.gguf"], undefined);
+  assert.deepEqual(noDefault.files, ["a.Q2_K-00001-of-00002.gguf", "a.Q2_K-00002-of-00002.gguf"]);
+  assert.equal(noDefault.entry, "a.Q2_K-00001-of-00002.gguf");
+  assert.match(noDefault.note ?? "", /^r has no Q4_K_M; using Q2_K \(a\.Q2_K-00001-of-00002\.gguf\), its first GGUF file, as llama\.cpp's -hf does; choose another as r:QUANT \(available: Q2_K, Q8_0\)$/);
+  assert.equal(pickGguf("r", files, undefined).note, undefined, "no note when Q4_K_M is there");
   const vision = ["phi-3-vision-f16.gguf", "mmproj-model-f16.gguf"];
   assert.deepEqual(pickGguf("r", vision, "F16"), { files: ["phi-3-vision-f16.gguf"], entry: "phi-3-vision-f16.gguf" });
   assert.deepEqual(pickGguf("r", vision, undefined).files, ["phi-3-vision-f16.gguf"]);
