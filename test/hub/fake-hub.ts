@@ -3,12 +3,15 @@
 // HEAD/GET /{repo}/resolve/{rev}/{file} (small files: 200 with ETag = git blob sha1; LFS files: 302 to
 // a CDN path with X-Linked-Etag = sha256, X-Linked-Size, X-Repo-Commit), GET /cdn-lfs/{sha256} with
 // Range support. Faults on demand: gated repos (401 without the token), a connection cut mid-file,
-// a corrupted body. Every request is recorded so tests can check what was (not) asked.
+// a corrupted body. Every request is recorded so tests can check what was (not) asked. Plain HTTP by
+// default; HTTPS on both ports with the `tls` option (the real hub and CDN are https:// origins).
 import { createHash, randomBytes } from "node:crypto";
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import http from "node:http";
-import type { AddressInfo } from "node:net";
+import https from "node:https";
+import type { AddressInfo, Socket } from "node:net";
 import { join } from "node:path";
+import type { TLSSocket } from "node:tls";
 
 export interface FakeRepo {
   /** File path in the repository -> bytes. */
@@ -32,6 +35,8 @@ export interface RecordedRequest {
   authorization?: string;
   /** Which server got it: the hub's origin or the CDN's (another port, so another origin). */
   origin: "hub" | "cdn";
+  /** The TLS server name (SNI) the client asked for; undefined over plain HTTP. */
+  servername?: string;
 }
 
 export interface FakeHubOptions {
@@ -44,6 +49,13 @@ export interface FakeHubOptions {
    * only X-Repo-Commit), as huggingface.co does today, instead of 200 at once.
    */
   resolveCache?: boolean;
+  /** Serve HTTPS with this PEM key and certificate, on the hub's port and the CDN's; plain HTTP without. */
+  tls?: { key: string | Buffer; cert: string | Buffer };
+  /**
+   * Host name in the CDN URLs the hub redirects to (default 127.0.0.1). A name only a test's proxy
+   * resolves makes the client reach the CDN through that proxy, as it must reach a remote CDN.
+   */
+  cdnHost?: string;
 }
 
 const sha256 = (b: Buffer) => createHash("sha256").update(b).digest("hex");
@@ -62,8 +74,10 @@ export class FakeHub {
   url = "";
   /** The CDN: the same handler on another port, i.e. another origin, as cdn-lfs.huggingface.co is. */
   cdnUrl = "";
-  private readonly server: http.Server;
-  private readonly cdnServer: http.Server;
+  /** Remote port of every connection either server accepted (to check they all came from a proxy). */
+  readonly connections: { origin: "hub" | "cdn"; remotePort: number }[] = [];
+  private readonly server: http.Server | https.Server;
+  private readonly cdnServer: http.Server | https.Server;
   private readonly repos = new Map<string, { refs: Record<string, string>; commits: Map<string, Map<string, Buffer>>; gated: boolean; renamedTo?: string; movedToOtherHost?: boolean }>();
   private readonly blobs = new Map<string, Buffer>(); // sha256 -> bytes (the CDN)
   private readonly cuts = new Map<string, { afterBytes: number; times: number }>(); // sha256 -> cut the next `times` bodies after afterBytes
@@ -73,15 +87,22 @@ export class FakeHub {
 
   constructor(private readonly options: FakeHubOptions = {}) {
     this.token = options.token ?? "hf_test_token";
-    this.server = http.createServer((req, res) => this.handle(req, res, "hub"));
-    this.cdnServer = http.createServer((req, res) => this.handle(req, res, "cdn"));
+    const create = (origin: "hub" | "cdn") => {
+      const handler = (req: http.IncomingMessage, res: http.ServerResponse) => this.handle(req, res, origin);
+      const server = options.tls ? https.createServer({ key: options.tls.key, cert: options.tls.cert }, handler) : http.createServer(handler);
+      server.on("connection", (socket: Socket) => this.connections.push({ origin, remotePort: socket.remotePort ?? 0 }));
+      return server;
+    };
+    this.server = create("hub");
+    this.cdnServer = create("cdn");
   }
 
   async start(): Promise<this> {
+    const scheme = this.options.tls ? "https" : "http";
     await new Promise<void>((resolve) => this.server.listen(0, "127.0.0.1", resolve));
-    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+    this.url = `${scheme}://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
     await new Promise<void>((resolve) => this.cdnServer.listen(0, "127.0.0.1", resolve));
-    this.cdnUrl = `http://127.0.0.1:${(this.cdnServer.address() as AddressInfo).port}`;
+    this.cdnUrl = `${scheme}://${this.options.cdnHost ?? "127.0.0.1"}:${(this.cdnServer.address() as AddressInfo).port}`;
     return this;
   }
 
@@ -154,6 +175,7 @@ export class FakeHub {
     const path = decodeURIComponent(url.pathname);
     this.requests.push({
       method: req.method ?? "", path, range: req.headers.range, authorization: req.headers.authorization, origin,
+      ...(this.options.tls ? { servername: (req.socket as TLSSocket).servername || undefined } : {}),
     });
     let m: RegExpExecArray | null;
     if ((m = /^\/(?:api\/models\/)?([^/]+\/[^/]+)\//.exec(path)) && origin === "hub") {
