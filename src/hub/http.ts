@@ -52,11 +52,22 @@ export function httpRequest(method: "GET" | "HEAD", url: string, options: Reques
   });
 }
 
+/** OpenSSL's verdicts for a certificate chain that ends in a CA this process does not trust. */
+const UNTRUSTED_CERT_CODES = new Set([
+  "DEPTH_ZERO_SELF_SIGNED_CERT", "SELF_SIGNED_CERT_IN_CHAIN", "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+  "UNABLE_TO_GET_ISSUER_CERT", "UNABLE_TO_GET_ISSUER_CERT_LOCALLY", "CERT_UNTRUSTED",
+]);
+
 export function networkError(url: string, err: unknown): HubError {
   if (err instanceof HubError) return err;
   const e = err as NodeJS.ErrnoException;
   const reason = e.code ? `${e.code}${e.message && !e.message.includes(e.code) ? ` ${e.message}` : ""}` : String(e.message ?? err);
-  return new HubError(`cannot reach ${url}: ${reason}`, "network");
+  // Node trusts only its own CA bundle, not the system's: behind a TLS-inspecting proxy or with a
+  // private mirror the user has to name the CA, and the bare OpenSSL code does not say how.
+  const hint = e.code && UNTRUSTED_CERT_CODES.has(e.code)
+    ? " (the server's certificate is not signed by a CA that Node trusts; if a proxy or mirror uses its own CA, set NODE_EXTRA_CA_CERTS to that CA's PEM file)"
+    : "";
+  return new HubError(`cannot reach ${url}: ${reason}${hint}`, "network");
 }
 
 /** Single value of a header (first one if repeated), or undefined. */
