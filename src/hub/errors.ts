@@ -13,8 +13,15 @@ export type HubErrorKind =
   | "unsupported"; // the repository has no weights phi2 can read
 
 export class HubError extends Error {
-  constructor(message: string, readonly kind: HubErrorKind, readonly status?: number) {
+  /**
+   * A network failure that another try cannot mend (an untrusted certificate): thrown at once, not
+   * retried. It keeps kind "network", so a complete cached snapshot still serves.
+   */
+  readonly permanent: boolean;
+
+  constructor(message: string, readonly kind: HubErrorKind, readonly status?: number, options: { permanent?: boolean } = {}) {
     super(message);
     this.name = "HubError";
+    this.permanent = options.permanent ?? false;
   }
 }

@@ -64,10 +64,11 @@ export function networkError(url: string, err: unknown): HubError {
   const reason = e.code ? `${e.code}${e.message && !e.message.includes(e.code) ? ` ${e.message}` : ""}` : String(e.message ?? err);
   // Node trusts only its own CA bundle, not the system's: behind a TLS-inspecting proxy or with a
   // private mirror the user has to name the CA, and the bare OpenSSL code does not say how.
-  const hint = e.code && UNTRUSTED_CERT_CODES.has(e.code)
+  const untrusted = e.code !== undefined && UNTRUSTED_CERT_CODES.has(e.code);
+  const hint = untrusted
     ? " (the server's certificate is not signed by a CA that Node trusts; if a proxy or mirror uses its own CA, set NODE_EXTRA_CA_CERTS to that CA's PEM file)"
     : "";
-  return new HubError(`cannot reach ${url}: ${reason}${hint}`, "network");
+  return new HubError(`cannot reach ${url}: ${reason}${hint}`, "network", undefined, { permanent: untrusted });
 }
 
 /** Single value of a header (first one if repeated), or undefined. */
@@ -100,8 +101,8 @@ export function isTransientStatus(status: number): boolean {
 
 /**
  * Run `attempt` until it succeeds or fails `tries` times in a row without progress, waiting baseDelayMs,
- * 2x, 4x... between tries, while it fails with a network error (HubError kind "network"). Other errors
- * are thrown at once.
+ * 2x, 4x... between tries, while it fails with a network error (HubError kind "network"). Other errors,
+ * and permanent network ones (an untrusted certificate), are thrown at once.
  */
 export async function withRetries<T>(
   tries: number, baseDelayMs: number, attempt: (n: number) => Promise<T>, progressed?: () => boolean,
@@ -114,7 +115,7 @@ export async function withRetries<T>(
     try {
       return await attempt(n);
     } catch (err) {
-      if (!(err instanceof HubError) || err.kind !== "network") throw err;
+      if (!(err instanceof HubError) || err.kind !== "network" || err.permanent) throw err;
       failures = progressed?.() ? 1 : failures + 1;
       if (failures >= tries) throw err;
       await sleep(Math.min(baseDelayMs * 2 ** (failures - 1), 10_000));
