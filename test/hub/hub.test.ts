@@ -189,7 +189,7 @@ describe("robust downloads", () => {
       const lines: string[] = [];
       const start = hub.requests.length;
       const pulling = resolveModel("acme/tiny-phi", opts(hub, cacheDir, { log: (l) => lines.push(l) }));
-      for (let i = 0; i < 100 && !lines.some((l) => l.includes(`pid ${other.pid}`)); i++) await new Promise((r) => setTimeout(r, 20));
+      for (let i = 0; i < 750 && !lines.some((l) => l.includes(`pid ${other.pid}`)); i++) await new Promise((r) => setTimeout(r, 20));
       assert.ok(lines.some((l) => /model-00002-of-00002\.safetensors: another phi2 process .* waiting/.test(l)), lines.join("\n"));
       writeFileSync(join(blobs, sha256(shard)), shard); // the other process finishes...
       rmSync(lock); // ...and lets go

@@ -78,6 +78,9 @@ test("phi2 serve prints its URL, serves, and on SIGTERM finishes the running str
       model: (await client.models.list()).data[0].id,
       messages: [{ role: "user", content: "Hello" }],
       max_tokens: 30,
+      // greedy: at temperature 1 the chat format's <|endoftext|> stop string could be sampled (ignore_eos
+      // only keeps EOS from ending the stream as EOS) and end it before 30 tokens
+      temperature: 0,
       stream: true,
       stream_options: { include_usage: true },
       ignore_eos: true,

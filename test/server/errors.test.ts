@@ -4,7 +4,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import OpenAI from "openai";
-import { http, openai, useTinyServer, type RawResponse } from "./helpers.js";
+import { eventually, http, openai, useTinyServer, type RawResponse } from "./helpers.js";
 
 const KEY = "test-key-123";
 const auth = { authorization: `Bearer ${KEY}` };
@@ -123,14 +123,14 @@ test("429 with Retry-After when every slot is busy and the queue is full", async
   // One slot, queue of one: a long stream holds the slot, a second request waits, a third is refused.
   const controller = new AbortController();
   const stream = await tiny.client.completions.create(
-    { model: tiny.model.name, prompt: "hold", max_tokens: 200, stream: true, ignore_eos: true } as never,
+    { model: tiny.model.name, prompt: "hold", max_tokens: 240, stream: true, ignore_eos: true } as never,
     { signal: controller.signal },
   ) as unknown as AsyncIterable<unknown>;
   const iterator = stream[Symbol.asyncIterator]();
   await iterator.next(); // the first token: the stream holds the slot
   const waiting = http(tiny.server, "POST", "/v1/completions", { prompt: "wait", max_tokens: 2 }, auth);
   const health = async () => (await http(tiny.server, "GET", "/health")).json;
-  for (let i = 0; i < 200 && (await health()).queue_depth !== 1; i++) await new Promise((r) => setTimeout(r, 10));
+  await eventually(async () => (await health()).queue_depth === 1, 15_000, "the second request to queue");
   const refused = await http(tiny.server, "POST", "/v1/completions", { prompt: "refused", max_tokens: 2 }, auth);
   assertError(refused, 429, "queue_full");
   assert.equal(refused.headers.get("retry-after"), "1");

@@ -4,6 +4,7 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import type { LoadedModel } from "../../src/index.js";
 import { eventually, http, loadTiny, metrics, openai, serve } from "./helpers.js";
+import { FakeEngine, fakeLoadedModel } from "./fake-engine.js";
 
 let model: LoadedModel;
 
@@ -60,8 +61,9 @@ test("a model that failed to load: 500 model_load_failed, which the openai clien
 });
 
 test("the per-request timeout ends a generation with finish_reason length, and refuses one still queued", async () => {
-  // A quarter second: far less than 240 tokens take even on a fast machine (~1 ms each at best).
-  const server = await serve(model, { timeoutSeconds: 0.25 });
+  // A quarter second against 240 steps of at least 5 ms (the fake engine, one slot): the tiny model's
+  // ~1 ms steps on a fast idle machine would finish 240 tokens right at the deadline.
+  const server = await serve(fakeLoadedModel(new FakeEngine(1, 512, 5)), { timeoutSeconds: 0.25 });
   try {
     const t0 = performance.now();
     const cut = await http(server, "POST", "/v1/completions", { prompt: "long", max_tokens: 240, ignore_eos: true });

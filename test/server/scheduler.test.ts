@@ -205,15 +205,17 @@ test("an engine that fails for good fails running and queued sequences with a 50
 });
 
 test("drain waits for running sequences, refuses new ones, and ends what outlives the grace period", async () => {
-  const engine = new FakeEngine(2, 512, 1);
+  // A grace period the short sequence's 5 steps fit in even on a stalled machine, and a long one that
+  // cannot end within it (4000 steps of at least 1 ms).
+  const engine = new FakeEngine(2, 4096, 1);
   const { scheduler } = makeScheduler(engine);
   const short = run(scheduler, engine, range(4), greedy(5));
-  const long = run(scheduler, engine, range(4, 1), greedy(400));
-  const drained = await scheduler.drain(150);
+  const long = run(scheduler, engine, range(4, 1), greedy(4000));
+  const drained = await scheduler.drain(1000);
   assert.equal(drained, false, "the long sequence outlived the grace period");
   assert.equal((await short).ids.length, 5);
   const l = await long;
   assert.equal(l.finish, "abort");
-  assert.ok(l.ids.length > 0 && l.ids.length < 400);
+  assert.ok(l.ids.length > 0 && l.ids.length < 4000);
   assert.throws(() => scheduler.submit([{ promptIds: [1], options: greedy(1), onEvent: () => {} }]), (e: unknown) => e instanceof ApiError && e.status === 503);
 });
