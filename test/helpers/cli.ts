@@ -59,3 +59,18 @@ export async function waitForOutput(s: Spawned, check: (stdout: string, stderr: 
     await new Promise((r) => setTimeout(r, 20));
   }
 }
+
+/**
+ * `phi2 ...args` as a child whose environment is only PATH and `env` (no HF_TOKEN, proxy or cache
+ * variables of the machine running the tests leak in); resolves with its exit status and output.
+ */
+export function phi2CleanEnv(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [CLI_MAIN, ...args], { env: { PATH: process.env.PATH, ...env } });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d) => (stdout += d));
+    child.stderr.on("data", (d) => (stderr += d));
+    child.on("close", (code) => resolve({ code: code ?? -1, stdout, stderr }));
+  });
+}

@@ -4,7 +4,6 @@
 // cdn.fakehub.test), so a request that skipped the proxy could not reach them; the CLI trusts the
 // fixture certificate through NODE_EXTRA_CA_CERTS, as a user adds a private CA.
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, readdirSync } from "node:fs";
 import http from "node:http";
 import net, { type AddressInfo } from "node:net";
@@ -13,23 +12,14 @@ import { join } from "node:path";
 import type { Duplex } from "node:stream";
 import { fileURLToPath } from "node:url";
 import { after, before, test } from "node:test";
-import { CLI_MAIN } from "../helpers/cli.js";
+import { phi2CleanEnv } from "../helpers/cli.js";
 import { startFakeHub, tinyRepoFiles, type FakeHub } from "./fake-hub.js";
 
 const fixture = (name: string) => fileURLToPath(new URL(`../../../test/hub/fixtures/${name}`, import.meta.url));
 const CERT = fixture("fakehub-cert.pem");
 
 /** `phi2 pull -q ...args` in a child with only PATH and `env` as its environment. */
-function runPull(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CLI_MAIN, "pull", "-q", ...args], { env: { PATH: process.env.PATH, ...env } });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d) => (stdout += d));
-    child.stderr.on("data", (d) => (stderr += d));
-    child.on("close", (code) => resolve({ code: code ?? -1, stdout, stderr }));
-  });
-}
+const runPull = (args: string[], env: NodeJS.ProcessEnv) => phi2CleanEnv(["pull", "-q", ...args], env);
 
 let hub: FakeHub;
 let commit: string;

@@ -1,27 +1,15 @@
 // `phi2 pull` as a user runs it: a child process, the hub given by --hub-url / HF_ENDPOINT, the
 // cache by HF_HOME; stdout is the path, stderr the progress lines, errors one line and exit 1.
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { after, before, test } from "node:test";
+import { phi2CleanEnv } from "../helpers/cli.js";
 import { startFakeHub, tinyRepoFiles, type FakeHub } from "./fake-hub.js";
 
-const pullModule = fileURLToPath(new URL("../../src/cli/pull.js", import.meta.url));
-
-function runPull(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number; stdout: string; stderr: string }> {
-  const script = `const { pullCommand } = await import(${JSON.stringify(pullModule)}); await pullCommand().parseAsync(process.argv.slice(1), { from: "user" });`;
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ["--input-type=module", "-e", script, ...args], { env: { PATH: process.env.PATH, ...env } });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d) => (stdout += d));
-    child.stderr.on("data", (d) => (stderr += d));
-    child.on("close", (code) => resolve({ code: code ?? -1, stdout, stderr }));
-  });
-}
+/** `phi2 pull ...args` in a child with only PATH and `env` as its environment. */
+const runPull = (args: string[], env: NodeJS.ProcessEnv) => phi2CleanEnv(["pull", ...args], env);
 
 let hub: FakeHub;
 let commit: string;
@@ -56,17 +44,10 @@ test("phi2 pull fails with one line naming HF_TOKEN on a gated repo (endpoint fr
 });
 
 test("phi2 quantize takes a hub id with --hub-url and --revision, like run and pull", async () => {
-  const main = fileURLToPath(new URL("../../src/cli/main.js", import.meta.url));
   const home = mkdtempSync(join(tmpdir(), "phi2-pull-"));
   const out = join(home, "tiny-q8_0.gguf"); // never written: see below
-  const quantize = (...args: string[]) => new Promise<{ code: number; stderr: string }>((resolve) => {
-    const child = spawn(process.execPath, [main, "quantize", "-m", "acme/tiny-phi", "--type", "q8_0", "-o", out, "-q", "--hub-url", hub.url, ...args], {
-      env: { PATH: process.env.PATH, HF_HOME: home },
-    });
-    let stderr = "";
-    child.stderr.on("data", (d) => (stderr += d));
-    child.on("close", (code) => resolve({ code: code ?? -1, stderr }));
-  });
+  const quantize = (...args: string[]) =>
+    phi2CleanEnv(["quantize", "-m", "acme/tiny-phi", "--type", "q8_0", "-o", out, "-q", "--hub-url", hub.url, ...args], { HF_HOME: home });
   const bad = await quantize("--revision", "nope");
   assert.equal(bad.code, 1);
   assert.match(bad.stderr, /revision "nope" not found/);
