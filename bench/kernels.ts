@@ -28,7 +28,8 @@ const wPtr = alloc(maxK * 2560 * 4);
 const xPtr = alloc(maxT * maxK * 4);
 const outPtr = alloc(maxT * maxN * 4);
 const biasPtr = alloc(maxN * 4);
-// fill weights with small finite values valid in every type (bf16/f16 bit patterns of ~0.01..0.1)
+// fill weights with small finite values valid in every type (bf16/f16 bit patterns of ~0.01..0.1); any
+// order of them is a valid grouped layout (see _linear.ts), so the timings are those of the model's weights
 const u16 = new Uint16Array(memory.buffer);
 for (let i = wPtr / 2; i < (wPtr + maxK * 2560 * 4) / 2; i++) u16[i] = 0x2000 + (i * 7919) % 4096;
 const f32 = new Float32Array(memory.buffer);

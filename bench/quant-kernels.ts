@@ -55,7 +55,9 @@ for (const dtype of allTypes.filter((t) => types.includes(t))) {
   const bytes = weightBytes(dtype, N, K);
   const w = alloc(bytes);
   writeWeights(dtype, new Uint8Array(memory.buffer, w, bytes), N, K, wf, rand);
+  // the layout the model loads the weights into (bf16: rows grouped by 4, see _linear.ts)
   if (dtype !== "BF16") q.toKernelLayout(dtype as QuantDType, w, N, K, scratch);
+  else base.group_rows_16bit(w, N, K, scratch);
   const run = (T: number) => dtype === "BF16"
     ? () => base.linear_bf16(out, x, w, 0, T, K, N, false)
     : () => q.forType(dtype as QuantDType)(out, x, w, 0, T, K, N, false, scratch);

@@ -33,6 +33,7 @@ export interface KernelExports {
   convert_f16_to_f32(dst: number, src: number, n: number): void;
   convert_f32_to_bf16(dst: number, src: number, n: number): void;
   convert_f32_to_f16(dst: number, src: number, n: number): void;
+  group_rows_16bit(w: number, N: number, K: number, tmp: number): void;
   kernel_reserved_bytes(): number;
 }
 
@@ -59,10 +60,16 @@ export interface Kernels {
    * its place in the batch.
    */
   linear_f32: LinearKernel;
-  /** w bf16 (N, K); as linear_f32. */
+  /** w bf16 (N, K) in the grouped layout of group_rows_16bit (row-major when K % 8 != 0); as linear_f32. */
   linear_bf16: LinearKernel;
-  /** w IEEE half (N, K), finite values only (|x| < 2^72); as linear_f32. */
+  /** w IEEE half (N, K), finite values only (|x| < 2^72), grouped as for linear_bf16; as linear_f32. */
   linear_f16: LinearKernel;
+  /**
+   * Puts N rows of K bf16 / f16 weights, just written row-major at w, into the layout linear_bf16 and
+   * linear_f16 read (in place): with K % 8 == 0, each full group of 4 rows interleaved per 8 columns,
+   * so decode streams the weights as one sequence (see _linear.ts); a no-op otherwise. tmp: 8·K bytes.
+   */
+  group_rows_16bit(w: number, N: number, K: number, tmp: number): void;
   /** Per row of C: (x - mean) / sqrt(var + eps) * gamma + beta (biased variance). out may equal x. */
   layernorm(out: number, x: number, gamma: number, beta: number, T: number, C: number, eps: number): void;
   /** In place, tanh-approximated GELU (transformers' gelu_new). */
@@ -263,6 +270,13 @@ function checkedKernels(memory: WebAssembly.Memory, raw: KernelExports, reserved
     linear_f32: linear("linear_f32", raw.linear_f32, 4),
     linear_bf16: linear("linear_bf16", raw.linear_bf16, 2),
     linear_f16: linear("linear_f16", raw.linear_f16, 2),
+    group_rows_16bit(w, N, K, tmp) {
+      count("group_rows_16bit", "N", N, 1);
+      count("group_rows_16bit", "K", K, 1);
+      region("group_rows_16bit", "w", w, N * K * 2);
+      region("group_rows_16bit", "tmp", tmp, 8 * K);
+      raw.group_rows_16bit(w, N, K, tmp);
+    },
     layernorm(out, x, gamma, beta, T, C, eps) {
       count("layernorm", "T", T, 0);
       count("layernorm", "C", C, 1);

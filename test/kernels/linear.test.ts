@@ -1,5 +1,6 @@
 // linear_f32 / linear_bf16 / linear_f16 against the f64 reference: odd sizes (tails of every loop),
-// Phi-2-like sizes, both accumulate modes, bias on/off, several k chunks and token blocks.
+// Phi-2-like sizes, both accumulate modes, bias on/off, several k chunks and token blocks; 16-bit
+// weights in the grouped layout the model loads them into (K % 8 == 0) and row-major (otherwise).
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { Arena, EPS32, VARIANTS, assertClose, randomF32, rng } from "./harness.js";
@@ -20,6 +21,16 @@ function makeWeights(type: WeightType, rand: () => number, n: number): { stored:
   const exact = new Float32Array(n);
   for (let i = 0; i < n; i++) exact[i] = type === "bf16" ? bf16ToF32(bits[i]!) : f16ToF32(bits[i]!);
   return { stored: bits, values: exact };
+}
+
+/**
+ * The weights written into the arena as the model holds them: row-major, then (16-bit types) put in
+ * the kernels' grouped layout by group_rows_16bit, as loading a model does.
+ */
+function putWeights(arena: Arena, type: WeightType, stored: Float32Array | Uint16Array, N: number, K: number): number {
+  const ptr = arena.put(stored);
+  if (type !== "f32") arena.k.group_rows_16bit(ptr, N, K, arena.alloc(8 * K));
+  return ptr;
 }
 
 function kernelOf(arena: Arena, type: WeightType): LinearKernel {
@@ -47,7 +58,7 @@ function check(arena: Arena, type: WeightType, c: Case, seed: number): void {
   }
 
   const outPtr = arena.put(before);
-  kernelOf(arena, type)(outPtr, arena.put(x), arena.put(w.stored), bias ? arena.put(bias) : 0, T, K, N, c.accumulate ? 1 : 0);
+  kernelOf(arena, type)(outPtr, arena.put(x), putWeights(arena, type, w.stored, N, K), bias ? arena.put(bias) : 0, T, K, N, c.accumulate ? 1 : 0);
   assertClose(arena.f32(outPtr, T * N), want, tol, `linear_${type} ${JSON.stringify(c)}`);
 }
 
@@ -88,6 +99,10 @@ for (const variant of VARIANTS) for (const type of ["f32", "bf16", "f16"] as con
     check(arena, type, { T: 1, K: 4133, N: 5, accumulate: false, bias: true }, 301);
     check(arena, type, { T: 70, K: 33, N: 9, accumulate: true, bias: true }, 302);
     check(arena, type, { T: 130, K: 2049, N: 4, accumulate: false, bias: false }, 303);
+    // K % 8 == 0: 16-bit weights grouped by 4 rows, over several chunks, with leftover rows
+    check(arena, type, { T: 3, K: 2048 + 2048 + 40, N: 6, accumulate: true, bias: true }, 304);
+    check(arena, type, { T: 1, K: 2048 + 8, N: 11, accumulate: false, bias: true }, 305);
+    check(arena, type, { T: 70, K: 2048 + 24, N: 9, accumulate: true, bias: false }, 306);
   });
 }
 
@@ -106,7 +121,7 @@ function exhaustive(type: "bf16" | "f16", variant: (typeof VARIANTS)[number]): v
   const w = Uint16Array.from(finite);
   const arena = new Arena(8 << 20, variant);
   const kernel = kernelOf(arena, type);
-  const wPtr = arena.put(w);
+  const wPtr = putWeights(arena, type, w, N, K);
   const want = new Float32Array(N * K);
   for (let i = 0; i < w.length; i++) want[i] = decode(w[i]!);
 
@@ -165,14 +180,14 @@ for (const variant of VARIANTS) {
     const arena = new Arena(64 << 20, variant);
     let seed = 500;
     for (const type of ["f32", "bf16", "f16"] as const) {
-      for (const [K, N] of [[37, 7], [160, 9], [4133, 6]] as const) {
+      for (const [K, N] of [[37, 7], [160, 9], [4133, 6], [4136, 6]] as const) {
         const rand = rng(seed++);
         const T = 19;
         const x = randomF32(rand, T * K, -3, 3);
         const w = makeWeights(type, rand, N * K);
         const bias = randomF32(rand, N);
         const before = randomF32(rand, T * N);
-        const wPtr = arena.put(w.stored);
+        const wPtr = putWeights(arena, type, w.stored, N, K);
         const bPtr = arena.put(bias);
         const kernel = kernelOf(arena, type);
         const run = (t0: number, count: number): Float32Array => {

@@ -4,6 +4,7 @@
 // - T < SMALL_BATCH (decode, small batches) is memory bound: `linearSmallBatch` streams the weights
 //   once, 4 rows at a time, converted in registers by the generic row loops at the end of this file
 //   (rows4 / rows4x2 / rows1, one instance per weight type), one converted vector serving two tokens.
+//   16-bit weights are held grouped by 4 rows (below), so those 4 rows are one stream.
 // - T >= SMALL_BATCH (prefill) is compute bound: `linearPanels` converts 4 weight rows × PANEL_K
 //   columns into an f32 panel in static memory (L1-resident), then runs every token of the current
 //   token block against it, so the conversion is paid once per TOKEN_BLOCK tokens and the inner
@@ -50,6 +51,56 @@ export const PANEL: usize = memory.data(PANEL_ROWS * PANEL_K * 4, 64);
  * (row r at PANEL + r * PANEL_STRIDE). rows ≤ PANEL_ROWS, kc ≤ PANEL_K, k0 a multiple of PANEL_K.
  */
 export type PanelConverter = (w: usize, K: i32, n0: i32, rows: i32, k0: i32, kc: i32) => void;
+
+// ---- The grouped layout of 16-bit weights (bf16, f16) ----
+// With K % 8 == 0, every full group of 4 rows (rows n0 .. n0 + 3, n0 % 4 == 0) is held as, per 8
+// columns, the 4 rows' 16 bytes one after the other: column byte offset k of row r (k as in a row of
+// K values, k % 16 == 0) is at group + 4·k + 16·r. The group keeps its bytes (4 rows × 2K); rows past
+// the last full group, and weights with K % 8 != 0, stay row-major. Decode then reads the weights as
+// one stream: on this VM one stream runs at ~21 GB/s per thread where 4 row streams (rowBytes apart)
+// ran at ~13, and two threads at ~43 GB/s against ~25 (a /tmp probe, 2026-11-28; BENCHMARKS.md).
+
+/** Do 16-bit weights of K columns use the grouped layout? */
+// @ts-ignore: decorator
+@inline export function grouped16(K: i32): bool {
+  return (K & 7) == 0;
+}
+
+/**
+ * Rewrites N rows of K 16-bit weights at w from row-major into the grouped layout, in place;
+ * tmp: 8·K bytes of scratch. Does nothing when K % 8 != 0.
+ */
+export function groupRows16(w: usize, N: i32, K: i32, tmp: usize): void {
+  if (!grouped16(K)) return;
+  const rowBytes = <usize>K << 1;
+  for (let n0 = 0; n0 + 4 <= N; n0 += 4) {
+    const group = w + <usize>n0 * rowBytes;
+    memory.copy(tmp, group, rowBytes << 2);
+    for (let k: usize = 0; k < rowBytes; k += 16) {
+      const dst = group + (k << 2);
+      v128.store(dst, v128.load(tmp + k));
+      v128.store(dst, v128.load(tmp + rowBytes + k), 16);
+      v128.store(dst, v128.load(tmp + 2 * rowBytes + k), 32);
+      v128.store(dst, v128.load(tmp + 3 * rowBytes + k), 48);
+    }
+  }
+}
+
+/**
+ * Where row r (< rows) of a panel's rows n0 .. n0 + rows, from column k0 on, starts, and the byte step
+ * between its 16-byte vectors: the grouped layout for a full group of 16-bit weights, else row-major.
+ */
+// @ts-ignore: decorator
+@inline export function rowVectors16(w: usize, K: i32, n0: i32, rows: i32, r: i32, k0: i32): usize {
+  if (rows == 4 && grouped16(K)) return w + ((<usize>n0 * <usize>K + (<usize>k0 << 2)) << 1) + (<usize>r << 4);
+  return w + ((<usize>(n0 + r) * <usize>K + <usize>k0) << 1);
+}
+
+/** The byte step between a panel row's 16-byte vectors from rowVectors16: 64 in a group, else 16. */
+// @ts-ignore: decorator
+@inline export function vectorStep16(K: i32, rows: i32): usize {
+  return rows == 4 && grouped16(K) ? 64 : 16;
+}
 
 /**
  * Running value of 4 outputs after one chunk (see the canonical order): the first chunk adds the
@@ -312,7 +363,23 @@ export function rowsTail4<W>(x: usize, w0: usize, rowBytes: usize, kc: i32): v12
     let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
     const vecBytes = <usize>(kc & ~3) * sizeof<W>(); // weight bytes of whole 4-column vectors
     let k: usize = 0;
-    if (sizeof<W>() == 2) {
+    if (sizeof<W>() == 2 && grouped16(K)) {
+      // the grouped layout: the 4 rows' 8 columns are 64 consecutive bytes (kc % 8 == 0: no tails)
+      const g = r0 + (<usize>k0 << 3);
+      for (; k < vecBytes; k += 16) {
+        const xa = x4<W>(xk + (k << 1));
+        const xb = x4<W>(xk + (k << 1) + 16);
+        const p = g + (k << 2);
+        let v = v128.load(p);
+        a0 = madd(weightsHigh<W>(v), xb, madd(weightsLow<W>(v), xa, a0));
+        v = v128.load(p, 16);
+        a1 = madd(weightsHigh<W>(v), xb, madd(weightsLow<W>(v), xa, a1));
+        v = v128.load(p, 32);
+        a2 = madd(weightsHigh<W>(v), xb, madd(weightsLow<W>(v), xa, a2));
+        v = v128.load(p, 48);
+        a3 = madd(weightsHigh<W>(v), xb, madd(weightsLow<W>(v), xa, a3));
+      }
+    } else if (sizeof<W>() == 2) {
       const pairBytes = <usize>(kc & ~7) << 1; // ... of whole 8-column steps
       for (; k < pairBytes; k += 16) {
         const xa = x4<W>(xk + (k << 1));
@@ -360,7 +427,31 @@ export function rowsTail4<W>(x: usize, w0: usize, rowBytes: usize, kc: i32): v12
     let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
     let b0 = f32x4.splat(0), b1 = f32x4.splat(0), b2 = f32x4.splat(0), b3 = f32x4.splat(0);
     const vecBytes = <usize>(kc & ~3) * sizeof<W>();
-    for (let k: usize = 0; k < vecBytes; k += 4 * sizeof<W>()) {
+    let k: usize = 0;
+    if (sizeof<W>() == 2 && grouped16(K)) {
+      // the grouped layout (kc % 8 == 0): the 4-column steps below, each row's 8 bytes read from its
+      // place in the group's 64 bytes (one 16-byte load per row and 8 columns kept more values live
+      // than the 16 registers hold: 2.34 against 1.45 ms per token at T = 8)
+      const g = r0 + (<usize>k0 << 3);
+      for (; k < vecBytes; k += 8) {
+        const xv = x4<W>(xk + (k << 1));
+        const yv = x4<W>(yk + (k << 1));
+        const p = g + ((k & ~15) << 2) + (k & 15);
+        let wv = weights4<W>(p);
+        a0 = madd(wv, xv, a0);
+        b0 = madd(wv, yv, b0);
+        wv = weights4<W>(p + 16);
+        a1 = madd(wv, xv, a1);
+        b1 = madd(wv, yv, b1);
+        wv = weights4<W>(p + 32);
+        a2 = madd(wv, xv, a2);
+        b2 = madd(wv, yv, b2);
+        wv = weights4<W>(p + 48);
+        a3 = madd(wv, xv, a3);
+        b3 = madd(wv, yv, b3);
+      }
+    }
+    for (; k < vecBytes; k += 4 * sizeof<W>()) {
       const xv = x4<W>(xk + k * xPerW);
       const yv = x4<W>(yk + k * xPerW);
       let wv = weights4<W>(w0 + k);

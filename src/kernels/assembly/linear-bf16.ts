@@ -2,7 +2,7 @@
 // Summation order: the canonical one of _linear.ts (results do not depend on T or batch position).
 
 import {
-  PANEL, PANEL_STRIDE, SMALL_BATCH, linearPanels, linearSmallBatch, rows1, rows4, rows4x2,
+  PANEL, PANEL_STRIDE, SMALL_BATCH, linearPanels, linearSmallBatch, rowVectors16, rows1, rows4, rows4x2, vectorStep16,
 } from "./_linear";
 import { bf16Scalar } from "./_simd";
 
@@ -20,9 +20,11 @@ function bf16Panel(w: usize, K: i32, n0: i32, rows: i32, k0: i32, kc: i32): void
   const vecBytes = <usize>(kc & ~7) << 1;
   for (let r = 0; r < rows; r++) {
     const src = w + ((<usize>(n0 + r) * <usize>K + <usize>k0) << 1);
+    const vectors = rowVectors16(w, K, n0, rows, r, k0);
+    const step = vectorStep16(K, rows); // see the grouped layout in _linear.ts
     let dst = PANEL + <usize>r * PANEL_STRIDE;
-    for (let k: usize = 0; k < vecBytes; k += 16) {
-      const v = v128.load(src + k);
+    for (let k: usize = 0, p = vectors; k < vecBytes; k += 16, p += step) {
+      const v = v128.load(p);
       v128.store(dst + (k << 1), i32x4.shl(i32x4.extend_low_i16x8_u(v), 16));
       v128.store(dst + (k << 1), i32x4.shl(i32x4.extend_high_i16x8_u(v), 16), 16);
     }

@@ -10,7 +10,7 @@
 // panels hold w·2^-56, and both multiply the chunk sums by 2^56. (x beyond ±2^72 would overflow.)
 
 import {
-  PANEL, PANEL_STRIDE, SMALL_BATCH, linearPanels, linearSmallBatch, rows1, rows4, rows4x2,
+  PANEL, PANEL_STRIDE, SMALL_BATCH, linearPanels, linearSmallBatch, rowVectors16, rows1, rows4, rows4x2, vectorStep16,
 } from "./_linear";
 import { HALF_RESCALE, scaledF16At, scaledF16x4 } from "./_simd";
 
@@ -29,9 +29,11 @@ function f16Panel(w: usize, K: i32, n0: i32, rows: i32, k0: i32, kc: i32): void 
   const rescale = f32x4.splat(HALF_RESCALE);
   for (let r = 0; r < rows; r++) {
     const src = w + ((<usize>(n0 + r) * <usize>K + <usize>k0) << 1);
+    const vectors = rowVectors16(w, K, n0, rows, r, k0);
+    const step = vectorStep16(K, rows); // see the grouped layout in _linear.ts
     let dst = PANEL + <usize>r * PANEL_STRIDE;
-    for (let k: usize = 0; k < vecBytes; k += 16) {
-      const v = v128.load(src + k);
+    for (let k: usize = 0, p = vectors; k < vecBytes; k += 16, p += step) {
+      const v = v128.load(p);
       v128.store(dst + (k << 1), f32x4.mul(scaledF16x4(i32x4.extend_low_i16x8_s(v)), rescale));
       v128.store(dst + (k << 1), f32x4.mul(scaledF16x4(i32x4.extend_high_i16x8_s(v)), rescale), 16);
     }
