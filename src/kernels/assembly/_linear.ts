@@ -87,8 +87,9 @@ export function groupRows16(w: usize, N: i32, K: i32, tmp: usize): void {
 }
 
 /**
- * Where row r (< rows) of a panel's rows n0 .. n0 + rows, from column k0 on, starts, and the byte step
- * between its 16-byte vectors: the grouped layout for a full group of 16-bit weights, else row-major.
+ * Where row r (< rows) of a panel's rows n0 .. n0 + rows, from column k0 on, starts (its 16-byte
+ * vectors lie vectorStep16 bytes apart): the grouped layout for a full group of 16-bit weights, else
+ * row-major.
  */
 // @ts-ignore: decorator
 @inline export function rowVectors16(w: usize, K: i32, n0: i32, rows: i32, r: i32, k0: i32): usize {
