@@ -29,13 +29,11 @@ export interface FileMetadata {
   etag: string;
   /** X-Linked-Size or Content-Length: bytes of the real file (not of an LFS pointer). */
   size?: number;
-  /** Where to GET the bytes: the resolve URL itself, or the CDN URL it redirects to. */
-  location: string;
   /**
-   * True when the location is on another origin than the hub (an LFS file on the CDN): the token must
-   * not go there. A same-origin location (the hub's resolve-cache, a renamed repository) still needs it.
+   * Where to GET the bytes: the resolve URL itself, or the URL it redirects to (the CDN for an LFS
+   * file, where the token must not go; the hub's resolve-cache or a renamed repository, where it must).
    */
-  foreignLocation: boolean;
+  location: string;
 }
 
 export interface RepoRef {
@@ -48,12 +46,17 @@ export function authHeaders(settings: HubSettings): Record<string, string> {
   return settings.token ? { authorization: `Bearer ${settings.token}` } : {};
 }
 
-/**
- * huggingface_hub keeps Authorization on a redirect within one host and drops it for another: the
- * token is for the hub only, and a signed CDN URL refuses a second credential.
- */
 export function sameOrigin(a: string, b: string): boolean {
   return new URL(a).origin === new URL(b).origin;
+}
+
+/**
+ * The Authorization header for a request to `url`: the token on the hub's own origin only. huggingface_hub
+ * keeps Authorization on a redirect within one host and drops it for another: the token is for the hub,
+ * and a signed CDN URL refuses a second credential.
+ */
+export function hubAuth(settings: HubSettings, url: string): Record<string, string> {
+  return sameOrigin(url, settings.endpoint) ? authHeaders(settings) : {};
 }
 
 /** hf_hub_url: {endpoint}/{repo}/resolve/{revision}/{file}, revision fully escaped, file per segment. */
@@ -105,7 +108,7 @@ export async function fetchRepoInfo(ctx: HubContext, repo: string, revision: str
     let res: HttpResponse;
     let auth: Record<string, string>;
     for (let hop = 0; ; hop++) {
-      auth = sameOrigin(url, start) ? authHeaders(settings) : {};
+      auth = hubAuth(settings, url);
       res = await httpRequest("GET", url, { headers: { ...auth, accept: "application/json" }, timeoutMs: ctx.timeoutMs, proxy: ctx.settings.proxy });
       const location = header(res.headers, "location");
       if (res.status < 300 || res.status >= 400 || location === undefined) break;
@@ -158,7 +161,7 @@ export async function fetchFileMetadata(ctx: HubContext, repo: string, revision:
     let linkedSize: string | undefined;
     for (let hop = 0; hop < 10; hop++) {
       // Only the hub's own origin ever sees the token, whatever host a redirect points to.
-      const auth: Record<string, string> = sameOrigin(url, resolveAt) ? authHeaders(settings) : {};
+      const auth = hubAuth(settings, url);
       const res = await httpRequest("HEAD", url, { headers: auth, timeoutMs: ctx.timeoutMs, proxy: ctx.settings.proxy });
       res.discard();
       if (res.status >= 400) throw statusError(res, { repo, revision, file }, auth.authorization !== undefined);
@@ -180,7 +183,7 @@ export async function fetchFileMetadata(ctx: HubContext, repo: string, revision:
       const sizeText = linkedSize ?? header(res.headers, "content-length");
       const size = sizeText !== undefined && /^\d+$/.test(sizeText) ? Number(sizeText) : undefined;
       const bytesAt = isRedirect ? new URL(location!, url).toString() : url;
-      return { commit, etag, size, location: bytesAt, foreignLocation: !sameOrigin(bytesAt, resolveAt) };
+      return { commit, etag, size, location: bytesAt };
     }
     throw new HubError(`${repo}/${file}: too many redirects`, "http");
   });

@@ -7,7 +7,7 @@ import { createHash, type Hash } from "node:crypto";
 import { createReadStream, existsSync, mkdirSync, renameSync, rmSync, statSync } from "node:fs";
 import { open } from "node:fs/promises";
 import { dirname } from "node:path";
-import { authHeaders, fetchFileMetadata, sameOrigin, statusError, type FileMetadata, type HubContext } from "./api.js";
+import { fetchFileMetadata, hubAuth, sameOrigin, statusError, type FileMetadata, type HubContext } from "./api.js";
 import type { RepoCache } from "./cache.js";
 import { HubError } from "./errors.js";
 import { header, httpRequest, networkError, withRetries, type HttpResponse } from "./http.js";
@@ -163,7 +163,7 @@ async function getFollowingRedirects(
   ctx: HubContext, meta: FileMetadata, have: number,
 ): Promise<{ res: HttpResponse; tokenSent: boolean; url: string }> {
   let url = meta.location;
-  let auth: Record<string, string> = meta.foreignLocation ? {} : authHeaders(ctx.settings);
+  let auth = hubAuth(ctx.settings, url);
   for (let hop = 0; hop < 10; hop++) {
     const headers: Record<string, string> = { ...auth };
     if (have > 0) headers.range = `bytes=${have}-`;
