@@ -55,7 +55,7 @@ const collect = (v: string, prev: string[] = []) => [...prev, v];
 export interface ModelOptionSettings {
   /** Smallest --ctx-size accepted (default 1). */
   minCtxSize?: number;
-  /** -r for --revision (chat, serve: as `pull -r`); elsewhere -r means something else or is free. */
+  /** -r for --revision (serve, as `pull -r`); elsewhere -r means something else (run, chat: --reverse-prompt) or is free. */
   shortRevision?: boolean;
 }
 

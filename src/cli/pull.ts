@@ -1,7 +1,7 @@
 // phi2 pull: download a model from the Hugging Face hub into the shared hub cache; prints its path.
 import { Command } from "commander";
 import { DEFAULT_MODEL_ID, pullModel } from "../index.js";
-import { fail } from "./options.js";
+import { fail, hubOptions } from "./options.js";
 
 interface PullOpts { revision?: string; hubUrl?: string; quiet?: boolean }
 
@@ -20,7 +20,7 @@ export function pullCommand(): Command {
       try {
         // -q forces quiet; without it progress stays undefined so HF_HUB_DISABLE_PROGRESS_BARS decides, as in the library.
         const progress = o.quiet ? false : undefined;
-        const result = await pullModel(model, { revision: o.revision, hubUrl: o.hubUrl, progress, log: o.quiet ? () => {} : undefined });
+        const result = await pullModel(model, { ...hubOptions(o), progress, log: o.quiet ? () => {} : undefined });
         process.stdout.write(result.path + "\n");
       } catch (e) {
         fail(e);

@@ -82,7 +82,6 @@ function isProjector(file: string): boolean {
   return /^mmproj/i.test(file.split("/").pop()!);
 }
 
-
 /** With no ":QUANT", a repository of several GGUF files gives this one (else its first), as llama.cpp's -hf and Ollama do. */
 export const DEFAULT_GGUF_QUANT = "Q4_K_M";
 

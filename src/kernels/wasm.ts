@@ -37,6 +37,11 @@ export interface KernelExports {
   kernel_reserved_bytes(): number;
 }
 
+/** Scratch bytes group_rows_16bit needs for rows of K weights (a copy of one group of 4 rows). */
+export function groupScratchBytes(K: number): number {
+  return 8 * K;
+}
+
 /**
  * A linear kernel: out (T, N) = [out +] [bias (N) +] x (T, K) · w (N, K)ᵀ; bias 0 = none; accumulate
  * truthy adds to out's current values. out must not overlap x or w. f32 accumulation.
@@ -67,7 +72,8 @@ export interface Kernels {
   /**
    * Puts N rows of K bf16 / f16 weights, just written row-major at w, into the layout linear_bf16 and
    * linear_f16 read (in place): with K % 8 == 0, each full group of 4 rows interleaved per 8 columns,
-   * so decode streams the weights as one sequence (see _linear.ts); a no-op otherwise. tmp: 8·K bytes.
+   * so decode streams the weights as one sequence (see _linear.ts); a no-op otherwise. tmp:
+   * groupScratchBytes(K) bytes.
    */
   group_rows_16bit(w: number, N: number, K: number, tmp: number): void;
   /** Per row of C: (x - mean) / sqrt(var + eps) * gamma + beta (biased variance). out may equal x. */
@@ -274,7 +280,7 @@ function checkedKernels(memory: WebAssembly.Memory, raw: KernelExports, reserved
       count("group_rows_16bit", "N", N, 1);
       count("group_rows_16bit", "K", K, 1);
       region("group_rows_16bit", "w", w, N * K * 2);
-      region("group_rows_16bit", "tmp", tmp, 8 * K);
+      region("group_rows_16bit", "tmp", tmp, groupScratchBytes(K));
       raw.group_rows_16bit(w, N, K, tmp);
     },
     layernorm(out, x, gamma, beta, T, C, eps) {

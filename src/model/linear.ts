@@ -1,7 +1,7 @@
 // Picks the matrix kernel for a weight's held dtype. Every kernel computes
 // out(T, N) = [out +] bias + x(T, K) · W(N, K)^T; quantized ones quantize x into the scratch area first.
 import type { DType } from "../formats/tensor.js";
-import type { Kernels } from "../kernels/wasm.js";
+import { groupScratchBytes, type Kernels } from "../kernels/wasm.js";
 import { layoutScratchBytes, quantKernels, quantScratchBytes, type QuantDType, type QuantKernels } from "../kernels/quant-kernels.js";
 
 export type LinearFn = (
@@ -11,7 +11,7 @@ export type LinearFn = (
 /** Scratch bytes the quantized kernels need for T rows of K activations (and toKernelLayout for K columns). */
 export function linearScratchBytes(T: number, K: number): number {
   const k = Math.ceil(K / 32) * 32;
-  return Math.max(quantScratchBytes(T, k), layoutScratchBytes("Q8_0", k), layoutScratchBytes("Q4_0", k), 8 * k);
+  return Math.max(quantScratchBytes(T, k), layoutScratchBytes("Q8_0", k), layoutScratchBytes("Q4_0", k), groupScratchBytes(k));
 }
 
 /** The quantized kernels of a kernel instance, bound once. */

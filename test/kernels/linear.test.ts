@@ -5,7 +5,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { Arena, EPS32, VARIANTS, assertClose, randomF32, rng } from "./harness.js";
 import { bf16ToF32, f16ToF32, f32ToBf16Array, f32ToF16Array, linear } from "../../src/kernels/reference.js";
-import type { LinearKernel } from "../../src/kernels/wasm.js";
+import { groupScratchBytes, type LinearKernel } from "../../src/kernels/wasm.js";
 
 type WeightType = "f32" | "bf16" | "f16";
 
@@ -29,7 +29,7 @@ function makeWeights(type: WeightType, rand: () => number, n: number): { stored:
  */
 function putWeights(arena: Arena, type: WeightType, stored: Float32Array | Uint16Array, N: number, K: number): number {
   const ptr = arena.put(stored);
-  if (type !== "f32") arena.k.group_rows_16bit(ptr, N, K, arena.alloc(8 * K));
+  if (type !== "f32") arena.k.group_rows_16bit(ptr, N, K, arena.alloc(groupScratchBytes(K)));
   return ptr;
 }
 
