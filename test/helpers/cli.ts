@@ -38,7 +38,12 @@ export interface Spawned {
  * `env` is added to this process's environment.
  */
 export function spawnPhi2(args: string[], input?: string, env?: NodeJS.ProcessEnv): Spawned {
-  const child = spawn(process.execPath, [CLI_MAIN, ...args], { env: { ...process.env, ...env } });
+  return spawnWithEnv(args, input, { ...process.env, ...env });
+}
+
+/** spawnPhi2 with `env` as the child's whole environment. */
+function spawnWithEnv(args: string[], input: string | undefined, env: NodeJS.ProcessEnv): Spawned {
+  const child = spawn(process.execPath, [CLI_MAIN, ...args], { env });
   let stdout = "";
   let stderr = "";
   child.stdout.setEncoding("utf8").on("data", (d: string) => (stdout += d));
@@ -64,13 +69,8 @@ export async function waitForOutput(s: Spawned, check: (stdout: string, stderr: 
  * `phi2 ...args` as a child whose environment is only PATH and `env` (no HF_TOKEN, proxy or cache
  * variables of the machine running the tests leak in); resolves with its exit status and output.
  */
-export function phi2CleanEnv(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CLI_MAIN, ...args], { env: { PATH: process.env.PATH, ...env } });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d) => (stdout += d));
-    child.stderr.on("data", (d) => (stderr += d));
-    child.on("close", (code) => resolve({ code: code ?? -1, stdout, stderr }));
-  });
+export async function phi2CleanEnv(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number; stdout: string; stderr: string }> {
+  const s = spawnWithEnv(args, undefined, { PATH: process.env.PATH, ...env });
+  const { code } = await s.exited;
+  return { code: code ?? -1, stdout: s.stdout(), stderr: s.stderr() };
 }
