@@ -1,11 +1,11 @@
 // npm run bench: our engine and llama.cpp (node-llama-cpp 3.21.1) on the full-size random Phi-2 (speed
 // does not depend on weight values), the same files for both, each measurement in its own process
 // (so peak RSS is that run's alone). Generates what it needs once into $PHI2_BENCH_DIR (default: the
-// OS temp dir): the HF folder in bf16 (5.56 GB) and GGUFs in f16, q8_0, q4_0 written by our quantizer.
+// OS temp dir): the HF folder in bf16 (5.56 GB) and GGUFs in f16, q8_0, q4_0, q4_k written by our quantizer.
 // Prints a Markdown table and appends it to BENCHMARKS.md.
 //
 // Environment: PHI2_BENCH_THREADS (2), PHI2_BENCH_PROMPT (512), PHI2_BENCH_DECODE (128),
-// PHI2_BENCH_ONLY (comma list of rows: bf16,f16,q8_0,q4_0; default all), PHI2_BENCH_NO_LLAMA=1,
+// PHI2_BENCH_ONLY (comma list of rows: bf16,f16,q8_0,q4_0,q4_k; default all), PHI2_BENCH_NO_LLAMA=1,
 // PHI2_BENCH_ROUNDS (1): rounds per row, each one measurement of our engine then one of llama.cpp; with
 // more than one the table shows medians and lists each round's ratios. A VM whose speed drifts by tens of
 // percent from minute to minute makes a single pair of runs a poor ratio; adjacent pairs fare better.
@@ -28,7 +28,8 @@ const benchDir = process.env.PHI2_BENCH_DIR ?? join(tmpdir(), "phi2-bench");
 const threads = Number(process.env.PHI2_BENCH_THREADS ?? "2");
 const promptTokens = Number(process.env.PHI2_BENCH_PROMPT ?? "512");
 const decodeTokens = Number(process.env.PHI2_BENCH_DECODE ?? "128");
-const only = (process.env.PHI2_BENCH_ONLY ?? "bf16,f16,q8_0,q4_0").split(",");
+const ROWS = ["bf16", "f16", "q8_0", "q4_0", "q4_k"] as const;
+const only = (process.env.PHI2_BENCH_ONLY ?? ROWS.join(",")).split(",");
 const withLlama = process.env.PHI2_BENCH_NO_LLAMA !== "1";
 const rounds = Number(process.env.PHI2_BENCH_ROUNDS ?? "1");
 if (!Number.isInteger(rounds) || rounds < 1) throw new RangeError(`PHI2_BENCH_ROUNDS must be a positive integer, got ${process.env.PHI2_BENCH_ROUNDS}`);
@@ -84,10 +85,10 @@ function medianOf(ms: Measurement[]): Measurement | undefined {
 interface Row { weights: string; ours: Measurement[]; llama: Measurement[][] }
 const rows: Row[] = [];
 for (const w of only) {
-  if (w !== "bf16" && w !== "f16" && w !== "q8_0" && w !== "q4_0") throw new Error(`PHI2_BENCH_ONLY: unknown row "${w}" (bf16, f16, q8_0, q4_0)`);
+  if (!(ROWS as readonly string[]).includes(w)) throw new Error(`PHI2_BENCH_ONLY: unknown row "${w}" (${ROWS.join(", ")})`);
   // llama.cpp reads the bf16 model as F16 (the f16 row); our engine runs the HF folder as published.
   const row: Row = { weights: w === "bf16" ? "bf16 (HF safetensors)" : `${w} (GGUF)`, ours: [], llama: llamaBuilds.map(() => []) };
-  const source = w === "bf16" ? bf16Folder() : await gguf(w);
+  const source = w === "bf16" ? bf16Folder() : await gguf(w as QuantizeType);
   for (let r = 1; r <= rounds; r++) {
     console.error(`measuring ${w}${rounds > 1 ? `, round ${r} of ${rounds}` : ""} ...`);
     row.ours.push(measureOurs(source));

@@ -3,8 +3,8 @@
 // holds the float kernels): give quantKernels() the exports and memory of an instance made by instantiateKernels().
 //
 // Contract: out (T, N) = [out +] [bias (N) +] x (T, K) · w (N, K)ᵀ, w in the kernels' layout: ggml's
-// block layout (N rows of K / blockSize blocks), except Q8_0 and Q4_0, whose full groups of 4 rows are
-// interleaved per block (toKernelLayout, once after loading). The kernel first quantizes x to int8 per
+// block layout (N rows of K / blockSize blocks), except Q8_0, Q4_0 and Q4_K, whose full groups of 4 rows
+// are interleaved per block (toKernelLayout, once after loading). The kernel first quantizes x to int8 per
 // 32 values into `scratch` (owned by the caller, quantScratchBytes(T, K) bytes, 16-byte aligned), then
 // does integer dot products.
 import { dequantizeRow, fp16ToFp32, fp32ToFp16, rowBytes } from "../formats/ggml-quants.js";
@@ -23,6 +23,7 @@ export interface QuantKernelExports {
   linear_q6_k(out: number, x: number, w: number, bias: number, T: number, K: number, N: number, accumulate: number, scratch: number): void;
   repack_q8_0(w: number, N: number, K: number, tmp: number): void;
   repack_q4_0(w: number, N: number, K: number, tmp: number): void;
+  repack_q4_k(w: number, N: number, K: number, tmp: number): void;
 }
 
 export interface QuantKernels {
@@ -34,14 +35,17 @@ export interface QuantKernels {
   forType(dtype: QuantDType): QuantLinearKernel;
   /**
    * Rewrites N rows of K values of ggml blocks at w, in place, into the layout the kernel for dtype
-   * takes (a no-op but for Q8_0 and Q4_0). tmp: layoutScratchBytes(dtype, K) bytes.
+   * takes (a no-op for Q6_K). tmp: layoutScratchBytes(dtype, K) bytes.
    */
   toKernelLayout(dtype: QuantDType, w: number, N: number, K: number, tmp: number): void;
 }
 
+/** The repacking function of the types whose kernel layout is not ggml's. */
+const REPACK = { Q8_0: "repack_q8_0", Q4_0: "repack_q4_0", Q4_K: "repack_q4_k" } as const;
+
 /** Scratch bytes toKernelLayout needs: 4 rows. */
 export function layoutScratchBytes(dtype: QuantDType, K: number): number {
-  return dtype === "Q8_0" || dtype === "Q4_0" ? 4 * rowBytes(dtype, K) : 0;
+  return dtype in REPACK ? 4 * rowBytes(dtype, K) : 0;
 }
 
 /** Values per weight block that K must be a multiple of. */
@@ -105,11 +109,12 @@ export function quantKernels(exports: object, memory: WebAssembly.Memory, reserv
       }
     },
     toKernelLayout: (dtype, w, N, K, tmp) => {
-      if (dtype !== "Q8_0" && dtype !== "Q4_0") return;
-      const name = dtype === "Q8_0" ? "repack_q8_0" : "repack_q4_0";
+      if (dtype === "Q6_K") return;
+      const name = REPACK[dtype];
       const repack = raw[name];
       if (typeof repack !== "function") throw new Error(`kernels.wasm has no ${name} (rebuild with node scripts/build-kernels.mjs)`);
-      if (K % 32 !== 0) throw new RangeError(`${name}: K = ${K} must be a multiple of 32`);
+      const align = quantKAlignment(dtype);
+      if (K % align !== 0) throw new RangeError(`${name}: K = ${K} must be a multiple of ${align}`);
       region(name, "w", w, N * rowBytes(dtype, K));
       region(name, "tmp", tmp, layoutScratchBytes(dtype, K));
       repack(w, N, K, tmp);

@@ -11,7 +11,7 @@ export type LinearFn = (
 /** Scratch bytes the quantized kernels need for T rows of K activations (and toKernelLayout for K columns). */
 export function linearScratchBytes(T: number, K: number): number {
   const k = Math.ceil(K / 32) * 32;
-  return Math.max(quantScratchBytes(T, k), layoutScratchBytes("Q8_0", k), layoutScratchBytes("Q4_0", k), groupScratchBytes(k));
+  return Math.max(quantScratchBytes(T, k), layoutScratchBytes("Q8_0", k), layoutScratchBytes("Q4_0", k), layoutScratchBytes("Q4_K", Math.ceil(K / 256) * 256), groupScratchBytes(k));
 }
 
 /** The quantized kernels of a kernel instance, bound once. */
@@ -28,7 +28,7 @@ function isQuant(dtype: DType): dtype is QuantDType {
 
 /**
  * Puts a matrix just loaded in ggml's / the file's layout into the layout its kernel takes (in place;
- * Q8_0 and Q4_0: see QuantKernels.toKernelLayout; BF16 and F16: Kernels.group_rows_16bit).
+ * Q8_0, Q4_0 and Q4_K: see QuantKernels.toKernelLayout; BF16 and F16: Kernels.group_rows_16bit).
  * scratch: linearScratchBytes(T ≥ 1, cols) bytes.
  */
 export function toKernelLayout(k: Kernels, dtype: DType, w: number, rows: number, cols: number, scratch: number): void {

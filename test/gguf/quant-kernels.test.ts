@@ -341,3 +341,65 @@ function kernelModuleAvailable(variant: KernelVariant): boolean {
     return false;
   }
 }
+
+// Q4_K with every scale and quant byte random (every bit pattern of them is a valid block) and the
+// super-block scales d and dmin normal, f16 subnormal (rows 5, 6: common in real files, where the
+// largest sub-block scale / 63 is tiny) or negative (row 7), plus rows of all-15 nibbles with all-63
+// scales and minimums. N = 10: two 4-row groups of the kernel layout and two rows left in ggml's.
+// Decode (T = 1), a small batch (T = 2) and the panels (T = 9), each build: against the twin, and bit
+// for bit across T.
+test("linear_q4_k: random-byte blocks with subnormal and negative scales match the twin in each build, decode and panels alike", () => {
+  const K = 512, N = 10, T = 9;
+  const rand = rng(42);
+  const rb = rowBytes("Q4_K", K);
+  const w = new Uint8Array(N * rb);
+  const half = (n: number): number => {
+    if (n === 5 || n === 6) return 1 + Math.floor(rand() * 0x3ff); // subnormal
+    return (n === 7 ? 0x8000 : 0) | (0x0c00 + Math.floor(rand() * 0x800)); // 2^-12 .. 2^-10
+  };
+  for (let n = 0; n < N; n++) {
+    for (let sb = 0; sb < K / 256; sb++) {
+      const p = n * rb + sb * 144;
+      if (n === 0 || n === 9) w.fill(0xff, p + 4, p + 144);
+      else for (let i = 4; i < 144; i++) w[p + i] = Math.floor(rand() * 256);
+      const d = half(n), dmin = half(n);
+      w[p] = d & 0xff;
+      w[p + 1] = d >> 8;
+      w[p + 2] = dmin & 0xff;
+      w[p + 3] = dmin >> 8;
+    }
+  }
+  const rand2 = rng(6);
+  const gauss = (): number => Math.sqrt(-2 * Math.log(rand2() + 1e-12)) * Math.cos(2 * Math.PI * rand2());
+  const x = new Float32Array(T * K).map((_, i) => (Math.floor(i / K) === 0 ? 1 : gauss()));
+  const twin = new Float32Array(T * N);
+  linearQuantRef("Q4_K", twin, x, w, null, T, K, N, false);
+  const deq = new Float32Array(N * K);
+  for (let n = 0; n < N; n++) dequantizeRow("Q4_K", w, n * rb, K, deq, n * K);
+  const variants: KernelVariant[] = kernelModuleAvailable("relaxed") ? ["baseline", "relaxed"] : ["baseline"];
+  for (const variant of variants) {
+    const a = new Arena(variant);
+    const pw = a.put(w);
+    const scratch = a.alloc(Math.max(quantScratchBytes(T, K), layoutScratchBytes("Q4_K", K)));
+    a.q.toKernelLayout("Q4_K", pw, N, K, scratch);
+    const px = a.put(x);
+    const run = (t0: number, tn: number): Float32Array => {
+      const out = a.alloc(tn * N * 4);
+      a.q.linear_q4_k(out, px + t0 * K * 4, pw, 0, tn, K, N, false, scratch);
+      return a.f32(out, tn * N);
+    };
+    const batch = run(0, T);
+    const pair = run(3, 2);
+    for (let t = 0; t < T; t++) {
+      const alone = run(t, 1);
+      for (let n = 0; n < N; n++) {
+        let mag = 0;
+        for (let i = 0; i < K; i++) mag += Math.abs(deq[n * K + i]! * x[t * K + i]!);
+        const label = `${variant} token ${t} row ${n}`;
+        assert.ok(mag > 0 && Math.abs(alone[n]! - twin[t * N + n]!) <= 1e-5 * mag, `${label}: kernel ${alone[n]} vs twin ${twin[t * N + n]}`);
+        assert.ok(Object.is(alone[n], batch[t * N + n]), `${label}: T = 1 ${alone[n]} vs T = ${T} ${batch[t * N + n]}`);
+        if (t === 3 || t === 4) assert.ok(Object.is(alone[n], pair[(t - 3) * N + n]), `${label}: T = 1 ${alone[n]} vs T = 2 ${pair[(t - 3) * N + n]}`);
+      }
+    }
+  }
+});

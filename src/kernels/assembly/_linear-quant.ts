@@ -1,4 +1,4 @@
-// Shared machinery of the ggml-quantized linear kernels (linear-q8_0.ts, linear-q4_0.ts, linear-q4_k.ts):
+// Shared machinery of the ggml-quantized linear kernels (linear-q8_0.ts, linear-q4_0.ts, linear-q4_k.ts,
 // out (T, N) [+]= x (T, K) · w (N, K)ᵀ [+ bias], w in ggml's block layout, integer dot products.
 //
 // As ggml does (vec_dot_q8_0_q8_0 / q4_0_q8_0), the activations are first quantized to int8 per block
@@ -27,7 +27,7 @@
 // Integer totals of 4 blocks or 4 rows come out of transposing adds (pairs16 / totals16 ...), so a
 // block costs one int → float conversion and one madd per 4 rows, as in ggml's vec_dot loops.
 
-// Decode and small batches (below each kernel's SMALL_BATCH; q4_k: T = 1) stream the weights once, 1 or 4 rows at
+// Decode and small batches (below each kernel's SMALL_BATCH) stream the weights once, 1 or 4 rows at
 // a time. Larger batches and prefill repack 4 rows × QPANEL_K columns into a row-interleaved panel, as
 // ggml's repacked gemm kernels do: each 16-byte vector holds the same few columns of the 4 rows, so one
 // dot against those columns of a token broadcast to all lanes gives the 4 rows' partial sums in the 4

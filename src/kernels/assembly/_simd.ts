@@ -82,6 +82,19 @@
   return (h & 0x8000) != 0 ? -v : v;
 }
 
+/**
+ * f16ExactAt for four halves at once (zero-extended into i32 lanes): the same bits, subnormals through
+ * an integer conversion (no f32 subnormal on the way), finite values only.
+ */
+// @ts-ignore: decorator
+@inline export function f16x4Exact(h: v128): v128 {
+  const mag = v128.and(h, i32x4.splat(0x7fff));
+  const normal = i32x4.add(i32x4.shl(mag, 13), i32x4.splat(0x38000000));
+  const subnormal = f32x4.mul(f32x4.convert_i32x4_s(mag), f32x4.splat(<f32>5.9604644775390625e-8));
+  const v = v128.bitselect(normal, subnormal, i32x4.ge_s(mag, i32x4.splat(0x400)));
+  return v128.or(v, i32x4.shl(v128.and(h, i32x4.splat(0x8000)), 16));
+}
+
 /** The halves at p0..p3 as four f32 lanes (f16x4 of a gather; finite values only). */
 // @ts-ignore: decorator
 @inline export function f16x4Gather(p0: usize, p1: usize, p2: usize, p3: usize): v128 {

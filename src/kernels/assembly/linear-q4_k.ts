@@ -6,24 +6,39 @@
 // accurate and share the scratch layout of the other kernels), so per sub-block
 //   Σ_i w_i x_i ≈ d·sc_j·dx_j · Σ_i q_i qx_i − dmin·m_j · (dx_j · Σ_i qx_i),
 // each sub-block being one block of the summation order in _linear-quant.ts.
+//
+// Kernel layout (repack_q4_k, done once at load, in place, same size): every full group of 4 rows is
+// interleaved per super-block (576 bytes) as
+//   { f16 d[4]; f16 dmin[4]; u8 scales[12][4]; u8 qs[4 chunks][4 rows][32] }
+// (scale byte j of row r at 16 + 4j + r): decode reads one stream per group, unpacks the 4 rows'
+// scales with a few vector operations instead of once per row (the scale work, not the memory, bounded
+// the one-row loop: 7-11 GB/s per thread against Q8_0's 18-20), and the panels take the unpacked
+// scales as they are. Rows past the last full group stay in ggml's layout.
 
-import { f16ExactAt, f16Scalar, hsum } from "./_simd";
+import { f16ExactAt, f16Scalar, f16x4Exact, hsum } from "./_simd";
 import {
-  IPANEL, IPANEL8, PMIN, PSCALE, QPANEL_K, accumulateBlock, chunkRunning, dot32, fence, highNibbles, laneRow,
-  linearQuantPanels, lowNibbles, nibble0, nibble1, nibble2, nibble3, nibblePairs, nibblePartial8,
-  nibbleTotals, quantizeActivations, storeTransposed, x8Base, xdBase, xsBase,
+  IPANEL, IPANEL8, PMIN, PSCALE, QPANEL_K, accumulateBlock, chunkRunning, chunkRunning4, chunkSum, dot32, fence,
+  highNibbles, laneRow, linearQuantPanels, lowNibbles, nibble0, nibble1, nibble2, nibble3, nibblePairs,
+  nibblePartial8, nibbleTotals, quantizeActivations, storeTransposed, x8Base, xdBase, xsBase,
 } from "./_linear-quant";
 
 const BLOCK_BYTES: usize = 144;
+/** One super-block of a 4-row group in kernel layout. */
+const GROUP_SUPER_BYTES: usize = 4 * BLOCK_BYTES;
+/** Where the quants of a group super-block start (after the scales d, dmin and the 48 scale bytes). */
+const GROUP_QS: usize = 64;
 /** The 8 sub-block scales d·sc_j of the current super-block of one row. */
 const SCALES: usize = memory.data(32, 16);
 /** The 8 sub-block minimums dmin·m_j of the current super-block of one row. */
 const MINS: usize = memory.data(32, 16);
+/** The same for a 4-row group: vector j = the 4 rows' d·sc_j. */
+const GSCALES: usize = memory.data(128, 16);
 
 /**
- * Below this many tokens each token streams the weights in the decode loop; from it on the panels.
- * Measured on fc1 (K 2560, N 10240), ms per token: decode 1.51; panels 1.60 at T = 2, 1.40 at 4,
- * 1.04 at 8.
+ * Below this many tokens the weights stream once, a 4-row group at a time, each token in turn against
+ * it (the group stays in L1 for the tokens after the first); from it on the panels. Measured on fc1
+ * (K 2560, N 10240), one thread, ms per token: this way 1.0 at T = 1, 1.1 at 2 and 3; the panels 1.45
+ * at T = 2, 1.25 at 3, 1.05 at 4, 0.8 at 8.
  */
 const SMALL_BATCH: i32 = 4;
 
@@ -31,16 +46,7 @@ export function linear_q4_k(
   out: usize, x: usize, w: usize, bias: usize, T: i32, K: i32, N: i32, accumulate: i32, scratch: usize,
 ): void {
   quantizeActivations(x, T, K, scratch, true);
-  if (T < SMALL_BATCH) {
-    const nb = K >> 5;
-    for (let t = 0; t < T; t++) {
-      matvecQ4K(
-        out + ((<usize>t * <usize>N) << 2), w, bias, K, N, accumulate != 0, scratch + ((<usize>t * <usize>K) << 1),
-        xdBase(scratch, T, K) + ((<usize>t * <usize>nb) << 2), xsBase(scratch, T, K) + ((<usize>t * <usize>nb) << 2),
-        x8Base(scratch, T, K) + <usize>t * <usize>K,
-      );
-    }
-  }
+  if (T < SMALL_BATCH) smallBatchQ4K(out, w, bias, T, K, N, accumulate != 0, scratch);
   else linearQuantPanels(out, w, bias, T, K, N, accumulate != 0, scratch, q4kPanel, true, ASC_FEATURE_RELAXED_SIMD, <usize>(K >> 8) * BLOCK_BYTES);
 }
 
@@ -70,6 +76,81 @@ export function linear_q4_k(
   v128.store(minsDst, f32x4.mul(f32x4.convert_i32x4_s(mHi), dmv), 16);
 }
 
+/** The 4 i32 lanes j (4 rows each) of 16 bytes of 6-bit values, times scale (4 rows), to dst + 16j. */
+// @ts-ignore: decorator
+@inline function expandScales(dst: usize, bytes: v128, scale: v128): void {
+  const lo = i16x8.extend_low_i8x16_u(bytes), hi = i16x8.extend_high_i8x16_u(bytes);
+  v128.store(dst, f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_u(lo)), scale));
+  v128.store(dst, f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_u(lo)), scale), 16);
+  v128.store(dst, f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_u(hi)), scale), 32);
+  v128.store(dst, f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_u(hi)), scale), 48);
+}
+
+/**
+ * The 6-bit scales or minimums of a group super-block at p (kernel layout) as 16 bytes, i32 lane j
+ * holding the 4 rows' value: part 0 = sc_0..3, 1 = sc_4..7, 2 = m_0..3, 3 = m_4..7. The formulas of
+ * unpackScales, on bytes: (s >> 6) << 4 is (s >> 2) & 0x30, and an i16 shift moves bits across the
+ * byte boundary only into bits the masks clear.
+ */
+// @ts-ignore: decorator
+@inline function sixBit(p: usize, part: i32): v128 {
+  const s0 = v128.load(p, 16), s1 = v128.load(p, 32), s2 = v128.load(p, 48); // scale bytes 0-3, 4-7, 8-11
+  if (part == 0) return v128.and(s0, i8x16.splat(63));
+  if (part == 1) return v128.or(v128.and(s2, i8x16.splat(0x0f)), v128.and(i16x8.shr_u(s0, 2), i8x16.splat(0x30)));
+  if (part == 2) return v128.and(s1, i8x16.splat(63));
+  return v128.or(v128.and(i16x8.shr_u(s2, 4), i8x16.splat(0x0f)), v128.and(i16x8.shr_u(s1, 2), i8x16.splat(0x30)));
+}
+
+/** The super-block scales d (dmin: false) or dmin of the 4 rows of a group super-block at p, as f32 lanes. */
+// @ts-ignore: decorator
+@inline function groupD(p: usize, dmin: bool): v128 {
+  const h = v128.load(p); // d of rows 0..3, then dmin
+  return f16x4Exact(dmin ? i32x4.extend_high_i16x8_u(h) : i32x4.extend_low_i16x8_u(h));
+}
+
+/** Lane j (4 rows) of 16 bytes of 6-bit values as f32, times scale (4 rows): unpackScales' products. */
+// @ts-ignore: decorator
+@inline function scaled(bytes: v128, j: i32, scale: v128): v128 {
+  const half = j < 2 ? i16x8.extend_low_i8x16_u(bytes) : i16x8.extend_high_i8x16_u(bytes);
+  const lanes = (j & 1) == 0 ? i32x4.extend_low_i16x8_u(half) : i32x4.extend_high_i16x8_u(half);
+  return f32x4.mul(f32x4.convert_i32x4_s(lanes), scale);
+}
+
+/** The 4 products of scaled() for lanes j = 0..3 of bytes, to dst + 16j. */
+// @ts-ignore: decorator
+@inline function storeScaled(dst: usize, bytes: v128, scale: v128): void {
+  v128.store(dst, scaled(bytes, 0, scale));
+  v128.store(dst, scaled(bytes, 1, scale), 16);
+  v128.store(dst, scaled(bytes, 2, scale), 32);
+  v128.store(dst, scaled(bytes, 3, scale), 48);
+}
+
+/**
+ * unpackScales for the 4 rows of a group super-block at p: vector j at scalesDst + 16j = the rows'
+ * d·sc_j, at minsDst + 16j their dmin·m_j (the same products, bit for bit).
+ */
+// @ts-ignore: decorator
+@inline function groupScales(p: usize, scalesDst: usize, minsDst: usize): void {
+  const d = groupD(p, false), dmin = groupD(p, true);
+  storeScaled(scalesDst, sixBit(p, 0), d);
+  storeScaled(scalesDst + 64, sixBit(p, 1), d);
+  storeScaled(minsDst, sixBit(p, 2), dmin);
+  storeScaled(minsDst + 64, sixBit(p, 3), dmin);
+}
+
+/**
+ * mins + the minimums term of a group super-block at p for the 4 rows, in order: + dmin·m_j · xs_j
+ * (multiply then add) for j = 0..7, xs_j at sp + 4j. Straight from registers: no staging.
+ */
+// @ts-ignore: decorator
+@inline function groupMins(mins: v128, p: usize, sp: usize): v128 {
+  const dmin = groupD(p, true);
+  const lo = sixBit(p, 2), hi = sixBit(p, 3);
+  for (let j = 0; j < 4; j++) mins = f32x4.add(mins, f32x4.mul(scaled(lo, j, dmin), f32x4.splat(load<f32>(sp + (<usize>j << 2)))));
+  for (let j = 0; j < 4; j++) mins = f32x4.add(mins, f32x4.mul(scaled(hi, j, dmin), f32x4.splat(load<f32>(sp + (<usize>(4 + j) << 2)))));
+  return mins;
+}
+
 /**
  * The partial sums of one 32-value sub-block: the low (high) nibbles of the 32 bytes v0, v1 against
  * its activations; i16 partials of 8-bit relaxed dots where the build has them, else i32 partials of
@@ -97,59 +178,202 @@ export function linear_q4_k(
 }
 
 /**
- * Decode (one token; xq/xd/xs/x8: its quantized activations in the scratch): streams the weights
- * once, one row at a time (x stays in L1). Each output follows the summation order of
- * _linear-quant.ts, as the panels do: lane j of the accumulator is A_j (sub-blocks j and 4 + j of
+ * Decode and T < SMALL_BATCH: streams the weights once, a 4-row group at a time (rows past the last
+ * full group: one at a time), the tokens one after the other against it (a group is 5.6 KiB for
+ * K = 2560, 23 KiB for 10240: it stays in L1 for the tokens after the first).
+ */
+function smallBatchQ4K(out: usize, w: usize, bias: usize, T: i32, K: i32, N: i32, addOut: bool, scratch: usize): void {
+  const nsb = K >> 8;
+  const nb = K >> 5;
+  const rowBytes = <usize>nsb * BLOCK_BYTES;
+  const xd0 = xdBase(scratch, T, K), xs0 = xsBase(scratch, T, K), x80 = x8Base(scratch, T, K);
+  for (let n = 0; n < N; n += 4) {
+    const rows = min(4, N - n);
+    for (let t = 0; t < T; t++) {
+      const o = out + ((<usize>t * <usize>N + <usize>n) << 2);
+      const xq = scratch + ((<usize>t * <usize>K) << 1);
+      const xd = xd0 + ((<usize>t * <usize>nb) << 2), xs = xs0 + ((<usize>t * <usize>nb) << 2);
+      const x8 = x80 + <usize>t * <usize>K;
+      const b = bias != 0 ? bias + (<usize>n << 2) : 0;
+      if (rows == 4) group4(o, w + <usize>n * rowBytes, nsb, xq, xd, xs, x8, b, addOut);
+      else {
+        for (let r = 0; r < rows; r++) {
+          row1(o + (<usize>r << 2), w + <usize>(n + r) * rowBytes, nsb, xq, xd, xs, x8, b != 0 ? b + (<usize>r << 2) : 0, addOut);
+        }
+      }
+    }
+  }
+}
+
+/**
+ * One token against one row in ggml's layout (the rows after the last full group): out[0], in the
+ * summation order of _linear-quant.ts (lane j of the accumulator is A_j: sub-blocks j and 4 + j of
  * every super-block).
  */
-function matvecQ4K(
-  out: usize, w: usize, bias: usize, K: i32, N: i32, addOut: bool, xq: usize, xd: usize, xs: usize, x8: usize,
-): void {
-  const nsb = K >> 8;
-  const rowBytes = <usize>nsb * BLOCK_BYTES;
+function row1(out: usize, row: usize, nsb: i32, xq: usize, xd: usize, xs: usize, x8: usize, bias: usize, addOut: bool): void {
   const chunkSuper = QPANEL_K >> 8;
-  for (let n = 0; n < N; n++) {
-    let blk = w + <usize>n * rowBytes;
-    let xp = xq;
-    let x8p = x8;
-    let dp = xd;
-    let sp = xs;
-    let res: f32 = 0;
-    for (let c0 = 0; c0 < nsb; c0 += chunkSuper) {
-      const c1 = min(nsb, c0 + chunkSuper);
-      let acc = f32x4.splat(0);
-      let mins: f32 = 0;
-      for (let sb = c0; sb < c1; sb++) {
-        unpackScales(blk + 4, f16ExactAt(blk), f16ExactAt(blk + 2));
-        // scale_j · dx_j for the 8 sub-blocks
-        v128.store(SCALES, f32x4.mul(v128.load(SCALES), v128.load(dp)));
-        v128.store(SCALES, f32x4.mul(v128.load(SCALES, 16), v128.load(dp, 16)), 16);
-        for (let j = 0; j < 8; j++) mins += load<f32>(MINS + (<usize>j << 2)) * load<f32>(sp + (<usize>j << 2));
-        // lane j of acc: sub-blocks j and 4 + j (A_j of the summation order: 8 sub-blocks per super-block)
-        acc = accumulateBlock(acc, quadTotals(blk + 16, xp, x8p), v128.load(SCALES));
-        acc = accumulateBlock(acc, quadTotals(blk + 80, xp + 256, x8p + 128), v128.load(SCALES, 16));
-        xp += 512;
-        x8p += 256;
-        blk += BLOCK_BYTES;
-        dp += 32;
-        sp += 32;
-      }
-      const s = hsum(acc) - mins;
-      res = chunkRunning(s, res, c0 == 0, out + (<usize>n << 2), addOut);
+  let blk = row;
+  let xp = xq;
+  let x8p = x8;
+  let dp = xd;
+  let sp = xs;
+  let res: f32 = 0;
+  for (let c0 = 0; c0 < nsb; c0 += chunkSuper) {
+    const c1 = min(nsb, c0 + chunkSuper);
+    let acc = f32x4.splat(0);
+    let mins: f32 = 0;
+    for (let sb = c0; sb < c1; sb++) {
+      unpackScales(blk + 4, f16ExactAt(blk), f16ExactAt(blk + 2));
+      // scale_j · dx_j for the 8 sub-blocks
+      v128.store(SCALES, f32x4.mul(v128.load(SCALES), v128.load(dp)));
+      v128.store(SCALES, f32x4.mul(v128.load(SCALES, 16), v128.load(dp, 16)), 16);
+      for (let j = 0; j < 8; j++) mins += load<f32>(MINS + (<usize>j << 2)) * load<f32>(sp + (<usize>j << 2));
+      acc = accumulateBlock(acc, quadTotals(blk + 16, xp, x8p), v128.load(SCALES));
+      acc = accumulateBlock(acc, quadTotals(blk + 80, xp + 256, x8p + 128), v128.load(SCALES, 16));
+      xp += 512;
+      x8p += 256;
+      blk += BLOCK_BYTES;
+      dp += 32;
+      sp += 32;
     }
-    if (bias != 0) res += load<f32>(bias + (<usize>n << 2));
-    store<f32>(out + (<usize>n << 2), res);
+    const s = hsum(acc) - mins;
+    res = chunkRunning(s, res, c0 == 0, out, addOut);
   }
+  if (bias != 0) res += load<f32>(bias);
+  store<f32>(out, res);
+}
+
+/**
+ * The partial sums of one row's sub-block from its 32 bytes v0, v1 (low or high nibbles) against the
+ * sub-block's activations: x0, x1 its int8 values (relaxed build), else its int16 ones at xp.
+ */
+// @ts-ignore: decorator
+@inline function rowPartial(v0: v128, v1: v128, high: bool, x0: v128, x1: v128, xp: usize): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) {
+    return high ? nibblePartial8(highNibbles(v0), highNibbles(v1), x0, x1) : nibblePartial8(lowNibbles(v0), lowNibbles(v1), x0, x1);
+  }
+  return high
+    ? dot32(nibble2(v0), nibble3(v0), nibble2(v1), nibble3(v1), xp)
+    : dot32(nibble0(v0), nibble1(v0), nibble0(v1), nibble1(v1), xp);
+}
+
+/**
+ * Integer totals of one sub-block for the 4 rows of a group (lanes): the low (high) nibbles of the
+ * 32-byte chunk of each row at q, q + 32, q + 64, q + 96 against the sub-block's activations (loaded
+ * once for the 4 rows).
+ */
+// @ts-ignore: decorator
+@inline function groupTotals(q: usize, high: bool, xp: usize, x8p: usize): v128 {
+  const x0 = ASC_FEATURE_RELAXED_SIMD ? v128.load(x8p) : i32x4.splat(0);
+  const x1 = ASC_FEATURE_RELAXED_SIMD ? v128.load(x8p, 16) : i32x4.splat(0);
+  const p01 = fence(nibblePairs(
+    fence(rowPartial(v128.load(q), v128.load(q, 16), high, x0, x1, xp)),
+    rowPartial(v128.load(q, 32), v128.load(q, 48), high, x0, x1, xp)));
+  const p23 = nibblePairs(
+    fence(rowPartial(v128.load(q, 64), v128.load(q, 80), high, x0, x1, xp)),
+    rowPartial(v128.load(q, 96), v128.load(q, 112), high, x0, x1, xp));
+  return nibbleTotals(p01, p23);
+}
+
+/** Where groupChunk leaves the high sub-block's totals. */
+const HIGH_TOTALS: usize = memory.data(16, 16);
+
+/**
+ * groupTotals of both sub-blocks of chunk q (low nibbles: returned, high: at HIGH_TOTALS), each
+ * weight vector loaded once for both.
+ */
+// @ts-ignore: decorator
+@inline function groupChunk(q: usize, xp: usize, x8p: usize): v128 {
+  const x0 = ASC_FEATURE_RELAXED_SIMD ? v128.load(x8p) : i32x4.splat(0);
+  const x1 = ASC_FEATURE_RELAXED_SIMD ? v128.load(x8p, 16) : i32x4.splat(0);
+  const y0 = ASC_FEATURE_RELAXED_SIMD ? v128.load(x8p, 32) : i32x4.splat(0);
+  const y1 = ASC_FEATURE_RELAXED_SIMD ? v128.load(x8p, 48) : i32x4.splat(0);
+  let v0 = v128.load(q), v1 = v128.load(q, 16);
+  let l0 = fence(rowPartial(v0, v1, false, x0, x1, xp)), h0 = fence(rowPartial(v0, v1, true, y0, y1, xp + 64));
+  v0 = v128.load(q, 32); v1 = v128.load(q, 48);
+  const l01 = fence(nibblePairs(l0, rowPartial(v0, v1, false, x0, x1, xp)));
+  const h01 = fence(nibblePairs(h0, rowPartial(v0, v1, true, y0, y1, xp + 64)));
+  v0 = v128.load(q, 64); v1 = v128.load(q, 80);
+  l0 = fence(rowPartial(v0, v1, false, x0, x1, xp)); h0 = fence(rowPartial(v0, v1, true, y0, y1, xp + 64));
+  v0 = v128.load(q, 96); v1 = v128.load(q, 112);
+  const l23 = fence(nibblePairs(l0, rowPartial(v0, v1, false, x0, x1, xp)));
+  const h23 = nibblePairs(h0, rowPartial(v0, v1, true, y0, y1, xp + 64));
+  v128.store(HIGH_TOTALS, nibbleTotals(h01, h23));
+  return nibbleTotals(l01, l23);
+}
+
+/** Sub-blocks j, j + 1 (j even) of a group super-block p: their madds into a (j) and b (j + 1). */
+// @ts-ignore: decorator
+@inline function groupPairStep(a: v128, p: usize, j: usize, xp: usize, x8p: usize, dp: usize): v128 {
+  const t = groupChunk(p + GROUP_QS + ((j >> 1) << 7), xp + (j << 6), x8p + (j << 5));
+  return accumulateBlock(a, t, f32x4.mul(v128.load(GSCALES + (j << 4)), f32x4.splat(load<f32>(dp + (j << 2)))));
+}
+// @ts-ignore: decorator
+@inline function highStep(b: v128, j: usize, dp: usize): v128 {
+  return accumulateBlock(b, v128.load(HIGH_TOTALS), f32x4.mul(v128.load(GSCALES + ((j + 1) << 4)), f32x4.splat(load<f32>(dp + ((j + 1) << 2)))));
+}
+
+/** Sub-block j (0..7) of a group super-block p: acc + f32(t_j) · (d·sc_j · dx_j) for the 4 rows. */
+// @ts-ignore: decorator
+@inline function groupStep(acc: v128, p: usize, j: usize, xp: usize, x8p: usize, dp: usize): v128 {
+  const scale = f32x4.mul(v128.load(GSCALES + (j << 4)), f32x4.splat(load<f32>(dp + (j << 2))));
+  const t = groupTotals(p + GROUP_QS + ((j >> 1) << 7), (j & 1) != 0, xp + (j << 6), x8p + (j << 5));
+  return accumulateBlock(acc, t, scale);
+}
+
+/**
+ * One token against a 4-row group in kernel layout: out[0..4], in the summation order of the panels
+ * (sub-block j of a super-block goes to A_(j mod 4); the minimums in their own sum).
+ */
+// @ts-ignore: decorator
+@inline function group4(out: usize, group: usize, nsb: i32, xq: usize, xd: usize, xs: usize, x8: usize, bias: usize, addOut: bool): void {
+  const chunkSuper = QPANEL_K >> 8;
+  let res = f32x4.splat(0);
+  let p = group;
+  let xp = xq;
+  let x8p = x8;
+  let dp = xd;
+  let sp = xs;
+  for (let c0 = 0; c0 < nsb; c0 += chunkSuper) {
+    const c1 = min(nsb, c0 + chunkSuper);
+    let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0), mins = f32x4.splat(0);
+    for (let sb = c0; sb < c1; sb++) {
+      const d = groupD(p, false);
+      storeScaled(GSCALES, sixBit(p, 0), d);
+      storeScaled(GSCALES + 64, sixBit(p, 1), d);
+      mins = groupMins(mins, p, sp);
+      a0 = groupPairStep(a0, p, 0, xp, x8p, dp);
+      a1 = highStep(a1, 0, dp);
+      a2 = groupPairStep(a2, p, 2, xp, x8p, dp);
+      a3 = highStep(a3, 2, dp);
+      a0 = groupPairStep(a0, p, 4, xp, x8p, dp);
+      a1 = highStep(a1, 4, dp);
+      a2 = groupPairStep(a2, p, 6, xp, x8p, dp);
+      a3 = highStep(a3, 6, dp);
+      p += GROUP_SUPER_BYTES;
+      xp += 512;
+      x8p += 256;
+      dp += 32;
+      sp += 32;
+    }
+    const s = chunkSum(a0, a1, a2, a3, mins);
+    res = chunkRunning4(s, res, c0 == 0, out, 4, addOut);
+  }
+  if (bias != 0) res = f32x4.add(res, v128.load(bias));
+  v128.store(out, res);
 }
 
 /** Per row of a 4-row group: the super-block's 8 scales then 8 minimums (q4kPanel's staging). */
 const STAGE: usize = memory.data(4 * 64, 16);
 
-/** The 32 quant bytes at offset q of the 4 rows → panel vectors of sub-blocks b (low nibbles) and b + 1 (high). */
+/**
+ * The 32 quant bytes of chunk c of the 4 rows (at r0..r3) → panel vectors of sub-blocks b (low
+ * nibbles) and b + 1 (high).
+ */
 // @ts-ignore: decorator
-@inline function panelQuads(b: usize, r0: usize, r1: usize, r2: usize, r3: usize, q: usize): void {
-  const a0 = v128.load(r0 + q), a1 = v128.load(r1 + q), a2 = v128.load(r2 + q), a3 = v128.load(r3 + q);
-  const c0 = v128.load(r0 + q, 16), c1 = v128.load(r1 + q, 16), c2 = v128.load(r2 + q, 16), c3 = v128.load(r3 + q, 16);
+@inline function panelQuads(b: usize, r0: usize, r1: usize, r2: usize, r3: usize): void {
+  const a0 = v128.load(r0), a1 = v128.load(r1), a2 = v128.load(r2), a3 = v128.load(r3);
+  const c0 = v128.load(r0, 16), c1 = v128.load(r1, 16), c2 = v128.load(r2, 16), c3 = v128.load(r3, 16);
   if (ASC_FEATURE_RELAXED_SIMD) {
     const dst = IPANEL8 + (b << 7);
     storeTransposed(dst, lowNibbles(a0), lowNibbles(a1), lowNibbles(a2), lowNibbles(a3));
@@ -171,11 +395,26 @@ const STAGE: usize = memory.data(4 * 64, 16);
 
 /**
  * Q4_K rows → the row-interleaved panel (8-bit nibbles in natural order in the relaxed build, int16
- * nibbles in nibble order otherwise), scale d·sc_j and minimum dmin·m_j per sub-block; 4 rows at once.
+ * nibbles in nibble order otherwise), scale d·sc_j and minimum dmin·m_j per sub-block; 4 rows at once:
+ * a full group from its kernel layout (the scales come out unpacked as the panel keeps them), the rows
+ * after the last one from ggml's.
  */
 function q4kPanel(w: usize, K: i32, n0: i32, rows: i32, k0: i32, kc: i32): void {
   const nsb = K >> 8;
   const rowBytes = <usize>nsb * BLOCK_BYTES;
+  if (rows == 4) {
+    let p = w + <usize>n0 * rowBytes + <usize>(k0 >> 8) * GROUP_SUPER_BYTES;
+    for (let sb = 0; sb < kc >> 8; sb++) {
+      const b0 = <usize>sb << 3; // first sub-block of this super-block in the chunk
+      groupScales(p, PSCALE + (b0 << 4), PMIN + (b0 << 4));
+      for (let c: usize = 0; c < 4; c++) {
+        const q = p + GROUP_QS + (c << 7);
+        panelQuads(b0 + (c << 1), q, q + 32, q + 64, q + 96);
+      }
+      p += GROUP_SUPER_BYTES;
+    }
+    return;
+  }
   const first = <usize>(k0 >> 8) * BLOCK_BYTES;
   const r0 = laneRow(w, rowBytes, n0, 0, rows) + first, r1 = laneRow(w, rowBytes, n0, 1, rows) + first;
   const r2 = laneRow(w, rowBytes, n0, 2, rows) + first, r3 = laneRow(w, rowBytes, n0, 3, rows) + first;
@@ -192,7 +431,37 @@ function q4kPanel(w: usize, K: i32, n0: i32, rows: i32, k0: i32, kc: i32): void 
       const src = STAGE + (i << 4);
       storeTransposed(dst, v128.load(src), v128.load(src, 64), v128.load(src, 128), v128.load(src, 192));
     }
-    for (let c: usize = 0; c < 4; c++) panelQuads(b0 + (c << 1), r0, r1, r2, r3, o + 16 + (c << 5));
+    for (let c: usize = 0; c < 4; c++) {
+      const q = o + 16 + (c << 5);
+      panelQuads(b0 + (c << 1), r0 + q, r1 + q, r2 + q, r3 + q);
+    }
+  }
+}
+
+/**
+ * Rewrites N rows of K values of ggml Q4_K at w into the kernel layout, in place (the same bytes);
+ * tmp: 4·(K/256)·144 bytes of scratch.
+ */
+export function repack_q4_k(w: usize, N: i32, K: i32, tmp: usize): void {
+  const nsb = K >> 8;
+  const rowBytes = <usize>nsb * BLOCK_BYTES;
+  for (let n0 = 0; n0 + 4 <= N; n0 += 4) {
+    const group = w + <usize>n0 * rowBytes;
+    memory.copy(tmp, group, rowBytes << 2);
+    for (let sb = 0; sb < nsb; sb++) {
+      const dst = group + <usize>sb * GROUP_SUPER_BYTES;
+      for (let r: usize = 0; r < 4; r++) {
+        const src = tmp + r * rowBytes + <usize>sb * BLOCK_BYTES;
+        store<u16>(dst + (r << 1), load<u16>(src));
+        store<u16>(dst + 8 + (r << 1), load<u16>(src + 2));
+        for (let j: usize = 0; j < 12; j++) store<u8>(dst + 16 + (j << 2) + r, load<u8>(src + 4 + j));
+        for (let c: usize = 0; c < 4; c++) {
+          const q = dst + GROUP_QS + (c << 7) + (r << 5), s = src + 16 + (c << 5);
+          v128.store(q, v128.load(s));
+          v128.store(q, v128.load(s, 16), 16);
+        }
+      }
+    }
   }
 }
 
