@@ -15,7 +15,8 @@
 // the one-row loop: 7-11 GB/s per thread against Q8_0's 18-20), and the panels take the unpacked
 // scales as they are. Rows past the last full group stay in ggml's layout.
 
-import { f16ExactAt, f16Scalar, f16x4Exact, hsum } from "./_simd";
+import { f16ExactAt, f16Scalar, hsum } from "./_simd";
+import { groupD, groupMins, groupScales, panelScalesOfRows, sixBit, storeScaled, unpackScales } from "./_k-scales";
 import {
   IPANEL, IPANEL8, PMIN, PSCALE, QPANEL_K, accumulateBlock, chunkRunning, chunkRunning4, chunkSum, dot32, fence,
   highNibbles, laneRow, linearQuantPanels, lowNibbles, nibble0, nibble1, nibble2, nibble3, nibblePairs,
@@ -48,107 +49,6 @@ export function linear_q4_k(
   quantizeActivations(x, T, K, scratch, true);
   if (T < SMALL_BATCH) smallBatchQ4K(out, w, bias, T, K, N, accumulate != 0, scratch);
   else linearQuantPanels(out, w, bias, T, K, N, accumulate != 0, scratch, q4kPanel, true, ASC_FEATURE_RELAXED_SIMD, <usize>(K >> 8) * BLOCK_BYTES);
-}
-
-/**
- * get_scale_min_k4 for all 8 sub-blocks at once, from the 12 scale bytes at s: d·sc_j to scalesDst
- * and dmin·m_j to minsDst (j = 0..7; default SCALES, MINS).
- *   j < 4:  sc = s[j] & 63,                          m = s[j+4] & 63
- *   j >= 4: sc = (s[j+4] & 15) | (s[j-4] >> 6) << 4, m = (s[j+4] >> 4) | (s[j] >> 6) << 4
- */
-// @ts-ignore: decorator
-@inline function unpackScales(s: usize, d: f32, dmin: f32, scalesDst: usize = SCALES, minsDst: usize = MINS): void {
-  const raw = v128.load(s); // 12 scale bytes + 4 bytes of qs (unused)
-  const lo16 = i16x8.extend_low_i8x16_u(raw);
-  const u0 = i32x4.extend_low_i16x8_u(lo16); // bytes 0..3
-  const u4 = i32x4.extend_high_i16x8_u(lo16); // bytes 4..7
-  const u8v = i32x4.extend_low_i16x8_u(i16x8.extend_high_i8x16_u(raw)); // bytes 8..11
-  const m63 = i32x4.splat(63);
-  const scLo = v128.and(u0, m63);
-  const mLo = v128.and(u4, m63);
-  const scHi = v128.or(v128.and(u8v, i32x4.splat(15)), i32x4.shl(i32x4.shr_u(u0, 6), 4));
-  const mHi = v128.or(i32x4.shr_u(u8v, 4), i32x4.shl(i32x4.shr_u(u4, 6), 4));
-  const dv = f32x4.splat(d);
-  const dmv = f32x4.splat(dmin);
-  v128.store(scalesDst, f32x4.mul(f32x4.convert_i32x4_s(scLo), dv));
-  v128.store(scalesDst, f32x4.mul(f32x4.convert_i32x4_s(scHi), dv), 16);
-  v128.store(minsDst, f32x4.mul(f32x4.convert_i32x4_s(mLo), dmv));
-  v128.store(minsDst, f32x4.mul(f32x4.convert_i32x4_s(mHi), dmv), 16);
-}
-
-/** The 4 i32 lanes j (4 rows each) of 16 bytes of 6-bit values, times scale (4 rows), to dst + 16j. */
-// @ts-ignore: decorator
-@inline function expandScales(dst: usize, bytes: v128, scale: v128): void {
-  const lo = i16x8.extend_low_i8x16_u(bytes), hi = i16x8.extend_high_i8x16_u(bytes);
-  v128.store(dst, f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_u(lo)), scale));
-  v128.store(dst, f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_u(lo)), scale), 16);
-  v128.store(dst, f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_u(hi)), scale), 32);
-  v128.store(dst, f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_u(hi)), scale), 48);
-}
-
-/**
- * The 6-bit scales or minimums of a group super-block at p (kernel layout) as 16 bytes, i32 lane j
- * holding the 4 rows' value: part 0 = sc_0..3, 1 = sc_4..7, 2 = m_0..3, 3 = m_4..7. The formulas of
- * unpackScales, on bytes: (s >> 6) << 4 is (s >> 2) & 0x30, and an i16 shift moves bits across the
- * byte boundary only into bits the masks clear.
- */
-// @ts-ignore: decorator
-@inline function sixBit(p: usize, part: i32): v128 {
-  const s0 = v128.load(p, 16), s1 = v128.load(p, 32), s2 = v128.load(p, 48); // scale bytes 0-3, 4-7, 8-11
-  if (part == 0) return v128.and(s0, i8x16.splat(63));
-  if (part == 1) return v128.or(v128.and(s2, i8x16.splat(0x0f)), v128.and(i16x8.shr_u(s0, 2), i8x16.splat(0x30)));
-  if (part == 2) return v128.and(s1, i8x16.splat(63));
-  return v128.or(v128.and(i16x8.shr_u(s2, 4), i8x16.splat(0x0f)), v128.and(i16x8.shr_u(s1, 2), i8x16.splat(0x30)));
-}
-
-/** The super-block scales d (dmin: false) or dmin of the 4 rows of a group super-block at p, as f32 lanes. */
-// @ts-ignore: decorator
-@inline function groupD(p: usize, dmin: bool): v128 {
-  const h = v128.load(p); // d of rows 0..3, then dmin
-  return f16x4Exact(dmin ? i32x4.extend_high_i16x8_u(h) : i32x4.extend_low_i16x8_u(h));
-}
-
-/** Lane j (4 rows) of 16 bytes of 6-bit values as f32, times scale (4 rows): unpackScales' products. */
-// @ts-ignore: decorator
-@inline function scaled(bytes: v128, j: i32, scale: v128): v128 {
-  const half = j < 2 ? i16x8.extend_low_i8x16_u(bytes) : i16x8.extend_high_i8x16_u(bytes);
-  const lanes = (j & 1) == 0 ? i32x4.extend_low_i16x8_u(half) : i32x4.extend_high_i16x8_u(half);
-  return f32x4.mul(f32x4.convert_i32x4_s(lanes), scale);
-}
-
-/** The 4 products of scaled() for lanes j = 0..3 of bytes, to dst + 16j. */
-// @ts-ignore: decorator
-@inline function storeScaled(dst: usize, bytes: v128, scale: v128): void {
-  v128.store(dst, scaled(bytes, 0, scale));
-  v128.store(dst, scaled(bytes, 1, scale), 16);
-  v128.store(dst, scaled(bytes, 2, scale), 32);
-  v128.store(dst, scaled(bytes, 3, scale), 48);
-}
-
-/**
- * unpackScales for the 4 rows of a group super-block at p: vector j at scalesDst + 16j = the rows'
- * d·sc_j, at minsDst + 16j their dmin·m_j (the same products, bit for bit).
- */
-// @ts-ignore: decorator
-@inline function groupScales(p: usize, scalesDst: usize, minsDst: usize): void {
-  const d = groupD(p, false), dmin = groupD(p, true);
-  storeScaled(scalesDst, sixBit(p, 0), d);
-  storeScaled(scalesDst + 64, sixBit(p, 1), d);
-  storeScaled(minsDst, sixBit(p, 2), dmin);
-  storeScaled(minsDst + 64, sixBit(p, 3), dmin);
-}
-
-/**
- * mins + the minimums term of a group super-block at p for the 4 rows, in order: + dmin·m_j · xs_j
- * (multiply then add) for j = 0..7, xs_j at sp + 4j. Straight from registers: no staging.
- */
-// @ts-ignore: decorator
-@inline function groupMins(mins: v128, p: usize, sp: usize): v128 {
-  const dmin = groupD(p, true);
-  const lo = sixBit(p, 2), hi = sixBit(p, 3);
-  for (let j = 0; j < 4; j++) mins = f32x4.add(mins, f32x4.mul(scaled(lo, j, dmin), f32x4.splat(load<f32>(sp + (<usize>j << 2)))));
-  for (let j = 0; j < 4; j++) mins = f32x4.add(mins, f32x4.mul(scaled(hi, j, dmin), f32x4.splat(load<f32>(sp + (<usize>(4 + j) << 2)))));
-  return mins;
 }
 
 /**
@@ -223,7 +123,7 @@ function row1(out: usize, row: usize, nsb: i32, xq: usize, xd: usize, xs: usize,
     let acc = f32x4.splat(0);
     let mins: f32 = 0;
     for (let sb = c0; sb < c1; sb++) {
-      unpackScales(blk + 4, f16ExactAt(blk), f16ExactAt(blk + 2));
+      unpackScales(blk + 4, f16ExactAt(blk), f16ExactAt(blk + 2), SCALES, MINS);
       // scale_j · dx_j for the 8 sub-blocks
       v128.store(SCALES, f32x4.mul(v128.load(SCALES), v128.load(dp)));
       v128.store(SCALES, f32x4.mul(v128.load(SCALES, 16), v128.load(dp, 16)), 16);
@@ -255,24 +155,6 @@ function row1(out: usize, row: usize, nsb: i32, xq: usize, xd: usize, xs: usize,
   return high
     ? dot32(nibble2(v0), nibble3(v0), nibble2(v1), nibble3(v1), xp)
     : dot32(nibble0(v0), nibble1(v0), nibble0(v1), nibble1(v1), xp);
-}
-
-/**
- * Integer totals of one sub-block for the 4 rows of a group (lanes): the low (high) nibbles of the
- * 32-byte chunk of each row at q, q + 32, q + 64, q + 96 against the sub-block's activations (loaded
- * once for the 4 rows).
- */
-// @ts-ignore: decorator
-@inline function groupTotals(q: usize, high: bool, xp: usize, x8p: usize): v128 {
-  const x0 = ASC_FEATURE_RELAXED_SIMD ? v128.load(x8p) : i32x4.splat(0);
-  const x1 = ASC_FEATURE_RELAXED_SIMD ? v128.load(x8p, 16) : i32x4.splat(0);
-  const p01 = fence(nibblePairs(
-    fence(rowPartial(v128.load(q), v128.load(q, 16), high, x0, x1, xp)),
-    rowPartial(v128.load(q, 32), v128.load(q, 48), high, x0, x1, xp)));
-  const p23 = nibblePairs(
-    fence(rowPartial(v128.load(q, 64), v128.load(q, 80), high, x0, x1, xp)),
-    rowPartial(v128.load(q, 96), v128.load(q, 112), high, x0, x1, xp));
-  return nibbleTotals(p01, p23);
 }
 
 /** Where groupChunk leaves the high sub-block's totals. */
@@ -311,14 +193,6 @@ const HIGH_TOTALS: usize = memory.data(16, 16);
 // @ts-ignore: decorator
 @inline function highStep(b: v128, j: usize, dp: usize): v128 {
   return accumulateBlock(b, v128.load(HIGH_TOTALS), f32x4.mul(v128.load(GSCALES + ((j + 1) << 4)), f32x4.splat(load<f32>(dp + ((j + 1) << 2)))));
-}
-
-/** Sub-block j (0..7) of a group super-block p: acc + f32(t_j) · (d·sc_j · dx_j) for the 4 rows. */
-// @ts-ignore: decorator
-@inline function groupStep(acc: v128, p: usize, j: usize, xp: usize, x8p: usize, dp: usize): v128 {
-  const scale = f32x4.mul(v128.load(GSCALES + (j << 4)), f32x4.splat(load<f32>(dp + (j << 2))));
-  const t = groupTotals(p + GROUP_QS + ((j >> 1) << 7), (j & 1) != 0, xp + (j << 6), x8p + (j << 5));
-  return accumulateBlock(acc, t, scale);
 }
 
 /**
@@ -362,9 +236,6 @@ const HIGH_TOTALS: usize = memory.data(16, 16);
   if (bias != 0) res = f32x4.add(res, v128.load(bias));
   v128.store(out, res);
 }
-
-/** Per row of a 4-row group: the super-block's 8 scales then 8 minimums (q4kPanel's staging). */
-const STAGE: usize = memory.data(4 * 64, 16);
 
 /**
  * The 32 quant bytes of chunk c of the 4 rows (at r0..r3) → panel vectors of sub-blocks b (low
@@ -421,16 +292,7 @@ function q4kPanel(w: usize, K: i32, n0: i32, rows: i32, k0: i32, kc: i32): void 
   for (let sb = 0; sb < kc >> 8; sb++) {
     const o = <usize>sb * BLOCK_BYTES;
     const b0 = <usize>sb << 3; // first sub-block of this super-block in the chunk
-    unpackScales(r0 + o + 4, f16ExactAt(r0 + o), f16ExactAt(r0 + o + 2), STAGE, STAGE + 32);
-    unpackScales(r1 + o + 4, f16ExactAt(r1 + o), f16ExactAt(r1 + o + 2), STAGE + 64, STAGE + 96);
-    unpackScales(r2 + o + 4, f16ExactAt(r2 + o), f16ExactAt(r2 + o + 2), STAGE + 128, STAGE + 160);
-    unpackScales(r3 + o + 4, f16ExactAt(r3 + o), f16ExactAt(r3 + o + 2), STAGE + 192, STAGE + 224);
-    for (let i: usize = 0; i < 4; i++) {
-      // i: 0/1 = scales of sub-blocks 0..3 / 4..7, 2/3 = minimums
-      const dst = (i < 2 ? PSCALE : PMIN) + (b0 << 4) + ((i & 1) << 6);
-      const src = STAGE + (i << 4);
-      storeTransposed(dst, v128.load(src), v128.load(src, 64), v128.load(src, 128), v128.load(src, 192));
-    }
+    panelScalesOfRows(r0 + o, r1 + o, r2 + o, r3 + o, b0);
     for (let c: usize = 0; c < 4; c++) {
       const q = o + 16 + (c << 5);
       panelQuads(b0 + (c << 1), r0 + q, r1 + q, r2 + q, r3 + q);
