@@ -3,8 +3,8 @@
 // next to linear_bf16 on the same shape. Prefill (T = 64) reports GFLOP/s (2·T·K·N per call).
 // Batches: PHI2_BENCH_T=2,4,8,16 adds the time per token for those T (small batches, as the server's
 // batched decode runs them).
-// PHI2_BENCH_TYPES=Q8_0,Q4_0 limits the weight types (default: Q8_0, Q4_0, Q4_K, Q6_K, BF16). Q6_K weights are
-// random valid blocks (no Q6_K quantizer here; see writeWeights in kernel-memory.ts).
+// PHI2_BENCH_TYPES=Q8_0,Q4_0 limits the weight types (default: Q8_0, Q4_0, Q4_K, Q5_K, Q6_K, BF16). Q5_K and
+// Q6_K weights are random valid blocks (no quantizer for them here; see writeWeights in kernel-memory.ts).
 // Run: node dist/bench/quant-kernels.js [K] [N]
 import { createKernelMemory, instantiateKernels } from "../src/kernels/wasm.js";
 import { quantKernels, quantScratchBytes, type QuantDType } from "../src/kernels/quant-kernels.js";
@@ -49,7 +49,7 @@ const out = alloc(T_PREFILL * N * 4);
 const scratch = alloc(quantScratchBytes(T_PREFILL, K));
 
 console.log(`linear kernels, K=${K} N=${N}, one thread, CPU time per call`);
-const allTypes = ["Q8_0", "Q4_0", "Q4_K", "Q6_K", "BF16"] as const;
+const allTypes = ["Q8_0", "Q4_0", "Q4_K", "Q5_K", "Q6_K", "BF16"] as const;
 const types = process.env.PHI2_BENCH_TYPES?.split(",") ?? allTypes;
 for (const dtype of allTypes.filter((t) => types.includes(t))) {
   const bytes = weightBytes(dtype, N, K);

@@ -1,15 +1,15 @@
 // Checked wrappers for the ggml-quantized linear kernels (assembly/linear-q8_0.ts, linear-q4_0.ts,
-// linear-q4_k.ts, linear-q6_k.ts), plus their plain TypeScript twins. Kept apart from wasm.ts (which
+// linear-q4_k.ts, linear-q5_k.ts, linear-q6_k.ts), plus their plain TypeScript twins. Kept apart from wasm.ts (which
 // holds the float kernels): give quantKernels() the exports and memory of an instance made by instantiateKernels().
 //
 // Contract: out (T, N) = [out +] [bias (N) +] x (T, K) · w (N, K)ᵀ, w in the kernels' layout: ggml's
-// block layout (N rows of K / blockSize blocks), except Q8_0, Q4_0 and Q4_K, whose full groups of 4 rows
+// block layout (N rows of K / blockSize blocks), except Q8_0, Q4_0, Q4_K and Q5_K, whose full groups of 4 rows
 // are interleaved per block (toKernelLayout, once after loading). The kernel first quantizes x to int8 per
 // 32 values into `scratch` (owned by the caller, quantScratchBytes(T, K) bytes, 16-byte aligned), then
 // does integer dot products.
 import { dequantizeRow, fp16ToFp32, fp32ToFp16, rowBytes } from "../formats/ggml-quants.js";
 
-export type QuantDType = "Q8_0" | "Q4_0" | "Q4_K" | "Q6_K";
+export type QuantDType = "Q8_0" | "Q4_0" | "Q4_K" | "Q5_K" | "Q6_K";
 
 export type QuantLinearKernel = (
   out: number, x: number, w: number, bias: number, T: number, K: number, N: number,
@@ -20,16 +20,19 @@ export interface QuantKernelExports {
   linear_q8_0(out: number, x: number, w: number, bias: number, T: number, K: number, N: number, accumulate: number, scratch: number): void;
   linear_q4_0(out: number, x: number, w: number, bias: number, T: number, K: number, N: number, accumulate: number, scratch: number): void;
   linear_q4_k(out: number, x: number, w: number, bias: number, T: number, K: number, N: number, accumulate: number, scratch: number): void;
+  linear_q5_k(out: number, x: number, w: number, bias: number, T: number, K: number, N: number, accumulate: number, scratch: number): void;
   linear_q6_k(out: number, x: number, w: number, bias: number, T: number, K: number, N: number, accumulate: number, scratch: number): void;
   repack_q8_0(w: number, N: number, K: number, tmp: number): void;
   repack_q4_0(w: number, N: number, K: number, tmp: number): void;
   repack_q4_k(w: number, N: number, K: number, tmp: number): void;
+  repack_q5_k(w: number, N: number, K: number, tmp: number): void;
 }
 
 export interface QuantKernels {
   linear_q8_0: QuantLinearKernel;
   linear_q4_0: QuantLinearKernel;
   linear_q4_k: QuantLinearKernel;
+  linear_q5_k: QuantLinearKernel;
   linear_q6_k: QuantLinearKernel;
   /** The kernel for a weight type. */
   forType(dtype: QuantDType): QuantLinearKernel;
@@ -41,7 +44,7 @@ export interface QuantKernels {
 }
 
 /** The repacking function of the types whose kernel layout is not ggml's. */
-const REPACK = { Q8_0: "repack_q8_0", Q4_0: "repack_q4_0", Q4_K: "repack_q4_k" } as const;
+const REPACK = { Q8_0: "repack_q8_0", Q4_0: "repack_q4_0", Q4_K: "repack_q4_k", Q5_K: "repack_q5_k" } as const;
 
 /** Scratch bytes toKernelLayout needs: 4 rows. */
 export function layoutScratchBytes(dtype: QuantDType, K: number): number {
@@ -50,7 +53,7 @@ export function layoutScratchBytes(dtype: QuantDType, K: number): number {
 
 /** Values per weight block that K must be a multiple of. */
 export function quantKAlignment(dtype: QuantDType): number {
-  return dtype === "Q4_K" || dtype === "Q6_K" ? 256 : 32;
+  return dtype === "Q4_K" || dtype === "Q5_K" || dtype === "Q6_K" ? 256 : 32;
 }
 
 /**
@@ -96,6 +99,7 @@ export function quantKernels(exports: object, memory: WebAssembly.Memory, reserv
     linear_q8_0: bind("linear_q8_0", "Q8_0", raw.linear_q8_0),
     linear_q4_0: bind("linear_q4_0", "Q4_0", raw.linear_q4_0),
     linear_q4_k: bind("linear_q4_k", "Q4_K", raw.linear_q4_k),
+    linear_q5_k: bind("linear_q5_k", "Q5_K", raw.linear_q5_k),
     linear_q6_k: bind("linear_q6_k", "Q6_K", raw.linear_q6_k),
   };
   return {
@@ -105,6 +109,7 @@ export function quantKernels(exports: object, memory: WebAssembly.Memory, reserv
         case "Q8_0": return k.linear_q8_0;
         case "Q4_0": return k.linear_q4_0;
         case "Q4_K": return k.linear_q4_k;
+        case "Q5_K": return k.linear_q5_k;
         case "Q6_K": return k.linear_q6_k;
       }
     },

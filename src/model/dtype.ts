@@ -2,13 +2,13 @@ import type { DType } from "../formats/tensor.js";
 import { blockSize, type WritableDType } from "../formats/ggml-quants.js";
 
 /** Weight types with a fast matrix kernel. */
-const FAST: ReadonlySet<DType> = new Set<DType>(["F32", "F16", "BF16", "Q8_0", "Q4_0", "Q4_K", "Q6_K"]);
+const FAST: ReadonlySet<DType> = new Set<DType>(["F32", "F16", "BF16", "Q8_0", "Q4_0", "Q4_K", "Q5_K", "Q6_K"]);
 
 export type LoadQuant = "q8_0" | "q4_0";
 
 /**
  * The type a matrix is held in: its file type when a kernel exists for it; with --quant, float weights
- * become that quant; other quantized types become the nearest fast type (Q4_1, Q5_0, Q5_1, Q5_K: Q8_0,
+ * become that quant; other quantized types become the nearest fast type (Q4_1, Q5_0, Q5_1: Q8_0,
  * so nothing is lost; 2/3-bit K-quants Q4_K). A row length that is not whole blocks of the target keeps
  * a type that fits (Q8_0, else F32).
  */

@@ -11,7 +11,7 @@ export type LinearFn = (
 /** Scratch bytes the quantized kernels need for T rows of K activations (and toKernelLayout for K columns). */
 export function linearScratchBytes(T: number, K: number): number {
   const k = Math.ceil(K / 32) * 32;
-  return Math.max(quantScratchBytes(T, k), layoutScratchBytes("Q8_0", k), layoutScratchBytes("Q4_0", k), layoutScratchBytes("Q4_K", Math.ceil(K / 256) * 256), groupScratchBytes(k));
+  return Math.max(quantScratchBytes(T, k), layoutScratchBytes("Q8_0", k), layoutScratchBytes("Q4_0", k), layoutScratchBytes("Q5_K", Math.ceil(K / 256) * 256), groupScratchBytes(k));
 }
 
 /** The quantized kernels of a kernel instance, bound once. */
@@ -23,12 +23,12 @@ function quantOf(k: Kernels): QuantKernels {
 }
 
 function isQuant(dtype: DType): dtype is QuantDType {
-  return dtype === "Q8_0" || dtype === "Q4_0" || dtype === "Q4_K" || dtype === "Q6_K";
+  return dtype === "Q8_0" || dtype === "Q4_0" || dtype === "Q4_K" || dtype === "Q5_K" || dtype === "Q6_K";
 }
 
 /**
  * Puts a matrix just loaded in ggml's / the file's layout into the layout its kernel takes (in place;
- * Q8_0, Q4_0 and Q4_K: see QuantKernels.toKernelLayout; BF16 and F16: Kernels.group_rows_16bit).
+ * Q8_0, Q4_0, Q4_K and Q5_K: see QuantKernels.toKernelLayout; BF16 and F16: Kernels.group_rows_16bit).
  * scratch: linearScratchBytes(T ≥ 1, cols) bytes.
  */
 export function toKernelLayout(k: Kernels, dtype: DType, w: number, rows: number, cols: number, scratch: number): void {
@@ -45,6 +45,7 @@ export function linearKernel(k: Kernels, dtype: DType): LinearFn {
     case "Q8_0": return quant().linear_q8_0;
     case "Q4_0": return quant().linear_q4_0;
     case "Q4_K": return quant().linear_q4_k;
+    case "Q5_K": return quant().linear_q5_k;
     case "Q6_K": return quant().linear_q6_k;
     default:
       throw new Error(`no matrix kernel for ${dtype} weights (they are converted at load)`);

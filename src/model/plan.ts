@@ -54,8 +54,9 @@ export interface PlanInput {
 
 /**
  * Of the dtypes one column-split weight is held in across the layers, the one with the largest block:
- * partition boundaries on its multiples cut no layer's blocks. Mixed GGUFs (Q4_K_S, Q3_K_M, ...) hold
- * some layers' ffn_down in a 32-value type (Q5_K is converted to Q8_0) and others in Q4_K / Q6_K (256).
+ * partition boundaries on its multiples cut no layer's blocks. Mixed GGUFs (Q4_K_M, Q3_K_M, ...) hold
+ * one weight in several types across the layers: K-quants (256 values per block) and 32-value types (a
+ * Q5_0 or Q4_1 is held as Q8_0).
  */
 export function widestBlockDType(dtypes: DType[]): DType {
   if (dtypes.length === 0) throw new Error("widestBlockDType: no dtypes");

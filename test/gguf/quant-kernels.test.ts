@@ -91,10 +91,24 @@ test("the tests' Q6_K quantizer: values within half a step of the input, a step 
   }
 });
 
-/** quantizeRow, with the test quantizer for Q6_K. */
+/**
+ * quantizeRow, with the test quantizer for Q6_K. Q5_K (no quantizer here either): the row's Q4_K blocks
+ * (realistic scales and minimums) with fifth bits from a fixed pseudo-random sequence, so valid blocks
+ * whose values are not those of x (the tests compare with the dequantized weights).
+ */
 function quantize(dtype: QuantDType, x: Float32Array, xo: number, n: number, out: Uint8Array, oo: number): void {
   if (dtype === "Q6_K") quantizeRowQ6K(x, xo, n, out, oo);
-  else quantizeRow(dtype, x, xo, n, out, oo);
+  else if (dtype === "Q5_K") {
+    const q4 = new Uint8Array(rowBytes("Q4_K", n));
+    quantizeRow("Q4_K", x, xo, n, q4, 0);
+    let bits = (xo * 2654435761) >>> 0;
+    for (let sb = 0; sb < n / 256; sb++) {
+      const p = oo + sb * 176;
+      out.set(q4.subarray(sb * 144, sb * 144 + 16), p);
+      for (let i = 0; i < 32; i++) out[p + 16 + i] = (bits = (Math.imul(bits, 1103515245) + 12345) >>> 0) >>> 24;
+      out.set(q4.subarray(sb * 144 + 16, sb * 144 + 144), p + 48);
+    }
+  } else quantizeRow(dtype, x, xo, n, out, oo);
 }
 
 class Arena {
@@ -187,7 +201,7 @@ const CASES: Case[] = [
   { T: 2, K: 4608, N: 4, accumulate: false, bias: false }, // 3 chunks
 ];
 
-for (const dtype of ["Q8_0", "Q4_0", "Q4_K", "Q6_K"] as const) {
+for (const dtype of ["Q8_0", "Q4_0", "Q4_K", "Q5_K", "Q6_K"] as const) {
   test(`linear_${dtype.toLowerCase()} matches its twin and the exact product within the activation-quantization bound`, () => {
     CASES.forEach((c, i) => runCase(dtype, c, 100 + i));
   });
@@ -242,16 +256,16 @@ function outputBits(dtype: QuantDType, variant: KernelVariant, tokens: number[],
 // order, across the K chunks of the panels too (K = 2560 > QPANEL_K), with bias and accumulate.
 // The 8-bit (relaxed SIMD) and int16 (baseline) dot products give the same integer lanes, so both
 // builds give the very same bits.
-for (const dtype of ["Q8_0", "Q4_0", "Q4_K", "Q6_K"] as const) {
+for (const dtype of ["Q8_0", "Q4_0", "Q4_K", "Q5_K", "Q6_K"] as const) {
   test(`linear_${dtype.toLowerCase()}: batch invariant bit for bit (T = 1, 3, 9, 17; K in 2 chunks) in each build`, () => {
     // 81 blocks for the 32-block types: a second chunk whose block count is not a multiple of 4
-    const K = dtype === "Q4_K" || dtype === "Q6_K" ? 2560 : 2592, N = 11;
+    const K = dtype === "Q4_K" || dtype === "Q5_K" || dtype === "Q6_K" ? 2560 : 2592, N = 11;
     const variants: KernelVariant[] = kernelModuleAvailable("relaxed") ? ["baseline", "relaxed"] : ["baseline"];
     const alonePerVariant: Uint32Array[][] = [];
     for (const variant of variants) {
       const alone = Array.from({ length: 9 }, (_, tok) => outputBits(dtype, variant, [tok], K, N)[0]!);
       alonePerVariant.push(alone);
-      // small batches and panels for every type (q8_0 and q6_k switch at 8 tokens, q4_0 at 3, q4_k at 4)
+      // small batches and panels for every type (q8_0 and q6_k switch at 8 tokens, q4_0 at 3, q4_k and q5_k at 4)
       for (const batch of [[5, 3], [4, 1, 7], [0, 1, 2, 3, 4, 5, 6, 7, 8], [8, 8, 2], Array.from({ length: 17 }, (_, i) => (i * 5) % 9)]) {
         const got = outputBits(dtype, variant, batch, K, N);
         batch.forEach((tok, t) => assert.deepEqual(got[t], alone[tok], `${dtype} ${variant}: token ${tok} at ${t} of a batch of ${batch.length}`));
@@ -342,16 +356,17 @@ function kernelModuleAvailable(variant: KernelVariant): boolean {
   }
 }
 
-// Q4_K with every scale and quant byte random (every bit pattern of them is a valid block) and the
-// super-block scales d and dmin normal, f16 subnormal (rows 5, 6: common in real files, where the
+// Q4_K and Q5_K with every scale, quant and fifth-bit byte random (every bit pattern of them is a valid
+// block) and the super-block scales d and dmin normal, f16 subnormal (rows 5, 6: common in real files, where the
 // largest sub-block scale / 63 is tiny) or negative (row 7), plus rows of all-15 nibbles with all-63
-// scales and minimums. N = 10: two 4-row groups of the kernel layout and two rows left in ggml's.
+// scales, minimums and fifth bits (Q5_K: values 31 everywhere, the relaxed build's largest i16 sums).
+// N = 10: two 4-row groups of the kernel layout and two rows left in ggml's.
 // Decode (T = 1), a small batch (T = 2) and the panels (T = 9), each build: against the twin, and bit
 // for bit across T.
-test("linear_q4_k: random-byte blocks with subnormal and negative scales match the twin in each build, decode and panels alike", () => {
+for (const [dtype, blockBytes] of [["Q4_K", 144], ["Q5_K", 176]] as const) test(`linear_${dtype.toLowerCase()}: random-byte blocks with subnormal and negative scales match the twin in each build, decode and panels alike`, () => {
   const K = 512, N = 10, T = 9;
   const rand = rng(42);
-  const rb = rowBytes("Q4_K", K);
+  const rb = rowBytes(dtype, K);
   const w = new Uint8Array(N * rb);
   const half = (n: number): number => {
     if (n === 5 || n === 6) return 1 + Math.floor(rand() * 0x3ff); // subnormal
@@ -359,9 +374,9 @@ test("linear_q4_k: random-byte blocks with subnormal and negative scales match t
   };
   for (let n = 0; n < N; n++) {
     for (let sb = 0; sb < K / 256; sb++) {
-      const p = n * rb + sb * 144;
-      if (n === 0 || n === 9) w.fill(0xff, p + 4, p + 144);
-      else for (let i = 4; i < 144; i++) w[p + i] = Math.floor(rand() * 256);
+      const p = n * rb + sb * blockBytes;
+      if (n === 0 || n === 9) w.fill(0xff, p + 4, p + blockBytes);
+      else for (let i = 4; i < blockBytes; i++) w[p + i] = Math.floor(rand() * 256);
       const d = half(n), dmin = half(n);
       w[p] = d & 0xff;
       w[p + 1] = d >> 8;
@@ -373,19 +388,19 @@ test("linear_q4_k: random-byte blocks with subnormal and negative scales match t
   const gauss = (): number => Math.sqrt(-2 * Math.log(rand2() + 1e-12)) * Math.cos(2 * Math.PI * rand2());
   const x = new Float32Array(T * K).map((_, i) => (Math.floor(i / K) === 0 ? 1 : gauss()));
   const twin = new Float32Array(T * N);
-  linearQuantRef("Q4_K", twin, x, w, null, T, K, N, false);
+  linearQuantRef(dtype, twin, x, w, null, T, K, N, false);
   const deq = new Float32Array(N * K);
-  for (let n = 0; n < N; n++) dequantizeRow("Q4_K", w, n * rb, K, deq, n * K);
+  for (let n = 0; n < N; n++) dequantizeRow(dtype, w, n * rb, K, deq, n * K);
   const variants: KernelVariant[] = kernelModuleAvailable("relaxed") ? ["baseline", "relaxed"] : ["baseline"];
   for (const variant of variants) {
     const a = new Arena(variant);
     const pw = a.put(w);
-    const scratch = a.alloc(Math.max(quantScratchBytes(T, K), layoutScratchBytes("Q4_K", K)));
-    a.q.toKernelLayout("Q4_K", pw, N, K, scratch);
+    const scratch = a.alloc(Math.max(quantScratchBytes(T, K), layoutScratchBytes(dtype, K)));
+    a.q.toKernelLayout(dtype, pw, N, K, scratch);
     const px = a.put(x);
     const run = (t0: number, tn: number): Float32Array => {
       const out = a.alloc(tn * N * 4);
-      a.q.linear_q4_k(out, px + t0 * K * 4, pw, 0, tn, K, N, false, scratch);
+      a.q.forType(dtype)(out, px + t0 * K * 4, pw, 0, tn, K, N, false, scratch);
       return a.f32(out, tn * N);
     };
     const batch = run(0, T);

@@ -102,13 +102,13 @@ test("conversionNotices: one line per (file type, held type) of whole tensors; -
   const config = { hidden_size: 2560, num_attention_heads: 32, num_key_value_heads: 32 } as unknown as PhiConfig;
   const slice = (name: string, dtype: string, cols = 2560) => ({ ref: { name, dtype }, rowStart: 0, rows: 2560, cols });
   const layer = (l: number, fc2: string) => ({
-    q_w: slice(`blk.${l}.attn_qkv`, "Q5_K"), k_w: slice(`blk.${l}.attn_qkv`, "Q5_K"), v_w: slice(`blk.${l}.attn_qkv`, "Q5_K"),
+    q_w: slice(`blk.${l}.attn_qkv`, "Q5_0"), k_w: slice(`blk.${l}.attn_qkv`, "Q5_0"), v_w: slice(`blk.${l}.attn_qkv`, "Q5_0"),
     dense_w: slice(`blk.${l}.attn_output`, "Q8_0"), fc1_w: slice(`blk.${l}.ffn_up`, "Q3_K"), fc2_w: slice(`blk.${l}.ffn_down`, fc2, 10240),
   });
   const weights = { layers: [layer(0, "Q6_K"), layer(1, "Q5_K")], lm_head_w: slice("output", "BF16") } as never;
   const plan = { partitions: [{ heads: { start: 0, end: 16 } }, { heads: { start: 16, end: 32 } }], workers: [[0], [1]] } as never;
   assert.deepEqual(conversionNotices(config, weights, plan), [
-    "3 Q5_K tensors held as Q8_0 (converted at load: no Q5_K kernel for this shape)",
+    "2 Q5_0 tensors held as Q8_0 (converted at load: no Q5_0 kernel for this shape)",
     "2 Q3_K tensors held as Q4_K (converted at load: no Q3_K kernel for this shape)",
   ]);
   // --quant q8_0 turns the BF16 output into Q8_0 because it was asked to: no line for it
