@@ -265,7 +265,7 @@ for (const dtype of ["Q8_0", "Q4_0", "Q4_K", "Q5_K", "Q6_K"] as const) {
     for (const variant of variants) {
       const alone = Array.from({ length: 9 }, (_, tok) => outputBits(dtype, variant, [tok], K, N)[0]!);
       alonePerVariant.push(alone);
-      // small batches and panels for every type (q8_0 and q6_k switch at 8 tokens, q4_0 at 3, q4_k and q5_k at 4)
+      // small batches and panels for every type (q8_0, q5_k and q6_k switch at 8 tokens, q4_0 at 3, q4_k at 4)
       for (const batch of [[5, 3], [4, 1, 7], [0, 1, 2, 3, 4, 5, 6, 7, 8], [8, 8, 2], Array.from({ length: 17 }, (_, i) => (i * 5) % 9)]) {
         const got = outputBits(dtype, variant, batch, K, N);
         batch.forEach((tok, t) => assert.deepEqual(got[t], alone[tok], `${dtype} ${variant}: token ${tok} at ${t} of a batch of ${batch.length}`));
