@@ -19,6 +19,7 @@ import { fp16ToFp32, fp32ToFp16 } from "../../src/formats/ggml-quants.js";
 import { testModel } from "../helpers/test-models.js";
 import { tempDir } from "../helpers/temp-dir.js";
 import { LlamaCppModel } from "../helpers/llama.js";
+import { softmax } from "./suite.js";
 
 /** Our q4_k file at `from` with its Q4_K tensors as Q5_K (144-byte blocks → 176, see above). */
 async function rewriteAsQ5K(from: string, to: string): Promise<number> {
@@ -62,16 +63,6 @@ async function rewriteAsQ5K(from: string, to: string): Promise<number> {
     closeSync(fd);
   }
   return rewritten;
-}
-
-function softmax(logits: Float32Array, offset: number, n: number): Float64Array {
-  let max = -Infinity;
-  for (let i = 0; i < n; i++) max = Math.max(max, logits[offset + i]!);
-  const out = new Float64Array(n);
-  let sum = 0;
-  for (let i = 0; i < n; i++) sum += out[i] = Math.exp(logits[offset + i]! - max);
-  for (let i = 0; i < n; i++) out[i]! /= sum;
-  return out;
 }
 
 test("Q5_K weights: next-token probabilities within 0.05 of llama.cpp's on the same file, top-1 equal where decided; decode gives the prefill's logits", async (t) => {

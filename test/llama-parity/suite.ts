@@ -54,7 +54,7 @@ const GREEDY_PROMPTS: ReadonlyArray<readonly number[]> = Array.from({ length: 16
 const PROB_PROMPT = ids(48, 11);
 const PROB_POSITIONS = [0, 1, 6, 17, 31, 47];
 
-function softmax(logits: Float32Array, offset: number, n: number): Float64Array {
+export function softmax(logits: Float32Array, offset: number, n: number): Float64Array {
   let max = -Infinity;
   for (let i = 0; i < n; i++) max = Math.max(max, logits[offset + i]!);
   const out = new Float64Array(n);

@@ -10,30 +10,22 @@
 // Kernel layout (repack_q4_k, done once at load, in place, same size): every full group of 4 rows is
 // interleaved per super-block (576 bytes) as
 //   { f16 d[4]; f16 dmin[4]; u8 scales[12][4]; u8 qs[4 chunks][4 rows][32] }
-// (scale byte j of row r at 16 + 4j + r): decode reads one stream per group, unpacks the 4 rows'
-// scales with a few vector operations instead of once per row (the scale work, not the memory, bounded
-// the one-row loop: 7-11 GB/s per thread against Q8_0's 18-20), and the panels take the unpacked
-// scales as they are. Rows past the last full group stay in ggml's layout.
+// (scale byte j of row r at 16 + 4j + r): decode (_k-quant.ts, shared with Q5_K) reads one stream per
+// group, unpacks the 4 rows' scales with a few vector operations instead of once per row (the scale
+// work, not the memory, bounded the one-row loop: 7-11 GB/s per thread against Q8_0's 18-20), and the
+// panels take the unpacked scales as they are. Rows past the last full group stay in ggml's layout.
 
-import { f16ExactAt, f16Scalar, hsum } from "./_simd";
-import { groupD, groupMins, groupScales, panelScalesOfRows, sixBit, storeScaled, unpackScales } from "./_k-scales";
+import { f16Scalar } from "./_simd";
+import { groupQsOffset, groupScales, panelScalesOfRows, smallBatchK, superBytes } from "./_k-quant";
 import {
-  IPANEL, IPANEL8, PMIN, PSCALE, QPANEL_K, accumulateBlock, chunkRunning, chunkRunning4, chunkSum, dot32, fence,
-  highNibbles, laneRow, linearQuantPanels, lowNibbles, nibble0, nibble1, nibble2, nibble3, nibblePairs,
-  nibblePartial8, nibbleTotals, quantizeActivations, storeTransposed, x8Base, xdBase, xsBase,
+  IPANEL, IPANEL8, PMIN, PSCALE, highNibbles, laneRow, linearQuantPanels, lowNibbles, nibble0, nibble1, nibble2,
+  nibble3, quantizeActivations, storeTransposed,
 } from "./_linear-quant";
 
-const BLOCK_BYTES: usize = 144;
-/** One super-block of a 4-row group in kernel layout. */
+const BLOCK_BYTES = superBytes(false);
+/** One super-block of a 4-row group in kernel layout, and where its quants start (after 64 bytes of scales). */
 const GROUP_SUPER_BYTES: usize = 4 * BLOCK_BYTES;
-/** Where the quants of a group super-block start (after the scales d, dmin and the 48 scale bytes). */
-const GROUP_QS: usize = 64;
-/** The 8 sub-block scales d·sc_j of the current super-block of one row. */
-const SCALES: usize = memory.data(32, 16);
-/** The 8 sub-block minimums dmin·m_j of the current super-block of one row. */
-const MINS: usize = memory.data(32, 16);
-/** The same for a 4-row group: vector j = the 4 rows' d·sc_j. */
-const GSCALES: usize = memory.data(128, 16);
+const GROUP_QS = groupQsOffset(false);
 
 /**
  * Below this many tokens the weights stream once, a 4-row group at a time, each token in turn against
@@ -47,194 +39,8 @@ export function linear_q4_k(
   out: usize, x: usize, w: usize, bias: usize, T: i32, K: i32, N: i32, accumulate: i32, scratch: usize,
 ): void {
   quantizeActivations(x, T, K, scratch, true);
-  if (T < SMALL_BATCH) smallBatchQ4K(out, w, bias, T, K, N, accumulate != 0, scratch);
+  if (T < SMALL_BATCH) smallBatchK(false, out, w, bias, T, K, N, accumulate != 0, scratch);
   else linearQuantPanels(out, w, bias, T, K, N, accumulate != 0, scratch, q4kPanel, true, ASC_FEATURE_RELAXED_SIMD, <usize>(K >> 8) * BLOCK_BYTES);
-}
-
-/**
- * The partial sums of one 32-value sub-block: the low (high) nibbles of the 32 bytes v0, v1 against
- * its activations; i16 partials of 8-bit relaxed dots where the build has them, else i32 partials of
- * int16 dots (see nibblePartial). Reduce 4 of them with nibbleTotals.
- */
-// @ts-ignore: decorator
-@inline function subBlockPartial(v0: v128, v1: v128, high: bool, xp: usize, x8p: usize): v128 {
-  if (ASC_FEATURE_RELAXED_SIMD) {
-    const x0 = v128.load(x8p), x1 = v128.load(x8p, 16);
-    return high ? nibblePartial8(highNibbles(v0), highNibbles(v1), x0, x1) : nibblePartial8(lowNibbles(v0), lowNibbles(v1), x0, x1);
-  }
-  return high
-    ? dot32(nibble2(v0), nibble3(v0), nibble2(v1), nibble3(v1), xp)
-    : dot32(nibble0(v0), nibble1(v0), nibble0(v1), nibble1(v1), xp);
-}
-
-/** Integer totals of the 4 sub-blocks in the 64 quant bytes at q (sub-blocks 2c, 2c + 1 per 32 bytes). */
-// @ts-ignore: decorator
-@inline function quadTotals(q: usize, xp: usize, x8p: usize): v128 {
-  const v0 = v128.load(q), v1 = v128.load(q, 16);
-  const p01 = fence(nibblePairs(fence(subBlockPartial(v0, v1, false, xp, x8p)), subBlockPartial(v0, v1, true, xp + 64, x8p + 32)));
-  const v2 = v128.load(q, 32), v3 = v128.load(q, 48);
-  const p23 = nibblePairs(fence(subBlockPartial(v2, v3, false, xp + 128, x8p + 64)), subBlockPartial(v2, v3, true, xp + 192, x8p + 96));
-  return nibbleTotals(p01, p23);
-}
-
-/**
- * Decode and T < SMALL_BATCH: streams the weights once, a 4-row group at a time (rows past the last
- * full group: one at a time), the tokens one after the other against it (a group is 5.6 KiB for
- * K = 2560, 23 KiB for 10240: it stays in L1 for the tokens after the first).
- */
-function smallBatchQ4K(out: usize, w: usize, bias: usize, T: i32, K: i32, N: i32, addOut: bool, scratch: usize): void {
-  const nsb = K >> 8;
-  const nb = K >> 5;
-  const rowBytes = <usize>nsb * BLOCK_BYTES;
-  const xd0 = xdBase(scratch, T, K), xs0 = xsBase(scratch, T, K), x80 = x8Base(scratch, T, K);
-  for (let n = 0; n < N; n += 4) {
-    const rows = min(4, N - n);
-    for (let t = 0; t < T; t++) {
-      const o = out + ((<usize>t * <usize>N + <usize>n) << 2);
-      const xq = scratch + ((<usize>t * <usize>K) << 1);
-      const xd = xd0 + ((<usize>t * <usize>nb) << 2), xs = xs0 + ((<usize>t * <usize>nb) << 2);
-      const x8 = x80 + <usize>t * <usize>K;
-      const b = bias != 0 ? bias + (<usize>n << 2) : 0;
-      if (rows == 4) group4(o, w + <usize>n * rowBytes, nsb, xq, xd, xs, x8, b, addOut);
-      else {
-        for (let r = 0; r < rows; r++) {
-          row1(o + (<usize>r << 2), w + <usize>(n + r) * rowBytes, nsb, xq, xd, xs, x8, b != 0 ? b + (<usize>r << 2) : 0, addOut);
-        }
-      }
-    }
-  }
-}
-
-/**
- * One token against one row in ggml's layout (the rows after the last full group): out[0], in the
- * summation order of _linear-quant.ts (lane j of the accumulator is A_j: sub-blocks j and 4 + j of
- * every super-block).
- */
-function row1(out: usize, row: usize, nsb: i32, xq: usize, xd: usize, xs: usize, x8: usize, bias: usize, addOut: bool): void {
-  const chunkSuper = QPANEL_K >> 8;
-  let blk = row;
-  let xp = xq;
-  let x8p = x8;
-  let dp = xd;
-  let sp = xs;
-  let res: f32 = 0;
-  for (let c0 = 0; c0 < nsb; c0 += chunkSuper) {
-    const c1 = min(nsb, c0 + chunkSuper);
-    let acc = f32x4.splat(0);
-    let mins: f32 = 0;
-    for (let sb = c0; sb < c1; sb++) {
-      unpackScales(blk + 4, f16ExactAt(blk), f16ExactAt(blk + 2), SCALES, MINS);
-      // scale_j · dx_j for the 8 sub-blocks
-      v128.store(SCALES, f32x4.mul(v128.load(SCALES), v128.load(dp)));
-      v128.store(SCALES, f32x4.mul(v128.load(SCALES, 16), v128.load(dp, 16)), 16);
-      for (let j = 0; j < 8; j++) mins += load<f32>(MINS + (<usize>j << 2)) * load<f32>(sp + (<usize>j << 2));
-      acc = accumulateBlock(acc, quadTotals(blk + 16, xp, x8p), v128.load(SCALES));
-      acc = accumulateBlock(acc, quadTotals(blk + 80, xp + 256, x8p + 128), v128.load(SCALES, 16));
-      xp += 512;
-      x8p += 256;
-      blk += BLOCK_BYTES;
-      dp += 32;
-      sp += 32;
-    }
-    const s = hsum(acc) - mins;
-    res = chunkRunning(s, res, c0 == 0, out, addOut);
-  }
-  if (bias != 0) res += load<f32>(bias);
-  store<f32>(out, res);
-}
-
-/**
- * The partial sums of one row's sub-block from its 32 bytes v0, v1 (low or high nibbles) against the
- * sub-block's activations: x0, x1 its int8 values (relaxed build), else its int16 ones at xp.
- */
-// @ts-ignore: decorator
-@inline function rowPartial(v0: v128, v1: v128, high: bool, x0: v128, x1: v128, xp: usize): v128 {
-  if (ASC_FEATURE_RELAXED_SIMD) {
-    return high ? nibblePartial8(highNibbles(v0), highNibbles(v1), x0, x1) : nibblePartial8(lowNibbles(v0), lowNibbles(v1), x0, x1);
-  }
-  return high
-    ? dot32(nibble2(v0), nibble3(v0), nibble2(v1), nibble3(v1), xp)
-    : dot32(nibble0(v0), nibble1(v0), nibble0(v1), nibble1(v1), xp);
-}
-
-/** Where groupChunk leaves the high sub-block's totals. */
-const HIGH_TOTALS: usize = memory.data(16, 16);
-
-/**
- * groupTotals of both sub-blocks of chunk q (low nibbles: returned, high: at HIGH_TOTALS), each
- * weight vector loaded once for both.
- */
-// @ts-ignore: decorator
-@inline function groupChunk(q: usize, xp: usize, x8p: usize): v128 {
-  const x0 = ASC_FEATURE_RELAXED_SIMD ? v128.load(x8p) : i32x4.splat(0);
-  const x1 = ASC_FEATURE_RELAXED_SIMD ? v128.load(x8p, 16) : i32x4.splat(0);
-  const y0 = ASC_FEATURE_RELAXED_SIMD ? v128.load(x8p, 32) : i32x4.splat(0);
-  const y1 = ASC_FEATURE_RELAXED_SIMD ? v128.load(x8p, 48) : i32x4.splat(0);
-  let v0 = v128.load(q), v1 = v128.load(q, 16);
-  let l0 = fence(rowPartial(v0, v1, false, x0, x1, xp)), h0 = fence(rowPartial(v0, v1, true, y0, y1, xp + 64));
-  v0 = v128.load(q, 32); v1 = v128.load(q, 48);
-  const l01 = fence(nibblePairs(l0, rowPartial(v0, v1, false, x0, x1, xp)));
-  const h01 = fence(nibblePairs(h0, rowPartial(v0, v1, true, y0, y1, xp + 64)));
-  v0 = v128.load(q, 64); v1 = v128.load(q, 80);
-  l0 = fence(rowPartial(v0, v1, false, x0, x1, xp)); h0 = fence(rowPartial(v0, v1, true, y0, y1, xp + 64));
-  v0 = v128.load(q, 96); v1 = v128.load(q, 112);
-  const l23 = fence(nibblePairs(l0, rowPartial(v0, v1, false, x0, x1, xp)));
-  const h23 = nibblePairs(h0, rowPartial(v0, v1, true, y0, y1, xp + 64));
-  v128.store(HIGH_TOTALS, nibbleTotals(h01, h23));
-  return nibbleTotals(l01, l23);
-}
-
-/** Sub-blocks j, j + 1 (j even) of a group super-block p: their madds into a (j) and b (j + 1). */
-// @ts-ignore: decorator
-@inline function groupPairStep(a: v128, p: usize, j: usize, xp: usize, x8p: usize, dp: usize): v128 {
-  const t = groupChunk(p + GROUP_QS + ((j >> 1) << 7), xp + (j << 6), x8p + (j << 5));
-  return accumulateBlock(a, t, f32x4.mul(v128.load(GSCALES + (j << 4)), f32x4.splat(load<f32>(dp + (j << 2)))));
-}
-// @ts-ignore: decorator
-@inline function highStep(b: v128, j: usize, dp: usize): v128 {
-  return accumulateBlock(b, v128.load(HIGH_TOTALS), f32x4.mul(v128.load(GSCALES + ((j + 1) << 4)), f32x4.splat(load<f32>(dp + ((j + 1) << 2)))));
-}
-
-/**
- * One token against a 4-row group in kernel layout: out[0..4], in the summation order of the panels
- * (sub-block j of a super-block goes to A_(j mod 4); the minimums in their own sum).
- */
-// @ts-ignore: decorator
-@inline function group4(out: usize, group: usize, nsb: i32, xq: usize, xd: usize, xs: usize, x8: usize, bias: usize, addOut: bool): void {
-  const chunkSuper = QPANEL_K >> 8;
-  let res = f32x4.splat(0);
-  let p = group;
-  let xp = xq;
-  let x8p = x8;
-  let dp = xd;
-  let sp = xs;
-  for (let c0 = 0; c0 < nsb; c0 += chunkSuper) {
-    const c1 = min(nsb, c0 + chunkSuper);
-    let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0), mins = f32x4.splat(0);
-    for (let sb = c0; sb < c1; sb++) {
-      const d = groupD(p, false);
-      storeScaled(GSCALES, sixBit(p, 0), d);
-      storeScaled(GSCALES + 64, sixBit(p, 1), d);
-      mins = groupMins(mins, p, sp);
-      a0 = groupPairStep(a0, p, 0, xp, x8p, dp);
-      a1 = highStep(a1, 0, dp);
-      a2 = groupPairStep(a2, p, 2, xp, x8p, dp);
-      a3 = highStep(a3, 2, dp);
-      a0 = groupPairStep(a0, p, 4, xp, x8p, dp);
-      a1 = highStep(a1, 4, dp);
-      a2 = groupPairStep(a2, p, 6, xp, x8p, dp);
-      a3 = highStep(a3, 6, dp);
-      p += GROUP_SUPER_BYTES;
-      xp += 512;
-      x8p += 256;
-      dp += 32;
-      sp += 32;
-    }
-    const s = chunkSum(a0, a1, a2, a3, mins);
-    res = chunkRunning4(s, res, c0 == 0, out, 4, addOut);
-  }
-  if (bias != 0) res = f32x4.add(res, v128.load(bias));
-  v128.store(out, res);
 }
 
 /**
