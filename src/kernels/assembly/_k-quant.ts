@@ -392,3 +392,36 @@ function row1Q5K(out: usize, row: usize, nsb: i32, xq: usize, xd: usize, xs: usi
     }
   }
 }
+
+/**
+ * Rewrites N rows of K values of ggml Q4_K / Q5_K at w into the kernel layout (see the header), in
+ * place (the same bytes); tmp: 4 rows of scratch.
+ */
+// @ts-ignore: decorator
+@inline export function repackK(five: bool, w: usize, N: i32, K: i32, tmp: usize): void {
+  const nsb = K >> 8;
+  const rowBytes = <usize>nsb * superBytes(five);
+  for (let n0 = 0; n0 + 4 <= N; n0 += 4) {
+    const group = w + <usize>n0 * rowBytes;
+    memory.copy(tmp, group, rowBytes << 2);
+    for (let sb = 0; sb < nsb; sb++) {
+      const dst = group + <usize>sb * 4 * superBytes(five);
+      for (let r: usize = 0; r < 4; r++) {
+        const src = tmp + r * rowBytes + <usize>sb * superBytes(five);
+        store<u16>(dst + (r << 1), load<u16>(src));
+        store<u16>(dst + 8 + (r << 1), load<u16>(src + 2));
+        for (let j: usize = 0; j < 12; j++) store<u8>(dst + 16 + (j << 2) + r, load<u8>(src + 4 + j));
+        if (five) {
+          const qh = dst + GROUP_QH + (r << 5);
+          v128.store(qh, v128.load(src + 16));
+          v128.store(qh, v128.load(src + 16, 16), 16);
+        }
+        for (let c: usize = 0; c < 4; c++) {
+          const q = dst + groupQsOffset(five) + (c << 7) + (r << 5), s = src + qsOffset(five) + (c << 5);
+          v128.store(q, v128.load(s));
+          v128.store(q, v128.load(s, 16), 16);
+        }
+      }
+    }
+  }
+}

@@ -16,7 +16,7 @@
 // panels take the unpacked scales as they are. Rows past the last full group stay in ggml's layout.
 
 import { f16Scalar } from "./_simd";
-import { groupQsOffset, groupScales, panelScalesOfRows, smallBatchK, superBytes } from "./_k-quant";
+import { groupQsOffset, groupScales, panelScalesOfRows, repackK, smallBatchK, superBytes } from "./_k-quant";
 import {
   IPANEL, IPANEL8, PMIN, PSCALE, highNibbles, laneRow, linearQuantPanels, lowNibbles, nibble0, nibble1, nibble2,
   nibble3, quantizeActivations, storeTransposed,
@@ -111,26 +111,7 @@ function q4kPanel(w: usize, K: i32, n0: i32, rows: i32, k0: i32, kc: i32): void 
  * tmp: 4·(K/256)·144 bytes of scratch.
  */
 export function repack_q4_k(w: usize, N: i32, K: i32, tmp: usize): void {
-  const nsb = K >> 8;
-  const rowBytes = <usize>nsb * BLOCK_BYTES;
-  for (let n0 = 0; n0 + 4 <= N; n0 += 4) {
-    const group = w + <usize>n0 * rowBytes;
-    memory.copy(tmp, group, rowBytes << 2);
-    for (let sb = 0; sb < nsb; sb++) {
-      const dst = group + <usize>sb * GROUP_SUPER_BYTES;
-      for (let r: usize = 0; r < 4; r++) {
-        const src = tmp + r * rowBytes + <usize>sb * BLOCK_BYTES;
-        store<u16>(dst + (r << 1), load<u16>(src));
-        store<u16>(dst + 8 + (r << 1), load<u16>(src + 2));
-        for (let j: usize = 0; j < 12; j++) store<u8>(dst + 16 + (j << 2) + r, load<u8>(src + 4 + j));
-        for (let c: usize = 0; c < 4; c++) {
-          const q = dst + GROUP_QS + (c << 7) + (r << 5), s = src + 16 + (c << 5);
-          v128.store(q, v128.load(s));
-          v128.store(q, v128.load(s, 16), 16);
-        }
-      }
-    }
-  }
+  repackK(false, w, N, K, tmp);
 }
 
 // ---- ggml's quantize_row_q4_K_ref in native f32 (bit-exact; ~10× the speed of the TypeScript twin in

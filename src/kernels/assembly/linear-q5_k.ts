@@ -19,7 +19,7 @@
 // (the header of _k-quant.ts): decode reads one stream per group and unpacks the 4 rows' scales at
 // once. Rows past the last full group stay in ggml's layout.
 
-import { GROUP_QH, groupQsOffset, groupScales, panelScalesOfRows, smallBatchK, superBytes, values5 } from "./_k-quant";
+import { GROUP_QH, groupQsOffset, groupScales, panelScalesOfRows, repackK, smallBatchK, superBytes, values5 } from "./_k-quant";
 import { IPANEL, PMIN, PSCALE, laneRow, linearQuantPanels, quantizeActivations, storeTransposed } from "./_linear-quant";
 
 const BLOCK_BYTES = superBytes(true);
@@ -102,27 +102,5 @@ function q5kPanel(w: usize, K: i32, n0: i32, rows: i32, k0: i32, kc: i32): void 
  * tmp: 4·(K/256)·176 bytes of scratch.
  */
 export function repack_q5_k(w: usize, N: i32, K: i32, tmp: usize): void {
-  const nsb = K >> 8;
-  const rowBytes = <usize>nsb * BLOCK_BYTES;
-  for (let n0 = 0; n0 + 4 <= N; n0 += 4) {
-    const group = w + <usize>n0 * rowBytes;
-    memory.copy(tmp, group, rowBytes << 2);
-    for (let sb = 0; sb < nsb; sb++) {
-      const dst = group + <usize>sb * GROUP_SUPER_BYTES;
-      for (let r: usize = 0; r < 4; r++) {
-        const src = tmp + r * rowBytes + <usize>sb * BLOCK_BYTES;
-        store<u16>(dst + (r << 1), load<u16>(src));
-        store<u16>(dst + 8 + (r << 1), load<u16>(src + 2));
-        for (let j: usize = 0; j < 12; j++) store<u8>(dst + 16 + (j << 2) + r, load<u8>(src + 4 + j));
-        const qh = dst + GROUP_QH + (r << 5);
-        v128.store(qh, v128.load(src + QH));
-        v128.store(qh, v128.load(src + QH, 16), 16);
-        for (let c: usize = 0; c < 4; c++) {
-          const q = dst + GROUP_QS + (c << 7) + (r << 5), s = src + QS + (c << 5);
-          v128.store(q, v128.load(s));
-          v128.store(q, v128.load(s, 16), 16);
-        }
-      }
-    }
-  }
+  repackK(true, w, N, K, tmp);
 }
