@@ -6,7 +6,7 @@
 //
 //   node dist/bench/kernel-ab.js DIST_A DIST_B TYPE N K T [slices]
 //   e.g. node dist/bench/kernel-ab.js /tmp/prev/dist dist Q8_0 10240 2560 64
-// DIST_*: a build's dist folder (holding src/kernels/*.js and kernels/*.wasm). TYPE: Q8_0|Q4_0|Q4_K|Q6_K.
+// DIST_*: a build's dist folder (holding src/kernels/*.js and kernels/*.wasm). TYPE: Q8_0|Q4_0|Q4_K|Q5_K|Q6_K.
 import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import type { QuantDType } from "../src/kernels/quant-kernels.js";
@@ -44,9 +44,9 @@ function stats(times: number[], T: number): string {
 }
 
 const [distA, distB, dtype, Ns, Ks, Ts, slicesArg] = process.argv.slice(2);
-const types: readonly string[] = ["Q8_0", "Q4_0", "Q4_K", "Q6_K"];
+const types: readonly string[] = ["Q8_0", "Q4_0", "Q4_K", "Q5_K", "Q6_K"];
 if (!distA || !distB || !dtype || !types.includes(dtype) || !Ns || !Ks || !Ts) {
-  console.error("usage: node dist/bench/kernel-ab.js DIST_A DIST_B Q8_0|Q4_0|Q4_K|Q6_K N K T [slices]");
+  console.error("usage: node dist/bench/kernel-ab.js DIST_A DIST_B Q8_0|Q4_0|Q4_K|Q5_K|Q6_K N K T [slices]");
   process.exit(2);
 }
 const [N, K, T, slices] = [Number(Ns), Number(Ks), Number(Ts), Number(slicesArg ?? 8)];

@@ -1,5 +1,5 @@
 // Which weights the engine holds in another type than their file's, as one-line notices for the user.
-// Quantized types without a kernel here (Q4_1, Q5_*, Q2_K, Q3_K) are converted at load to the nearest fast
+// Quantized types without a kernel here (Q4_1, Q5_0, Q5_1, Q2_K, Q3_K) are converted at load to the nearest fast
 // type (computeDType), and a K-quant attn_output split by more threads than it has whole blocks for is
 // held as Q8_0 in the partitions whose columns cut its blocks (computeSliceDType). Conversions the user
 // asked for (--quant) are not reported.

@@ -11,7 +11,7 @@
 // build int16 lanes against activations in nibble order (see nibble0..3); Q5_K's 5-bit values (0..31)
 // are built as bytes, the relaxed dot's operand too, and widened to int16 in the baseline build against
 // activations in natural order. Relaxed i16 sums over a sub-block: Q4_K <= 4·2·15·127 per lane, so
-// totals16 adds them in i16; Q5_K <= 4·2·31·127 = 31496, so its last add is in i32 (totals5).
+// totals16 adds them in i16; Q5_K <= 4·2·31·127 = 31496, so its last add is in i32 (see totals).
 
 import { f16ExactAt, f16x4Exact, hsum } from "./_simd";
 import {

@@ -1,4 +1,5 @@
 // Shared machinery of the ggml-quantized linear kernels (linear-q8_0.ts, linear-q4_0.ts, linear-q4_k.ts,
+// linear-q5_k.ts, linear-q6_k.ts):
 // out (T, N) [+]= x (T, K) · w (N, K)ᵀ [+ bias], w in ggml's block layout, integer dot products.
 //
 // As ggml does (vec_dot_q8_0_q8_0 / q4_0_q8_0), the activations are first quantized to int8 per block
@@ -6,7 +7,7 @@
 // q = round-half-even(x · 127 / amax)), here into the caller's scratch:
 //
 //   scratch layout for T tokens of K values (K % 32 == 0), quantScratchBytes(T, K) = T·K·3 + T·(K/32)·8:
-//     xq (T, K)    i16  quantized activations, values in [-127, 127] (4-bit kernels: in nibble order,
+//     xq (T, K)    i16  quantized activations, values in [-127, 127] (Q4_0 and Q4_K: in nibble order,
 //                       see nibble0..3), for i32x4.dot_i16x8_s (x86 pmaddwd)
 //     xd (T, K/32) f32  per-block scale d
 //     xs (T, K/32) f32  d · Σ q over the block (for formats with a per-block minimum)
