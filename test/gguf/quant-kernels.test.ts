@@ -1,7 +1,7 @@
-// linear_q8_0 / linear_q4_0 / linear_q4_k / linear_q6_k against (1) their TypeScript twin (same activation
-// quantization; only f32 rounding differs) and (2) the exact product of the dequantized weights with the
-// unquantized activations, within the error bound of int8 activation quantization: each activation is
-// off by at most half its block's step d/2 plus the f16 rounding of d (2^-11 relative), so
+// linear_q8_0 / linear_q4_0 / linear_q4_k / linear_q5_k / linear_q6_k against (1) their TypeScript twin
+// (same activation quantization; only f32 rounding differs) and (2) the exact product of the dequantized
+// weights with the unquantized activations, within the error bound of int8 activation quantization: each
+// activation is off by at most half its block's step d/2 plus the f16 rounding of d (2^-11 relative), so
 // |error| <= Σ_i |w_i| · (d(block of i) / 2 + |x_i| · 2^-11).
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -207,13 +207,14 @@ for (const dtype of ["Q8_0", "Q4_0", "Q4_K", "Q5_K", "Q6_K"] as const) {
   });
 }
 
-test("32-block kernels take K that is a multiple of 32 only; q4_k and q6_k need 256", () => {
+test("32-block kernels take K that is a multiple of 32 only; q4_k, q5_k and q6_k need 256", () => {
   runCase("Q8_0", { T: 1, K: 96, N: 5, accumulate: false, bias: true }, 1);
   runCase("Q4_0", { T: 4, K: 160, N: 5, accumulate: true, bias: false }, 2);
   const a = new Arena();
   const p = a.alloc(1 << 16);
   assert.throws(() => a.q.linear_q8_0(p, p, p, 0, 1, 48, 1, false, p), /K = 48 must be a multiple of 32/);
   assert.throws(() => a.q.linear_q4_k(p, p, p, 0, 1, 160, 1, false, p), /K = 160 must be a multiple of 256/);
+  assert.throws(() => a.q.linear_q5_k(p, p, p, 0, 1, 288, 1, false, p), /K = 288 must be a multiple of 256/);
   assert.throws(() => a.q.linear_q6_k(p, p, p, 0, 1, 2304 + 32, 1, false, p), /K = 2336 must be a multiple of 256/);
   assert.throws(() => a.q.linear_q4_0(p, p, p, 0, 1, 64, 1, false, a.memory.buffer.byteLength), /scratch/);
 });
@@ -257,7 +258,7 @@ function outputBits(dtype: QuantDType, variant: KernelVariant, tokens: number[],
 // The 8-bit (relaxed SIMD) and int16 (baseline) dot products give the same integer lanes, so both
 // builds give the very same bits.
 for (const dtype of ["Q8_0", "Q4_0", "Q4_K", "Q5_K", "Q6_K"] as const) {
-  test(`linear_${dtype.toLowerCase()}: batch invariant bit for bit (T = 1, 3, 9, 17; K in 2 chunks) in each build`, () => {
+  test(`linear_${dtype.toLowerCase()}: batch invariant bit for bit (T = 1, 2, 3, 6, 9, 17; N = 3, 11, 13; K in 2 chunks) in each build`, () => {
     // 81 blocks for the 32-block types: a second chunk whose block count is not a multiple of 4
     const K = dtype === "Q4_K" || dtype === "Q5_K" || dtype === "Q6_K" ? 2560 : 2592, N = 11;
     const variants: KernelVariant[] = kernelModuleAvailable("relaxed") ? ["baseline", "relaxed"] : ["baseline"];
@@ -266,9 +267,18 @@ for (const dtype of ["Q8_0", "Q4_0", "Q4_K", "Q5_K", "Q6_K"] as const) {
       const alone = Array.from({ length: 9 }, (_, tok) => outputBits(dtype, variant, [tok], K, N)[0]!);
       alonePerVariant.push(alone);
       // small batches and panels for every type (q8_0, q5_k and q6_k switch at 8 tokens, q4_0 at 3, q4_k at 4)
-      for (const batch of [[5, 3], [4, 1, 7], [0, 1, 2, 3, 4, 5, 6, 7, 8], [8, 8, 2], Array.from({ length: 17 }, (_, i) => (i * 5) % 9)]) {
+      for (const batch of [[5, 3], [4, 1, 7], [2, 6, 0, 7, 1, 5], [0, 1, 2, 3, 4, 5, 6, 7, 8], [8, 8, 2], Array.from({ length: 17 }, (_, i) => (i * 5) % 9)]) {
         const got = outputBits(dtype, variant, batch, K, N);
         batch.forEach((tok, t) => assert.deepEqual(got[t], alone[tok], `${dtype} ${variant}: token ${tok} at ${t} of a batch of ${batch.length}`));
+      }
+      // Other row counts: fewer rows than one 4-row group (all in ggml's layout), and 13 = a panel of 8,
+      // one more full group, one row left.
+      for (const rows of [3, 13]) {
+        const one = Array.from({ length: 9 }, (_, tok) => outputBits(dtype, variant, [tok], K, rows)[0]!);
+        for (const batch of [[4, 1, 7], [2, 6, 0, 7, 1, 5], [0, 1, 2, 3, 4, 5, 6, 7, 8]]) {
+          const got = outputBits(dtype, variant, batch, K, rows);
+          batch.forEach((tok, t) => assert.deepEqual(got[t], one[tok], `${dtype} ${variant} N = ${rows}: token ${tok} at ${t} of a batch of ${batch.length}`));
+        }
       }
     }
     // The relaxed build fuses each block's multiply-add (one rounding instead of two): the builds agree
