@@ -2,8 +2,9 @@
 // w: N rows of K/256 ggml super-blocks { f16 d; f16 dmin; u8 scales[12]; u8 qh[32]; u8 qs[128] } (176
 // bytes): Q4_K's 8 sub-blocks of 32 with a fifth bit, value = d·sc_j·q − dmin·m_j with q = the nibble
 // (qs chunk c of 32 bytes: low nibbles = sub-block 2c, high = 2c + 1) + 16 · bit j of qh[l] for value l
-// of sub-block j. Q4_K_M files hold a fused attn_qkv in Q5_K, Q5_K_M / Q5_K_S files nearly everything:
-// held as Q5_K they take 5.5 bits per weight instead of the 8.5 of a conversion to Q8_0.
+// of sub-block j. Q5_K_M / Q5_K_S files hold nearly everything in Q5_K, and Q4_K_M files made by earlier
+// llama.cpp versions their fused attn_qkv (today's llama-quantize gives it attn_v's rule: Q6_K or Q4_K).
+// Held as Q5_K they take 5.5 bits per weight instead of Q8_0's 8.5.
 //
 // Activations: int8 per 32 values in natural order (see _linear-quant.ts); each sub-block is one block
 // of the summation order, as in linear-q4_k.ts (same scales, same minimums term). The values (0..31) fit
