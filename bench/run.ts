@@ -1,7 +1,8 @@
 // npm run bench: our engine and llama.cpp (node-llama-cpp 3.21.1) on the full-size random Phi-2 (speed
 // does not depend on weight values), the same files for both, each measurement in its own process
 // (so peak RSS is that run's alone). Generates what it needs once into $PHI2_BENCH_DIR (default: the
-// OS temp dir): the HF folder in bf16 (5.56 GB) and GGUFs in f16, q8_0, q4_0, q4_k written by our quantizer.
+// OS temp dir, see full-model.ts): the HF folder in bf16 and GGUFs in f16, q8_0, q4_0, q4_k written by our
+// quantizer (again when the quantizer's code has changed since).
 // Prints a Markdown table and appends it to BENCHMARKS.md.
 //
 // Environment: PHI2_BENCH_THREADS (2), PHI2_BENCH_PROMPT (512), PHI2_BENCH_DECODE (128),
@@ -13,12 +14,12 @@
 // one ggml picks for this CPU): one llama.cpp row per variant, each measured in every round (see
 // bench/llama-cpu-variant.ts); sse42 is 128-bit SIMD as WebAssembly's, haswell AVX2.
 import { execFileSync } from "node:child_process";
-import { appendFileSync, existsSync } from "node:fs";
+import { appendFileSync } from "node:fs";
 import { cpus, totalmem, tmpdir } from "node:os";
 import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
-import { makeTestModel } from "../src/testing/make-test-model.js";
-import { quantizeModel, type QuantizeType } from "../src/index.js";
+import type { QuantizeType } from "../src/index.js";
+import { fullBf16Folder, fullGguf } from "./full-model.js";
 import { measureLlama } from "./llama.js";
 import { llamaModulesFor } from "./llama-cpu-variant.js";
 
@@ -38,24 +39,6 @@ const llamaBuilds: { label: string; modules?: string }[] = (process.env.PHI2_BEN
   .split(",").filter((v) => v !== "")
   .map((v) => ({ label: `llama.cpp (${v})`, modules: llamaModulesFor(v, join(root, "node_modules"), benchDir) }));
 if (llamaBuilds.length === 0) llamaBuilds.push({ label: "llama.cpp" });
-
-function bf16Folder(): string {
-  const dir = join(benchDir, "full-bf16");
-  if (!existsSync(join(dir, "config.json"))) {
-    console.error(`generating the full-size random model (bf16) in ${dir} ...`);
-    makeTestModel({ preset: "full", dtype: "bf16", seed: 1, out: dir, shards: 2 });
-  }
-  return dir;
-}
-
-async function gguf(type: QuantizeType): Promise<string> {
-  const file = join(benchDir, `full-${type}.gguf`);
-  if (!existsSync(file)) {
-    console.error(`writing ${file} ...`);
-    await quantizeModel(bf16Folder(), type, file);
-  }
-  return file;
-}
 
 interface Measurement { loadS: number; peakRssGB: number; prefillTokPerS: number; decodeTokPerS: number; system?: string }
 
@@ -88,7 +71,7 @@ for (const w of only) {
   if (!(ROWS as readonly string[]).includes(w)) throw new Error(`PHI2_BENCH_ONLY: unknown row "${w}" (${ROWS.join(", ")})`);
   // llama.cpp reads the bf16 model as F16 (the f16 row); our engine runs the HF folder as published.
   const row: Row = { weights: w === "bf16" ? "bf16 (HF safetensors)" : `${w} (GGUF)`, ours: [], llama: llamaBuilds.map(() => []) };
-  const source = w === "bf16" ? bf16Folder() : await gguf(w as QuantizeType);
+  const source = w === "bf16" ? fullBf16Folder(benchDir) : await fullGguf(benchDir, w as QuantizeType);
   for (let r = 1; r <= rounds; r++) {
     console.error(`measuring ${w}${rounds > 1 ? `, round ${r} of ${rounds}` : ""} ...`);
     row.ours.push(measureOurs(source));

@@ -11,13 +11,13 @@
 // ("q8_0,bf16"), PHI2_BENCH_NO_WRITE=1 (print, do not append to BENCHMARKS.md).
 // Each engine runs in its own process so their memory and threads never overlap.
 import { execFileSync } from "node:child_process";
-import { appendFileSync, existsSync } from "node:fs";
+import { appendFileSync } from "node:fs";
 import { cpus, loadavg, tmpdir, totalmem } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { startServer } from "../src/server/server.js";
-import { makeTestModel } from "../src/testing/make-test-model.js";
-import { quantizeModel, type QuantizeType } from "../src/formats/gguf-quantize.js";
+import type { QuantizeType } from "../src/formats/gguf-quantize.js";
+import { fullGguf } from "./full-model.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, "..", "..");
@@ -155,21 +155,6 @@ async function benchLlama(file: string): Promise<EngineResult> {
   return { engine: "llama.cpp (node-llama-cpp 3.21.1)", file, threads, loadS, rounds };
 }
 
-/** The full-size random model as a GGUF of `type`, made from the bf16 folder `npm run bench` uses. */
-async function fullGguf(type: QuantizeType): Promise<string> {
-  const folder = join(benchDir, "full-bf16");
-  if (!existsSync(join(folder, "config.json"))) {
-    console.error(`generating the full-size random model (bf16) in ${folder} ...`);
-    makeTestModel({ preset: "full", dtype: "bf16", seed: 1, out: folder, shards: 2 });
-  }
-  const file = join(benchDir, `full-${type}.gguf`);
-  if (!existsSync(file)) {
-    console.error(`writing ${file} ...`);
-    await quantizeModel(folder, type, file, { name: `phi-2 random full ${type}` });
-  }
-  return file;
-}
-
 function table(results: { type: string; phi2: EngineResult; llama: EngineResult }[]): string {
   const machine = `${cpus()[0]?.model ?? "unknown CPU"}, ${cpus().length} cores, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}`;
   const lines = [
@@ -216,7 +201,7 @@ if (mode === "phi2" || mode === "llama") {
   const types = (process.env.PHI2_BENCH_TYPES ?? "q8_0,bf16").split(",") as QuantizeType[];
   const results = [];
   for (const type of types) {
-    const file = await fullGguf(type);
+    const file = await fullGguf(benchDir, type);
     results.push({ type, phi2: measureInChild("phi2", file), llama: measureInChild("llama", file) });
   }
   const text = table(results);
