@@ -9,7 +9,8 @@
 // does integer dot products.
 import { dequantizeRow, fp16ToFp32, fp32ToFp16, rowBytes } from "../formats/ggml-quants.js";
 
-export type QuantDType = "Q8_0" | "Q4_0" | "Q4_K" | "Q5_K" | "Q6_K";
+export const QUANT_DTYPES = ["Q8_0", "Q4_0", "Q4_K", "Q5_K", "Q6_K"] as const;
+export type QuantDType = (typeof QUANT_DTYPES)[number];
 
 export type QuantLinearKernel = (
   out: number, x: number, w: number, bias: number, T: number, K: number, N: number,
@@ -26,6 +27,7 @@ export interface QuantKernelExports {
   repack_q4_0(w: number, N: number, K: number, tmp: number): void;
   repack_q4_k(w: number, N: number, K: number, tmp: number): void;
   repack_q5_k(w: number, N: number, K: number, tmp: number): void;
+  repack_q6_k(w: number, N: number, K: number, tmp: number): void;
 }
 
 export interface QuantKernels {
@@ -38,17 +40,17 @@ export interface QuantKernels {
   forType(dtype: QuantDType): QuantLinearKernel;
   /**
    * Rewrites N rows of K values of ggml blocks at w, in place, into the layout the kernel for dtype
-   * takes (a no-op for Q6_K). tmp: layoutScratchBytes(dtype, K) bytes.
+   * takes. tmp: layoutScratchBytes(dtype, K) bytes.
    */
   toKernelLayout(dtype: QuantDType, w: number, N: number, K: number, tmp: number): void;
 }
 
 /** The repacking function of the types whose kernel layout is not ggml's. */
-const REPACK = { Q8_0: "repack_q8_0", Q4_0: "repack_q4_0", Q4_K: "repack_q4_k", Q5_K: "repack_q5_k" } as const;
+const REPACK = { Q8_0: "repack_q8_0", Q4_0: "repack_q4_0", Q4_K: "repack_q4_k", Q5_K: "repack_q5_k", Q6_K: "repack_q6_k" } as const;
 
-/** Scratch bytes toKernelLayout needs: 4 rows. */
+/** Scratch bytes toKernelLayout needs: 4 rows (none for Q6_K, which repacks each super-block in registers). */
 export function layoutScratchBytes(dtype: QuantDType, K: number): number {
-  return dtype in REPACK ? 4 * rowBytes(dtype, K) : 0;
+  return dtype in REPACK && dtype !== "Q6_K" ? 4 * rowBytes(dtype, K) : 0;
 }
 
 /** Values per weight block that K must be a multiple of. */
@@ -114,7 +116,6 @@ export function quantKernels(exports: object, memory: WebAssembly.Memory, reserv
       }
     },
     toKernelLayout: (dtype, w, N, K, tmp) => {
-      if (dtype === "Q6_K") return;
       const name = REPACK[dtype];
       const repack = raw[name];
       if (typeof repack !== "function") throw new Error(`kernels.wasm has no ${name} (rebuild with node scripts/build-kernels.mjs)`);

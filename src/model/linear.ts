@@ -2,7 +2,9 @@
 // out(T, N) = [out +] bias + x(T, K) · W(N, K)^T; quantized ones quantize x into the scratch area first.
 import type { DType } from "../formats/tensor.js";
 import { groupScratchBytes, type Kernels } from "../kernels/wasm.js";
-import { layoutScratchBytes, quantKernels, quantScratchBytes, type QuantDType, type QuantKernels } from "../kernels/quant-kernels.js";
+import {
+  QUANT_DTYPES, layoutScratchBytes, quantKAlignment, quantKernels, quantScratchBytes, type QuantDType, type QuantKernels,
+} from "../kernels/quant-kernels.js";
 
 export type LinearFn = (
   out: number, x: number, w: number, bias: number, T: number, K: number, N: number, accumulate: number, scratch: number,
@@ -11,7 +13,8 @@ export type LinearFn = (
 /** Scratch bytes the quantized kernels need for T rows of K activations (and toKernelLayout for K columns). */
 export function linearScratchBytes(T: number, K: number): number {
   const k = Math.ceil(K / 32) * 32;
-  return Math.max(quantScratchBytes(T, k), layoutScratchBytes("Q8_0", k), layoutScratchBytes("Q4_0", k), layoutScratchBytes("Q5_K", Math.ceil(K / 256) * 256), groupScratchBytes(k));
+  const layout = QUANT_DTYPES.map((d) => layoutScratchBytes(d, Math.ceil(k / quantKAlignment(d)) * quantKAlignment(d)));
+  return Math.max(quantScratchBytes(T, k), ...layout, groupScratchBytes(k));
 }
 
 /** The quantized kernels of a kernel instance, bound once. */

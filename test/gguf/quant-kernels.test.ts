@@ -338,6 +338,7 @@ test("linear_q6_k: extreme and random-byte blocks match the twin in each build, 
     const a = new Arena(variant);
     const pw = a.put(w);
     const scratch = a.alloc(quantScratchBytes(T, K));
+    a.q.toKernelLayout("Q6_K", pw, N, K, scratch);
     const px = a.put(x);
     const out = a.alloc(T * N * 4);
     a.q.linear_q6_k(out, px, pw, 0, T, K, N, false, scratch);

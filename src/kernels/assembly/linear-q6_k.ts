@@ -5,6 +5,13 @@
 // value l + 32j (l = 0..31, j = 0..3) of a half has its low bits in the low (j < 2) or high (j >= 2)
 // nibble of ql[l + 32·(j & 1)], its high bits at bit 2j of qh[l], and scale sc[2j + (l >> 4)].
 //
+// Kernel layout (repack_q6_k, once at load, in place, same 210 bytes): each half's ql and qh (96 bytes)
+// become three vectors of 32 bytes, A, B, C: byte l of A = value l of block j = 0 (6 bits) | bits 0-1
+// of value l of j = 3 at bits 6-7; B: j = 1 | bits 2-3 of j = 3; C: j = 2 | bits 4-5 of j = 3. Half 0 at
+// bytes 0..95, half 1 at 96..191, then the scales and d as in ggml. Three masks give j = 0..2 and
+// three shifts, masks and two ors j = 3: 11 operations per 64 values where ggml's layout takes 17
+// (each value's nibble and its 2 high bits assembled apart), which made the high bits ~18 % of decode.
+//
 // Activations: int8 per 32 values (natural order; see _linear-quant.ts). Each 32 values (one half's
 // j, two sub-blocks s = 2j, 2j + 1 of 16) is one block of the summation order with
 //   t_b = Σ_s sc_s · Σ_{i in s} (q_i − 32) · x_i   (exact integer),   wscale_b = d,   no minimum,
@@ -47,9 +54,10 @@ export function linear_q6_k(
 }
 
 /**
- * The 6-bit values (0..63, as bytes) of 16 values of block j (0..3) of a half: l = the ql vector
- * (bytes 0..15 / 16..31 of ql[32·(j & 1) ..]), h = the qh vector (bytes 0..15 / 16..31). The i16
- * shifts move bits across byte boundaries only into bits that the masks clear.
+ * The 6-bit values (0..63, as bytes) of 16 values of block j (0..3) of a half in ggml's layout: l = the
+ * ql vector (bytes 0..15 / 16..31 of ql[32·(j & 1) ..]), h = the qh vector (bytes 0..15 / 16..31). The
+ * i16 shifts move bits across byte boundaries only into bits that the masks clear. (Only repack_q6_k
+ * reads ggml's layout.)
  */
 // @ts-ignore: decorator
 @inline function q6Values(l: v128, h: v128, j: i32): v128 {
@@ -60,6 +68,21 @@ export function linear_q6_k(
   else if (j == 2) hb = h;
   else hb = i16x8.shr_u(h, 2);
   return v128.or(lo, v128.and(hb, i8x16.splat(0x30)));
+}
+
+/** The 6-bit values of block j = 0, 1 or 2 from its kernel-layout vector (A, B or C). */
+// @ts-ignore: decorator
+@inline function low6(v: v128): v128 {
+  return v128.and(v, i8x16.splat(0x3f));
+}
+
+/** The 6-bit values of block j = 3 from the top 2 bits of A, B and C (i16 shifts: the masks clear what crosses bytes). */
+// @ts-ignore: decorator
+@inline function top6(a: v128, b: v128, c: v128): v128 {
+  return v128.or(
+    v128.or(v128.and(i16x8.shr_u(a, 6), i8x16.splat(0x03)), v128.and(i16x8.shr_u(b, 4), i8x16.splat(0x0c))),
+    v128.and(i16x8.shr_u(c, 2), i8x16.splat(0x30)),
+  );
 }
 
 /**
@@ -85,29 +108,29 @@ export function linear_q6_k(
 
 /**
  * Per-sub-block totals of one row of a half for the sub-blocks 2j + s, j = 0..3 (s fixed), as i32
- * lanes j: l0/l1 = the ql vectors of j = 0, 2 / j = 1, 3, h = the qh vector; xp / x8p at the
- * activations of the sub-block of j = 0.
+ * lanes j: a, b, c = the half's kernel-layout vectors (bytes 16s..16s + 15 of A, B, C); xp / x8p at
+ * the activations of the sub-block of j = 0.
  */
 // @ts-ignore: decorator
-@inline function sideTotals(l0: v128, l1: v128, h: v128, xp: usize, x8p: usize): v128 {
-  const p01 = fence(subPairs(fence(subPartial(q6Values(l0, h, 0), xp, x8p)), subPartial(q6Values(l1, h, 1), xp + 64, x8p + 32)));
-  const p23 = subPairs(fence(subPartial(q6Values(l0, h, 2), xp + 128, x8p + 64)), subPartial(q6Values(l1, h, 3), xp + 192, x8p + 96));
+@inline function sideTotals(a: v128, b: v128, c: v128, xp: usize, x8p: usize): v128 {
+  const p01 = fence(subPairs(fence(subPartial(low6(a), xp, x8p)), subPartial(low6(b), xp + 64, x8p + 32)));
+  const p23 = subPairs(fence(subPartial(low6(c), xp + 128, x8p + 64)), subPartial(top6(a, b, c), xp + 192, x8p + 96));
   return totals32(p01, p23);
 }
 
 /**
- * t_b of the 4 blocks of one row's half (lanes j = 0..3). ql: the half's 64 ql bytes, qh: its 32 qh
- * bytes, sc16: its 8 scales as i16; xp / x8p: the activations of its 128 values; corr (relaxed build):
+ * t_b of the 4 blocks of one row's half (lanes j = 0..3). p: the half's 96 kernel-layout bytes (A, B,
+ * C), sc16: its 8 scales as i16; xp / x8p: the activations of its 128 values; corr (relaxed build):
  * 32·Σx of its sub-blocks, see subBlockCorrections.
  */
 // @ts-ignore: decorator
-@inline function halfTotals(ql: usize, qh: usize, sc16: v128, xp: usize, x8p: usize, corr: usize): v128 {
-  // first sub-block of each block (s = 0): ql bytes 0..15 and 32..47, qh bytes 0..15
-  let e = sideTotals(v128.load(ql), v128.load(ql, 32), v128.load(qh), xp, x8p);
+@inline function halfTotals(p: usize, sc16: v128, xp: usize, x8p: usize, corr: usize): v128 {
+  // first sub-block of each block (s = 0): bytes 0..15 of A, B, C
+  let e = sideTotals(v128.load(p), v128.load(p, 32), v128.load(p, 64), xp, x8p);
   if (ASC_FEATURE_RELAXED_SIMD) e = i32x4.sub(e, v128.load(corr));
   e = fence(i32x4.mul(e, i32x4.shr_s(i32x4.shl(sc16, 16), 16))); // × sc_{2j}
-  // second sub-block (s = 1): ql bytes 16..31 and 48..63, qh bytes 16..31
-  let o = sideTotals(v128.load(ql, 16), v128.load(ql, 48), v128.load(qh, 16), xp + 32, x8p + 16);
+  // second sub-block (s = 1): bytes 16..31
+  let o = sideTotals(v128.load(p, 16), v128.load(p, 48), v128.load(p, 80), xp + 32, x8p + 16);
   if (ASC_FEATURE_RELAXED_SIMD) o = i32x4.sub(o, v128.load(corr, 16));
   return i32x4.add(e, i32x4.mul(o, i32x4.shr_s(sc16, 16))); // × sc_{2j+1}
 }
@@ -157,9 +180,9 @@ function subBlockCorrections(x8: usize, K: i32, dst: usize): void {
       const d = f32x4.splat(f16ExactAt(blk + 208));
       const sc = v128.load(blk + 192);
       // fenced: the second half's loads wait for the first half's result
-      acc = fence(accumulateBlock(acc, halfTotals(blk, blk + 128, i16x8.extend_low_i8x16_s(sc), xp, x8p, cp), f32x4.mul(d, v128.load(dp))));
+      acc = fence(accumulateBlock(acc, halfTotals(blk, i16x8.extend_low_i8x16_s(sc), xp, x8p, cp), f32x4.mul(d, v128.load(dp))));
       acc = accumulateBlock(
-        acc, halfTotals(blk + 64, blk + 160, i16x8.extend_high_i8x16_s(sc), xp + 256, x8p + 128, cp + 32), f32x4.mul(d, v128.load(dp, 16)),
+        acc, halfTotals(blk + 96, i16x8.extend_high_i8x16_s(sc), xp + 256, x8p + 128, cp + 32), f32x4.mul(d, v128.load(dp, 16)),
       );
       blk += BLOCK_BYTES;
       xp += 512;
@@ -211,18 +234,17 @@ function smallBatchQ6K(out: usize, w: usize, bias: usize, T: i32, K: i32, N: i32
   scatterLanes(dst + 64, i16x8.mul(i16x8.extend_high_i8x16_s(v), sc), r);
 }
 
-/** One row's half (ql, qh, its 8 scales at scp) into lane r of panel blocks b..b+3. */
+/** One row's half (p: its 96 kernel-layout bytes, its 8 scales at scp) into lane r of panel blocks b..b+3. */
 // @ts-ignore: decorator
-@inline function panelHalf(ql: usize, qh: usize, scp: usize, b: usize, r: i32): void {
+@inline function panelHalf(p: usize, scp: usize, b: usize, r: i32): void {
   for (let s = 0; s < 2; s++) {
-    const h = v128.load(qh + (<usize>s << 4));
-    const l0 = v128.load(ql + (<usize>s << 4));
-    const l1 = v128.load(ql + (<usize>s << 4), 32);
+    const o = <usize>s << 4;
+    const va = v128.load(p + o), vb = v128.load(p + o, 32), vc = v128.load(p + o, 64);
     const dst = IPANEL + (b << 8) + (<usize>s << 7);
-    panelSubBlock(q6Values(l0, h, 0), scp + s, dst, r);
-    panelSubBlock(q6Values(l1, h, 1), scp + 2 + s, dst + 256, r);
-    panelSubBlock(q6Values(l0, h, 2), scp + 4 + s, dst + 512, r);
-    panelSubBlock(q6Values(l1, h, 3), scp + 6 + s, dst + 768, r);
+    panelSubBlock(low6(va), scp + s, dst, r);
+    panelSubBlock(low6(vb), scp + 2 + s, dst + 256, r);
+    panelSubBlock(low6(vc), scp + 4 + s, dst + 512, r);
+    panelSubBlock(top6(va, vb, vc), scp + 6 + s, dst + 768, r);
   }
 }
 
@@ -235,9 +257,36 @@ function q6kPanel(w: usize, K: i32, n0: i32, rows: i32, k0: i32, kc: i32): void 
       const b0 = <usize>sb << 3; // first block of this super-block in the chunk
       const d = f16ExactAt(blk + 208);
       for (let i: usize = 0; i < 8; i++) store<f32>(PSCALE + ((b0 + i) << 4) + (<usize>r << 2), d);
-      panelHalf(blk, blk + 128, blk + 192, b0, r);
-      panelHalf(blk + 64, blk + 160, blk + 200, b0 + 4, r);
+      panelHalf(blk, blk + 192, b0, r);
+      panelHalf(blk + 96, blk + 200, b0 + 4, r);
       blk += BLOCK_BYTES;
     }
   }
+}
+
+/**
+ * Rewrites N rows of K values of ggml Q6_K at w into the kernel layout (see the top of this file), in
+ * place: each super-block's 192 ql and qh bytes are all read before any is written.
+ */
+export function repack_q6_k(w: usize, N: i32, K: i32, tmp: usize): void {
+  const blocks = <usize>N * <usize>(K >> 8);
+  for (let i: usize = 0; i < blocks; i++) {
+    const blk = w + i * BLOCK_BYTES;
+    const l00 = v128.load(blk), l01 = v128.load(blk, 16), l02 = v128.load(blk, 32), l03 = v128.load(blk, 48);
+    const l10 = v128.load(blk, 64), l11 = v128.load(blk, 80), l12 = v128.load(blk, 96), l13 = v128.load(blk, 112);
+    const h00 = v128.load(blk, 128), h01 = v128.load(blk, 144), h10 = v128.load(blk, 160), h11 = v128.load(blk, 176);
+    repackSide(blk, l00, l02, h00);
+    repackSide(blk + 16, l01, l03, h01);
+    repackSide(blk + 96, l10, l12, h10);
+    repackSide(blk + 112, l11, l13, h11);
+  }
+}
+
+/** 16 values of each block j of a half (ql vectors l0: j = 0, 2 and l1: j = 1, 3; qh vector h) as A, B, C at dst, +32, +64. */
+// @ts-ignore: decorator
+@inline function repackSide(dst: usize, l0: v128, l1: v128, h: v128): void {
+  const q3 = q6Values(l1, h, 3);
+  v128.store(dst, v128.or(q6Values(l0, h, 0), i16x8.shl(v128.and(q3, i8x16.splat(0x03)), 6)));
+  v128.store(dst, v128.or(q6Values(l1, h, 1), i16x8.shl(v128.and(q3, i8x16.splat(0x0c)), 4)), 32);
+  v128.store(dst, v128.or(q6Values(l0, h, 2), i16x8.shl(v128.and(q3, i8x16.splat(0x30)), 2)), 64);
 }
