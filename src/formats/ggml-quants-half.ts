@@ -66,10 +66,14 @@ export function roundf(x: number): number {
 }
 
 /**
- * ggml's nearest_int: adds 1.5*2^23 in f32 and reads the mantissa, i.e. round half to even in f32
- * arithmetic. Valid for |x| <= 4194303, as in ggml. `x` must be an f32 value (already fround-ed): then
- * the double sum rounded once to f32 equals the f32 sum (double has more than 2*24+2 bits).
+ * ggml's nearest_int: adds 1.5*2^23 in f32 and reads the low 23 bits, i.e. round half to even for
+ * |x| <= 4194303. Outside that range ggml's bit trick wraps (and NaN gives 0, ±Infinity -4194304); we
+ * keep that too, since the quantizers can meet such values and their files must match ggml's. `x` must
+ * be an f32 value (already fround-ed): then the double sum rounded once to f32 equals the f32 sum.
  */
 export function nearestInt(x: number): number {
-  return Math.fround(x + 12582912) - 12582912;
+  const v = Math.fround(x + 12582912);
+  if (v >= 8388608 && v < 16777216) return v - 12582912; // [2^23, 2^24): the mantissa is the integer
+  f32[0] = v;
+  return (u32[0] & 0x7fffff) - 0x400000;
 }

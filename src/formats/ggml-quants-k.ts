@@ -288,7 +288,7 @@ export function quantizeRowQ4_K(x: Float32Array, xOffset: number, n: number, out
     for (let j = 0; j < 8; j++) {
       const [sc, m] = scaleMinK4(j, out, s);
       const d = fr(d0 * sc);
-      if (!d) continue; // keeps the levels make_qkx2_quants chose
+      if (d === 0) continue; // keeps the levels make_qkx2_quants chose (a NaN d, from an f16 inf, does not)
       const dm = fr(dmin0 * m);
       for (let ii = 0; ii < 32; ii++) {
         const l = nearestInt(fr(fr(x[xb + 32 * j + ii] + dm) / d));

@@ -98,3 +98,29 @@ test("the wasm Q4_K quantizer writes ggml's bytes too, and equals the TypeScript
   quantizeRow("Q4_K", x, 0, x.length, b, 0);
   assert.ok(Buffer.from(a).equals(Buffer.from(b)), `first difference: ${firstDifference(a, b)}`);
 });
+
+// 16 super-blocks of edge cases (see the oracle): negative maxima, zero, tiny, subnormal and f16-overflowing
+// scales, rounding ties; quantized by ggml as 4 rows of 1024.
+const edgeBytes = fixture.get("edge")!;
+const edge = new Float32Array(edgeBytes.buffer, edgeBytes.byteOffset, edgeBytes.length / 4);
+
+for (const dtype of ["Q4_K"] as const) {
+  test(`quantizeRow ${dtype} writes ggml's bytes on the edge cases, block by block`, () => {
+    const expected = fixture.get(`edge.${dtype}`)!;
+    const ours = new Uint8Array(expected.length);
+    quantizeRow(dtype, edge, 0, edge.length, ours, 0);
+    const bb = rowBytes(dtype, 256);
+    const wrong: number[] = [];
+    for (let b = 0; b < edge.length / 256; b++) {
+      if (!Buffer.from(ours.subarray(b * bb, (b + 1) * bb)).equals(Buffer.from(expected.subarray(b * bb, (b + 1) * bb)))) wrong.push(b);
+    }
+    assert.deepEqual(wrong, [], `super-blocks that differ (first difference: ${firstDifference(ours, expected)})`);
+  });
+}
+
+test("the wasm Q4_K quantizer writes ggml's bytes on the edge cases", () => {
+  const expected = fixture.get("edge.Q4_K")!;
+  const ours = new Uint8Array(expected.length);
+  quantizeQ4_KFast(edge, 0, edge.length, ours, 0);
+  assert.ok(Buffer.from(ours).equals(Buffer.from(expected)), `first difference: ${firstDifference(ours, expected)}`);
+});

@@ -143,6 +143,13 @@ function fp32ToFp16Ggml(f: f32): u32 {
   return ((sign >> 16) | (shl1w > 0xff000000 ? 0x7e00 : nonsign)) & 0xffff;
 }
 
+/** An f16 scale as f32, ±inf included (f16Scalar maps exponent 31 to finite values: scales beyond
+ * 65504, from weights beyond ~4e6, are inf in ggml's files, and then 0 * inf = NaN must not skip a group). */
+function f16ScaleFull(h: u32): f32 {
+  if ((h & 0x7c00) == 0x7c00) return reinterpret<f32>(((h & 0x8000) << 16) | 0x7f800000 | ((h & 0x3ff) << 13));
+  return f16Scalar(<i32><i16>h);
+}
+
 /** make_qkx2_quants(32, 15, x, weights, L + lo, &the_min, Laux, -1, 0.1f, 20, false). */
 function makeQkx2(x: usize, lo: usize): f32 {
   const n = 32;
@@ -260,8 +267,8 @@ export function quantize_row_q4_k(dst: usize, src: usize, n: i32): void {
     const dminBits = fp32ToFp16Ggml(maxMin / 63);
     store<u16>(y, <u16>dBits);
     store<u16>(y + 2, <u16>dminBits);
-    const d0 = f16Scalar(<i32><i16>dBits);
-    const dmin0 = f16Scalar(<i32><i16>dminBits);
+    const d0 = f16ScaleFull(dBits);
+    const dmin0 = f16ScaleFull(dminBits);
     for (let j = 0; j < 8; j++) {
       let sc: u32, m: u32;
       if (j < 4) {
@@ -272,7 +279,7 @@ export function quantize_row_q4_k(dst: usize, src: usize, n: i32): void {
         m = (<u32>load<u8>(s + j + 4) >> 4) | ((<u32>load<u8>(s + j) >> 6) << 4);
       }
       const d: f32 = d0 * <f32>sc;
-      if (d == 0) continue; // keeps the levels makeQkx2 chose
+      if (d == 0) continue; // keeps the levels makeQkx2 chose (a NaN d, 0 * inf, does not)
       const dm: f32 = dmin0 * <f32>m;
       const xj = x + (<usize>j << 7);
       for (let ii = 0; ii < 32; ii++) {

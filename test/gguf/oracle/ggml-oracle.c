@@ -26,6 +26,7 @@ void dequantize_row_q6_K(const void * x, float * y, int64_t k);
 void ggml_quantize_init(int type);
 
 #define N 2048
+#define NE 4096 // the K-quant edge cases: 16 super-blocks
 
 static uint64_t state = 0x9E3779B97F4A7C15ull;
 static double uniform(void) { // xorshift64*, in (0, 1)
@@ -69,7 +70,7 @@ int main(int argc, char ** argv) {
     {"Q3_K", 11, dequantize_row_q3_K}, {"Q4_K", 12, dequantize_row_q4_K}, {"Q5_K", 13, dequantize_row_q5_K},
     {"Q6_K", 14, dequantize_row_q6_K},
   };
-  static uint8_t q[N * 4];
+  static uint8_t q[NE * 4];
   static float y[N];
   char tag[64];
   for (size_t t = 0; t < sizeof(types) / sizeof(types[0]); t++) {
@@ -80,6 +81,38 @@ int main(int argc, char ** argv) {
     types[t].deq(q, y, N);
     snprintf(tag, sizeof tag, "%s.dequant", types[t].name);
     put(f, tag, y, sizeof(y));
+  }
+  // Edge cases for the K-quant quantizers, one super-block each: what the rounding tricks, the zero and
+  // tiny-scale shortcuts, the sign of the largest value and f16 overflow of the scales do.
+  static float e[NE];
+  for (int i = 0; i < NE; i++) {
+    int blk = i / 256, k = i % 256, sub = k / 16;
+    double g = gauss();
+    switch (blk) {
+      case 0: e[i] = (float)(0.02 * g); break;
+      case 1: e[i] = k % 16 == 5 ? (float)(-1.0 - uniform()) : (float)(0.1 * g); break; // negative max in every 16
+      case 2: e[i] = 0.0f; break;
+      case 3: e[i] = (float)(1e-9 * g); break;                          // scales underflow f16
+      case 4: e[i] = (float)((sub % 2 ? 1e-16 : 1e-14) * g); break;     // around GROUP_MAX_EPS
+      case 5: e[i] = (float)(1e-39 * g); break;                         // f32 subnormals
+      case 6: e[i] = k % 41 == 3 ? (float)(50.0 * (k % 2 ? -1 : 1)) : (float)(0.05 * g); break;
+      case 7: e[i] = sub < 2 ? (float)(1e-3 * g) : (float)(1e8 * g); break;  // Q4_K d overflows f16
+      case 8: e[i] = sub < 1 ? (float)(1e-3 * g) : (float)(3e9 * g); break;  // Q6_K d overflows f16
+      case 9: e[i] = sub % 2 ? -e[i - 16] : (float)(0.3 * g); break;    // opposite sub-blocks: scale +-128
+      case 10: e[i] = 0.75f; break;
+      case 11: e[i] = -0.5f; break;
+      case 12: e[i] = (float)((k % 16) - 8) * 0.125f; break;            // exact grid: rounding ties
+      case 13: e[i] = (float)((k % 7) - 3) * 0.0625f * (sub % 3 ? 1 : -1); break;
+      case 14: e[i] = sub == 3 ? 0.0f : (float)(1000.0 * g); break;
+      default: e[i] = (float)(pow(10.0, sub % 8 - 6) * g); break;        // sub-block scales 1e-6..10
+    }
+  }
+  put(f, "edge", e, sizeof(e));
+  struct { const char * tag; int type; } edge[] = { {"edge.Q4_K", 12}, {"edge.Q6_K", 14} };
+  for (size_t t = 0; t < 2; t++) {
+    ggml_quantize_init(edge[t].type);
+    size_t nbytes = ggml_quantize_chunk(edge[t].type, e, q, 0, 4, NE / 4, NULL);
+    put(f, edge[t].tag, q, (uint32_t) nbytes);
   }
   fclose(f);
   return 0;
