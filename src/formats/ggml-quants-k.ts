@@ -1,6 +1,6 @@
 // ggml's K-quants: super-blocks of 256 values with 6- or 8-bit sub-block scales (ggml-quants.c,
-// dequantize_row_q2_K ... q6_K, quantize_row_q4_K_ref, quantize_row_q8_K_ref), transcribed with f32
-// arithmetic emulated by Math.fround after every operation in C's order.
+// dequantize_row_q2_K ... q6_K, quantize_row_q4_K_ref, quantize_row_q6_K_ref, quantize_row_q8_K_ref),
+// transcribed with f32 arithmetic emulated by Math.fround after every operation in C's order.
 //
 // Byte layouts (ggml-common.h, QK_K = 256); d/dmin are f16:
 //   Q2_K (84 B):  scales[16] (low nibble scale, high nibble min, per 16 values), qs[64] (2 bits), d, dmin
@@ -238,6 +238,9 @@ function makeQkx2Quants(
 }
 
 const RDELTA = fr(0.1);
+const TENTH = fr(0.1);
+/** ggml's threshold below which a group's values count as all zero. */
+const GROUP_MAX_EPS = fr(1e-15);
 
 /** ggml's quantize_row_q4_K_ref (what llama-quantize uses without an importance matrix). n % 256 == 0. */
 export function quantizeRowQ4_K(x: Float32Array, xOffset: number, n: number, out: Uint8Array, outOffset: number): void {
@@ -299,6 +302,114 @@ export function quantizeRowQ4_K(x: Float32Array, xOffset: number, n: number, out
     for (let j = 0; j < 256; j += 64) {
       for (let l = 0; l < 32; l++) out[q + l] = L[j + l] | (L[j + l + 32] << 4);
       q += 32;
+    }
+  }
+}
+
+/**
+ * make_qx_quants with rmse_type 1 and no importance weights (weights x²): symmetric levels L - nmax in
+ * -nmax..nmax-1 for x ≈ scale * (L - nmax), the scale the best of 19 candidate grids in the weighted
+ * least-squares sense. Writes L[lo..lo+n), returns the scale (0 for an all-zero group). `w` and `wx`
+ * are scratch of n floats.
+ */
+function makeQxQuants(
+  n: number, nmax: number, x: Float32Array, xo: number, L: Uint8Array, lo: number, w: Float32Array, wx: Float32Array,
+): number {
+  let max = 0;
+  let amax = 0;
+  for (let i = 0; i < n; i++) {
+    const ax = Math.abs(x[xo + i]);
+    if (ax > amax) {
+      amax = ax;
+      max = x[xo + i]; // signed: the largest magnitude sets the sign of the scale
+    }
+  }
+  if (amax < GROUP_MAX_EPS) {
+    L.fill(0, lo, lo + n);
+    return 0;
+  }
+  // ggml recomputes w = x*x and w*x per candidate; they do not change, so they are computed once.
+  for (let i = 0; i < n; i++) {
+    w[i] = fr(x[xo + i] * x[xo + i]);
+    wx[i] = fr(w[i] * x[xo + i]);
+  }
+  const level = (iscale: number, i: number): number => Math.max(-nmax, Math.min(nmax - 1, nearestInt(fr(iscale * x[xo + i]))));
+  let iscale = fr(-nmax / max);
+  let sumlx = 0;
+  let suml2 = 0;
+  for (let i = 0; i < n; i++) {
+    const l = level(iscale, i);
+    L[lo + i] = l + nmax;
+    sumlx = fr(sumlx + fr(wx[i] * l));
+    suml2 = fr(suml2 + fr(fr(w[i] * l) * l));
+  }
+  let scale = suml2 ? fr(sumlx / suml2) : 0;
+  let best = fr(scale * sumlx);
+  for (let is = -9; is <= 9; is++) {
+    if (is === 0) continue;
+    iscale = fr(-fr(nmax + fr(TENTH * is)) / max);
+    sumlx = 0;
+    suml2 = 0;
+    for (let i = 0; i < n; i++) {
+      const l = level(iscale, i);
+      sumlx = fr(sumlx + fr(wx[i] * l));
+      suml2 = fr(suml2 + fr(fr(w[i] * l) * l));
+    }
+    if (suml2 > 0 && fr(sumlx * sumlx) > fr(best * suml2)) {
+      for (let i = 0; i < n; i++) L[lo + i] = level(iscale, i) + nmax;
+      scale = fr(sumlx / suml2);
+      best = fr(scale * sumlx);
+    }
+  }
+  return scale;
+}
+
+/** ggml's quantize_row_q6_K_ref (what llama-quantize uses without an importance matrix). n % 256 == 0. */
+export function quantizeRowQ6_K(x: Float32Array, xOffset: number, n: number, out: Uint8Array, outOffset: number): void {
+  const L = new Uint8Array(256);
+  const scales = new Float32Array(16);
+  const w = new Float32Array(16);
+  const wx = new Float32Array(16);
+  for (let i = 0; i < n / 256; i++) {
+    const xb = xOffset + i * 256;
+    const p = outOffset + i * 210;
+    let maxScale = 0;
+    let maxAbsScale = 0;
+    for (let ib = 0; ib < 16; ib++) {
+      const scale = makeQxQuants(16, 32, x, xb + 16 * ib, L, 16 * ib, w, wx);
+      scales[ib] = scale;
+      if (Math.abs(scale) > maxAbsScale) {
+        maxAbsScale = Math.abs(scale);
+        maxScale = scale;
+      }
+    }
+    if (maxAbsScale < GROUP_MAX_EPS) {
+      out.fill(0, p, p + 210);
+      continue;
+    }
+    const iscale = fr(-128 / maxScale);
+    const dBits = fp32ToFp16(fr(1 / iscale));
+    out[p + 208] = dBits & 0xff;
+    out[p + 209] = dBits >> 8;
+    const d0 = FP16_TABLE[dBits];
+    for (let ib = 0; ib < 16; ib++) out[p + 192 + ib] = Math.min(127, nearestInt(fr(iscale * scales[ib]))) & 0xff;
+    for (let j = 0; j < 16; j++) {
+      const d = fr(d0 * ((out[p + 192 + j] << 24) >> 24));
+      if (d === 0) continue; // keeps make_qx_quants' levels (a NaN d, from an f16 inf, does not)
+      for (let ii = 0; ii < 16; ii++) {
+        const l = nearestInt(fr(x[xb + 16 * j + ii] / d));
+        L[16 * j + ii] = Math.max(-32, Math.min(31, l)) + 32;
+      }
+    }
+    for (let j = 0; j < 256; j += 128) {
+      const ql = p + j / 2;
+      const qh = p + 128 + j / 4;
+      for (let l = 0; l < 32; l++) {
+        const a = L[j + l], b = L[j + l + 32], c = L[j + l + 64], e = L[j + l + 96];
+        out[ql + l] = (a & 0xf) | ((c & 0xf) << 4);
+        out[ql + l + 32] = (b & 0xf) | ((e & 0xf) << 4);
+        out[qh + l] = (a >> 4) | ((b >> 4) << 2) | ((c >> 4) << 4) | ((e >> 4) << 6);
+      }
     }
   }
 }

@@ -41,7 +41,7 @@ test("fixture holds 2048 inputs", () => {
   assert.equal(N, 2048);
 });
 
-for (const dtype of ["F16", "BF16", "Q8_0", "Q4_0", "Q4_K"] as const) {
+for (const dtype of ["F16", "BF16", "Q8_0", "Q4_0", "Q4_K", "Q6_K"] as const) {
   test(`quantizeRow ${dtype} writes the same bytes as ggml`, () => {
     const expected = fixture.get(dtype)!;
     const ours = new Uint8Array(2 * rowBytes(dtype, ROW));
@@ -104,7 +104,7 @@ test("the wasm Q4_K quantizer writes ggml's bytes too, and equals the TypeScript
 const edgeBytes = fixture.get("edge")!;
 const edge = new Float32Array(edgeBytes.buffer, edgeBytes.byteOffset, edgeBytes.length / 4);
 
-for (const dtype of ["Q4_K"] as const) {
+for (const dtype of ["Q4_K", "Q6_K"] as const) {
   test(`quantizeRow ${dtype} writes ggml's bytes on the edge cases, block by block`, () => {
     const expected = fixture.get(`edge.${dtype}`)!;
     const ours = new Uint8Array(expected.length);
