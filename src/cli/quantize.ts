@@ -19,7 +19,8 @@ export function quantizeCommand(): Command {
   return addHubOptions(cmd)
     .addHelpText("after",
       "\nTypes: q8_0 (8.5 bits/weight), q4_0 (4.5), q4_k (4.5, K-quant; rows not a multiple of 256 use q4_0),\n" +
-      "f16, bf16. In q4_0/q4_k files output.weight is stored as q8_0.")
+      "f16, bf16. In q4_0/q4_k files output.weight is stored as q6_k (q8_0 if its rows are not a multiple of 256),\n" +
+      "as llama-quantize does.")
     .action(async (o: QuantizeOpts) => {
       // Ctrl-C (or SIGTERM) while writing stops the write and removes the partial file (a download before
       // it keeps Node's default: exit at once, resumable); a second Ctrl-C kills at once.

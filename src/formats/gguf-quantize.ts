@@ -3,10 +3,10 @@
 // Metadata as llama.cpp's convert_hf_to_gguf.py writes for phi2 (conversion/phi.py Phi2Model +
 // _set_vocab_gpt2), tensor names as its phi2 loader expects (src/models/phi2.cpp: q/k/v split or fused
 // attn_qkv, every bias, output.bias required). Tensor types follow llama-quantize's rules
-// (src/llama-quant.cpp) where we can: 1-D tensors (norms, biases) stay F32; a K-quant falls back to a
-// 32-block type for rows that are not a multiple of 256 values, and anything to F16 for rows not a
-// multiple of 32. One deliberate difference: llama-quantize stores output.weight as Q6_K for Q4_0/Q4_K
-// files; we store it as Q8_0 (we have no Q6_K quantizer, and Q8_0 has a fast kernel here).
+// (src/llama-quant.cpp, llama_tensor_get_type): 1-D tensors (norms, biases) stay F32; output.weight of
+// Q4_0/Q4_K files is Q6_K; a K-quant falls back for rows that are not a multiple of 256 values (Q6_K to
+// Q8_0 as llama-quantize does; Q4_K to Q4_0 where it uses Q5_0, for which we have no quantizer), and
+// anything to F16 for rows not a multiple of 32.
 import { closeSync, existsSync, openSync, readFileSync, readSync, statSync } from "node:fs";
 import { basename, join, resolve } from "node:path";
 import type { PhiConfig } from "../model/config.js";
@@ -96,15 +96,16 @@ function openSource(sourceArg: string): Source {
   };
 }
 
-/** The type a 2-D weight gets in a file of `type`, following llama-quantize's fallbacks. */
+/** The type a 2-D weight gets in a file of `type`, following llama-quantize's choices and fallbacks. */
 export function chooseWeightType(type: QuantizeType, ggufName: string, cols: number): DType {
   const wanted: DType =
     type === "f16" ? "F16" :
     type === "bf16" ? "BF16" :
     type === "q8_0" ? "Q8_0" :
-    ggufName === "output.weight" ? "Q8_0" :
+    ggufName === "output.weight" ? "Q6_K" :
     type === "q4_0" ? "Q4_0" : "Q4_K";
   if (cols % blockSize(wanted) === 0) return wanted;
+  if (wanted === "Q6_K" && cols % 32 === 0) return "Q8_0";
   if (wanted === "Q4_K" && cols % 32 === 0) return "Q4_0";
   return "F16";
 }

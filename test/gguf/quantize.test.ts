@@ -13,6 +13,7 @@ import { quantizeModel, chooseWeightType } from "../../src/formats/gguf-quantize
 import { dequantizeRow, quantizeRow, rowBytes } from "../../src/formats/ggml-quants.js";
 import type { TensorRef } from "../../src/formats/tensor.js";
 import { Phi2Tokenizer } from "../../src/tokenizer/tokenizer.js";
+import { loadModel } from "../../src/index.js";
 import { phi2TokenizerJson } from "../../src/tokenizer/files.js";
 
 const dir = mkdtempSync(join(tmpdir(), "phi2-quantize-"));
@@ -122,11 +123,14 @@ test("padding rows typed USER_DEFINED (llama.cpp's converter before mid-2024) ar
   assert.deepEqual(b.encode(text), a.encode(text));
 });
 
-test("q4_0 and q4_k: weight types follow llama-quantize's fallbacks, output stays q8_0", async () => {
+test("q4_0 and q4_k: weight types follow llama-quantize's, output.weight Q6_K, and its fallbacks", async () => {
   assert.equal(chooseWeightType("q4_k", "blk.0.ffn_up.weight", 2560), "Q4_K");
   assert.equal(chooseWeightType("q4_k", "blk.0.ffn_up.weight", 160), "Q4_0");
-  assert.equal(chooseWeightType("q4_k", "output.weight", 2560), "Q8_0");
-  assert.equal(chooseWeightType("q4_0", "output.weight", 2560), "Q8_0");
+  assert.equal(chooseWeightType("q4_k", "output.weight", 2560), "Q6_K");
+  assert.equal(chooseWeightType("q4_0", "output.weight", 2560), "Q6_K");
+  assert.equal(chooseWeightType("q4_0", "output.weight", 160), "Q8_0");
+  assert.equal(chooseWeightType("q4_k", "output.weight", 48), "F16");
+  assert.equal(chooseWeightType("q8_0", "output.weight", 2560), "Q8_0");
   assert.equal(chooseWeightType("q4_0", "token_embd.weight", 2560), "Q4_0");
   assert.equal(chooseWeightType("q8_0", "blk.0.ffn_up.weight", 48), "F16");
   const out = join(dir, "tiny-q4_0.gguf");
@@ -136,6 +140,51 @@ test("q4_0 and q4_k: weight types follow llama-quantize's fallbacks, output stay
   assert.equal(m.tensors.get("model.embed_tokens.weight")?.dtype, "Q4_0");
   assert.equal(m.tensors.get("lm_head.weight")?.dtype, "Q8_0");
   assert.equal(m.metadata.get("general.file_type")?.value, 2);
+});
+
+// The tiny preset's rows (160, 640) are not whole super-blocks; this one's are (256, 512), and its 8 layers
+// show llama-quantize's per-layer choices.
+let wide: string | undefined;
+function wideModel(): string {
+  wide ??= makeTestModel({
+    preset: "tiny", dtype: "f32", seed: 11, out: join(dir, "wide"),
+    config: { hidden_size: 256, num_attention_heads: 4, num_key_value_heads: 4, partial_rotary_factor: 0.5, intermediate_size: 512, num_hidden_layers: 8 },
+  }).dir;
+  return wide;
+}
+
+/** The file's tensor's bytes equal quantizeRow(dtype) of the source's rows. */
+function assertQuantizedFrom(ref: TensorRef, src: TensorRef, name: string): void {
+  const x = sourceRows(src);
+  const cols = ref.shape[1];
+  const expected = new Uint8Array(ref.nbytes);
+  const rb = rowBytes(ref.dtype, cols);
+  for (let row = 0; row < ref.shape[0]; row++) quantizeRow(ref.dtype as "Q6_K", x, row * cols, cols, expected, row * rb);
+  assert.ok(Buffer.from(fileBytes(ref)).equals(Buffer.from(expected)), `${name}: bytes of ${ref.dtype}`);
+}
+
+/** Loads `file` with our engine and runs a few tokens: finite logits, and the matrices held in `types`. */
+async function assertRuns(file: string, types: RegExp): Promise<void> {
+  const m = await loadModel(file, { threads: 2, contextLength: 16, kvType: "f32" });
+  try {
+    assert.match(m.weights.types, types);
+    const [logits] = await m.engine.forward([{ slot: 0, tokens: [1, 2, 3, 50256], startPos: 0 }]);
+    assert.ok(logits!.length === m.config.vocab_size && logits!.every(Number.isFinite), "finite logits");
+  } finally {
+    await m.dispose();
+  }
+}
+
+test("q4_k with rows of whole super-blocks: output.weight is ggml's Q6_K of lm_head, and the file runs", async () => {
+  const source = openHfFolder(wideModel());
+  const out = join(dir, "wide-q4_k.gguf");
+  await quantizeModel(wideModel(), "q4_k", out);
+  const m = openGguf(out);
+  const lm = m.tensors.get("lm_head.weight")!;
+  assert.equal(lm.dtype, "Q6_K");
+  assertQuantizedFrom(lm, source.tensors.get("lm_head.weight")!, "lm_head.weight");
+  assert.equal(m.tensors.get("model.layers.0.mlp.fc2.weight")?.dtype, "Q4_K");
+  await assertRuns(out, /Q4_K.*Q6_K|Q6_K.*Q4_K/);
 });
 
 test("a GGUF source re-quantizes; f16 keeps every weight to f16 rounding; msft naming writes fused attn_qkv", async () => {
