@@ -1,4 +1,4 @@
-// phi2 quantize: writes a llama.cpp-loadable phi2 GGUF (q8_0, q4_0, q4_k, f16 or bf16) from a model
+// phi2 quantize: writes a llama.cpp-loadable phi2 GGUF (q8_0, q4_0, q4_k, q4_k_m, f16 or bf16) from a model
 // folder, a GGUF file or a hub id. The file appears under its name only once complete.
 import { Command, Option } from "commander";
 import { QUANTIZE_TYPES, quantizeModel, resolveModel, type QuantizeType } from "../index.js";
@@ -19,7 +19,8 @@ export function quantizeCommand(): Command {
   return addHubOptions(cmd)
     .addHelpText("after",
       "\nTypes: q8_0 (8.5 bits/weight), q4_0 (4.5), q4_k (4.5, K-quant; rows not a multiple of 256 use q4_0),\n" +
-      "f16, bf16. In q4_0/q4_k files output.weight is stored as q6_k (q8_0 if its rows are not a multiple of 256),\n" +
+      "q4_k_m (llama.cpp's Q4_K_M: q4_k with q6_k for attn_v/attn_qkv and ffn_down in about half the layers), f16, bf16.\n" +
+      "In q4_0/q4_k/q4_k_m files output.weight is stored as q6_k (q8_0 if its rows are not a multiple of 256),\n" +
       "as llama-quantize does.")
     .action(async (o: QuantizeOpts) => {
       // Ctrl-C (or SIGTERM) while writing stops the write and removes the partial file (a download before

@@ -6,7 +6,9 @@
 // (src/llama-quant.cpp, llama_tensor_get_type): 1-D tensors (norms, biases) stay F32; output.weight of
 // Q4_0/Q4_K files is Q6_K; a K-quant falls back for rows that are not a multiple of 256 values (Q6_K to
 // Q8_0 as llama-quantize does; Q4_K to Q4_0 where it uses Q5_0, for which we have no quantizer), and
-// anything to F16 for rows not a multiple of 32.
+// anything to F16 for rows not a multiple of 32. q4_k_m (llama_ftype MOSTLY_Q4_K_M) is Q4_K with Q6_K
+// for output.weight, and for attn_v (or a fused attn_qkv, which current llama-quantize counts as attn_v)
+// and ffn_down in the layers use_more_bits picks.
 import { closeSync, existsSync, openSync, readFileSync, readSync, statSync } from "node:fs";
 import { basename, join, resolve } from "node:path";
 import type { PhiConfig } from "../model/config.js";
@@ -26,11 +28,11 @@ import { blockSize, dequantizeRow, quantizeRow, rowBytes } from "./ggml-quants.j
 import type { WritableDType } from "./ggml-quants.js";
 import { quantizeQ4_KFast } from "./ggml-quants-wasm.js";
 
-export const QUANTIZE_TYPES = ["q8_0", "q4_0", "q4_k", "f16", "bf16"] as const;
+export const QUANTIZE_TYPES = ["q8_0", "q4_0", "q4_k", "q4_k_m", "f16", "bf16"] as const;
 export type QuantizeType = (typeof QUANTIZE_TYPES)[number];
 
 /** llama_ftype values (include/llama.h) for general.file_type. */
-const FILE_TYPE: Record<QuantizeType, number> = { f16: 1, q4_0: 2, q8_0: 7, q4_k: 14, bf16: 32 };
+const FILE_TYPE: Record<QuantizeType, number> = { f16: 1, q4_0: 2, q8_0: 7, q4_k: 14, q4_k_m: 15, bf16: 32 };
 
 export interface QuantizeOptions {
   /** general.name (default: the source's name). */
@@ -96,14 +98,29 @@ function openSource(sourceArg: string): Source {
   };
 }
 
-/** The type a 2-D weight gets in a file of `type`, following llama-quantize's choices and fallbacks. */
-export function chooseWeightType(type: QuantizeType, ggufName: string, cols: number): DType {
+/**
+ * llama-quantize's use_more_bits: the first and last eighth of the layers and every third between.
+ * (It counts attn_v / attn_qkv and ffn_down tensors in layer order, one per layer: the count is the layer.)
+ */
+function useMoreBits(layer: number, layers: number): boolean {
+  const eighth = Math.floor(layers / 8);
+  return layer < eighth || layer >= Math.floor((7 * layers) / 8) || (layer - eighth) % 3 === 2;
+}
+
+/**
+ * The type a 2-D weight gets in a file of `type`, following llama-quantize's choices (for phi2: no
+ * experts, no GQA) and fallbacks. `layers` is the model's layer count (used by q4_k_m).
+ */
+export function chooseWeightType(type: QuantizeType, ggufName: string, cols: number, layers = 0): DType {
+  const layer = /^blk\.(\d+)\./.exec(ggufName);
+  const moreBits = layer !== null && /\.(attn_v|attn_qkv|ffn_down)\.weight$/.test(ggufName) && useMoreBits(Number(layer[1]), layers);
   const wanted: DType =
     type === "f16" ? "F16" :
     type === "bf16" ? "BF16" :
     type === "q8_0" ? "Q8_0" :
     ggufName === "output.weight" ? "Q6_K" :
-    type === "q4_0" ? "Q4_0" : "Q4_K";
+    type === "q4_0" ? "Q4_0" :
+    type === "q4_k_m" && moreBits ? "Q6_K" : "Q4_K";
   if (cols % blockSize(wanted) === 0) return wanted;
   if (wanted === "Q6_K" && cols % 32 === 0) return "Q8_0";
   if (wanted === "Q4_K" && cols % 32 === 0) return "Q4_0";
@@ -179,7 +196,7 @@ function plan(w: PhiWeights, c: PhiConfig, type: QuantizeType): Planned[] {
   const matrix = (name: string, parts: WeightSlice[]): void => {
     const rows = parts.reduce((a, s) => a + s.rows, 0);
     const cols = parts[0].cols;
-    out.push({ name, parts, shape: [rows, cols], dtype: chooseWeightType(type, name, cols) });
+    out.push({ name, parts, shape: [rows, cols], dtype: chooseWeightType(type, name, cols, c.num_hidden_layers) });
   };
   const vector = (name: string, parts: WeightSlice[]): void => {
     out.push({ name, parts, shape: [parts.reduce((a, s) => a + s.rows, 0)], dtype: "F32" });

@@ -10,7 +10,7 @@ import { openHfFolder } from "../../src/formats/hf-folder.js";
 import { openGguf } from "../../src/formats/gguf.js";
 import { TOKEN_TYPE, tokenizerFromGguf } from "../../src/formats/gguf-tokenizer.js";
 import { quantizeModel, chooseWeightType } from "../../src/formats/gguf-quantize.js";
-import { dequantizeRow, quantizeRow, rowBytes } from "../../src/formats/ggml-quants.js";
+import { dequantizeRow, quantizeRow, rowBytes, type WritableDType } from "../../src/formats/ggml-quants.js";
 import type { TensorRef } from "../../src/formats/tensor.js";
 import { Phi2Tokenizer } from "../../src/tokenizer/tokenizer.js";
 import { loadModel } from "../../src/index.js";
@@ -159,7 +159,7 @@ function assertQuantizedFrom(ref: TensorRef, src: TensorRef, name: string): void
   const cols = ref.shape[1];
   const expected = new Uint8Array(ref.nbytes);
   const rb = rowBytes(ref.dtype, cols);
-  for (let row = 0; row < ref.shape[0]; row++) quantizeRow(ref.dtype as "Q6_K", x, row * cols, cols, expected, row * rb);
+  for (let row = 0; row < ref.shape[0]; row++) quantizeRow(ref.dtype as WritableDType, x, row * cols, cols, expected, row * rb);
   assert.ok(Buffer.from(fileBytes(ref)).equals(Buffer.from(expected)), `${name}: bytes of ${ref.dtype}`);
 }
 
@@ -184,6 +184,38 @@ test("q4_k with rows of whole super-blocks: output.weight is ggml's Q6_K of lm_h
   assert.equal(lm.dtype, "Q6_K");
   assertQuantizedFrom(lm, source.tensors.get("lm_head.weight")!, "lm_head.weight");
   assert.equal(m.tensors.get("model.layers.0.mlp.fc2.weight")?.dtype, "Q4_K");
+  await assertRuns(out, /Q4_K.*Q6_K|Q6_K.*Q4_K/);
+});
+
+test("q4_k_m: llama-quantize's Q4_K_M mix (Q6_K for output, and attn_v / attn_qkv / ffn_down in use_more_bits layers)", async () => {
+  // phi-2's 32 layers: the first and last 4, and every third from layer 6
+  const more = [0, 1, 2, 3, 6, 9, 12, 15, 18, 21, 24, 27, 28, 29, 30, 31];
+  for (let i = 0; i < 32; i++) {
+    const want = more.includes(i) ? "Q6_K" : "Q4_K";
+    for (const t of ["attn_v", "attn_qkv", "ffn_down"]) assert.equal(chooseWeightType("q4_k_m", `blk.${i}.${t}.weight`, 2560, 32), want, `${t} ${i}`);
+    for (const t of ["attn_q", "attn_k", "attn_output", "ffn_up"]) assert.equal(chooseWeightType("q4_k_m", `blk.${i}.${t}.weight`, 2560, 32), "Q4_K");
+  }
+  assert.equal(chooseWeightType("q4_k_m", "output.weight", 2560, 32), "Q6_K");
+  assert.equal(chooseWeightType("q4_k_m", "token_embd.weight", 2560, 32), "Q4_K");
+  // fallbacks: Q6_K -> Q8_0, Q4_K -> Q4_0 (the tiny preset: 160-wide rows, 2 layers of which layer 1 gets more bits)
+  assert.equal(chooseWeightType("q4_k_m", "blk.1.attn_qkv.weight", 160, 2), "Q8_0");
+  assert.equal(chooseWeightType("q4_k_m", "blk.0.attn_qkv.weight", 160, 2), "Q4_0");
+
+  const source = openHfFolder(wideModel());
+  const out = join(dir, "wide-q4_k_m.gguf");
+  const r = await quantizeModel(wideModel(), "q4_k_m", out);
+  const expected = new Map<string, string>([["token_embd.weight", "Q4_K"], ["output.weight", "Q6_K"]]);
+  for (let i = 0; i < 8; i++) {
+    const more = [0, 3, 6, 7].includes(i); // 8 layers: the first, the last, and layers 3 and 6
+    for (const t of ["attn_q", "attn_k", "attn_output", "ffn_up"]) expected.set(`blk.${i}.${t}.weight`, "Q4_K");
+    for (const t of ["attn_v", "ffn_down"]) expected.set(`blk.${i}.${t}.weight`, more ? "Q6_K" : "Q4_K");
+  }
+  assert.deepEqual(new Map([...r.types].filter(([, t]) => t !== "F32")), expected);
+  const m = openGguf(out);
+  assert.equal(m.metadata.get("general.file_type")?.value, 15);
+  for (const name of ["model.layers.3.self_attn.v_proj.weight", "model.layers.7.mlp.fc2.weight", "model.layers.1.self_attn.v_proj.weight"]) {
+    assertQuantizedFrom(m.tensors.get(name)!, source.tensors.get(name)!, name);
+  }
   await assertRuns(out, /Q4_K.*Q6_K|Q6_K.*Q4_K/);
 });
 
