@@ -3,7 +3,8 @@
 // super-blocks, with every Q4_K tensor rewritten as Q5_K on a grid twice as fine: d halved, each 4-bit
 // q becomes the 5-bit 2q + b with b a pseudo-random bit (so each weight moves by at most half a Q4_K
 // step, and every nibble and fifth bit is exercised); both engines read the same bytes.
-// Measured max |Δp|: 0.009 (the q4_k file it is made from: 0.023); the bound leaves room for llama.cpp's
+// Measured max |Δp|: 0.013 (0.009 while our quantizer wrote lm_head as Q8_0; it is Q6_K now, as in
+// llama-quantize's files), the q4_k file it is made from: 0.023; the bound leaves room for llama.cpp's
 // f16 GELU table (see q4_0.test.ts) and its per-256 activation scales for K-quants (ours are per 32).
 // The prefill goes through the panels; decoding the last tokens one at a time (the 4-row group path)
 // must give the very same logits.
@@ -66,7 +67,7 @@ async function rewriteAsQ5K(from: string, to: string): Promise<number> {
 }
 
 test("Q5_K weights: next-token probabilities within 0.05 of llama.cpp's on the same file, top-1 equal where decided; decode gives the prefill's logits", async (t) => {
-  // hidden 512 and intermediate 1024: every matrix but lm_head (Q8_0) has rows of whole super-blocks
+  // hidden 512 and intermediate 1024: every matrix has rows of whole super-blocks (lm_head is Q6_K)
   const source = testModel({
     preset: "small", dtype: "f32", seed: 5, peaked: true,
     config: { hidden_size: 512, num_attention_heads: 8, num_key_value_heads: 8, intermediate_size: 1024, num_hidden_layers: 2, partial_rotary_factor: 0.5 },

@@ -15,6 +15,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { loadModel, generateText, type KvCacheType, type LoadedModel } from "../../src/index.js";
 import { quantizeModel, type QuantizeType } from "../../src/formats/gguf-quantize.js";
+import type { PhiConfig } from "../../src/model/config.js";
 import { testModel } from "../helpers/test-models.js";
 import { tempDir } from "../helpers/temp-dir.js";
 import { LlamaCppModel } from "../helpers/llama.js";
@@ -91,6 +92,16 @@ export interface ParityBound {
   minComparedTokens: number;
   /** Why these bounds (printed with the measurement). */
   why: string;
+  /** The matrices' held types must match this (a file meant to exercise given kernels must hold them). */
+  held?: RegExp;
+}
+
+/** A test model of its own shape (e.g. rows of whole K-quant super-blocks), instead of a plain preset. */
+export interface ParityModel {
+  label: string;
+  preset: "tiny" | "small";
+  seed: number;
+  config?: Partial<PhiConfig>;
 }
 
 /**
@@ -98,68 +109,74 @@ export interface ParityBound {
  * engines holding their KV cache in `kv`.
  */
 export function llamaParitySuite(
-  type: QuantizeType, bound: ParityBound, kv: KvCacheType = "f32", presets: ReadonlyArray<"tiny" | "small"> = ["tiny", "small"],
+  type: QuantizeType, bound: ParityBound, kv: KvCacheType = "f32",
+  models: ReadonlyArray<"tiny" | "small" | ParityModel> = ["tiny", "small"],
 ): void {
   const kvLabel = kv === "f32" ? "" : `, ${kv} KV cache`;
-  for (const preset of presets) describe(`${preset} ${type}${kvLabel}`, () => {
-    let ours: LoadedModel;
-    let llama: LlamaCppModel;
+  for (const model of models) {
+    const m: ParityModel = typeof model === "string" ? { label: model, preset: model, seed: 1 } : model;
+    const preset = m.label;
+    describe(`${preset} ${type}${kvLabel}`, () => {
+      let ours: LoadedModel;
+      let llama: LlamaCppModel;
 
-    before(async () => {
-      const source = testModel({ preset, dtype: "f32", seed: 1, peaked: true });
-      const file = join(tempDir("phi2-llama-parity-"), `${preset}-${type}.gguf`);
-      await quantizeModel(source, type, file);
-      ours = await loadModel(file, { threads: THREADS, contextLength: CONTEXT, kvType: kv });
-      llama = await LlamaCppModel.open(file, { threads: LLAMA_THREADS, contextSize: CONTEXT, kvCache: kv });
-    });
-    after(async () => {
-      await ours?.dispose();
-      await llama?.dispose();
-    });
-
-    test(`${preset} ${type}${kvLabel}: greedy ${GREEDY_TOKENS}-token continuations equal llama.cpp's`, async (t) => {
-      const padding = Array.from({ length: ours.config.vocab_size - REAL_VOCAB }, (_, i) => REAL_VOCAB + i);
-      let full = 0;
-      let compared = 0;
-      for (const prompt of GREEDY_PROMPTS) {
-        const expected = await llama.greedy(prompt, GREEDY_TOKENS, padding);
-        const result = await generateText(ours.engine, ours.tokenizer, prompt, {
-          temperature: 0, maxTokens: GREEDY_TOKENS, stopOnEos: false, repetitionPenalty: 1,
-        });
-        assert.equal(expected.tokens.length, GREEDY_TOKENS);
-        assert.equal(result.ids.length, GREEDY_TOKENS);
-        // Tokens before the first undecided step must agree (that step may go either way, and every
-        // later step depends on its choice).
-        const undecided = expected.margins.findIndex((m) => m < bound.decidedMargin);
-        const n = undecided < 0 ? GREEDY_TOKENS : undecided;
-        assert.deepEqual(result.ids.slice(0, n), expected.tokens.slice(0, n),
-          `prompt ${JSON.stringify(prompt)}: llama.cpp's leads ${expected.margins.map((m) => m.toFixed(2)).join(" ")}`);
-        if (undecided < 0) full++;
-        compared += n;
-      }
-      t.diagnostic(`${preset} ${type}${kvLabel}: ${full}/${GREEDY_PROMPTS.length} prompts decided (llama.cpp's lead >= ${bound.decidedMargin}) at all ${GREEDY_TOKENS} steps and identical; ${compared} tokens compared in all`);
-      assert.ok(full >= bound.minFullPrompts, `only ${full} prompts without a near tie (lead < ${bound.decidedMargin}); add candidates`);
-      assert.ok(compared >= bound.minComparedTokens, `only ${compared} tokens compared before near ties; add candidates`);
-    });
-
-    test(`${preset} ${type}${kvLabel}: next-token probabilities within ${bound.maxProbDiff} of llama.cpp's`, async (t) => {
-      const expected = await llama.nextTokenProbabilities(PROB_PROMPT, PROB_POSITIONS);
-      const V = ours.config.vocab_size;
-      const [logits] = await ours.engine.forward([{ slot: 0, tokens: PROB_PROMPT, startPos: 0, allLogits: true }]); // (T, V)
-      let maxDiff = 0;
-      let maxTop1Diff = 0;
-      PROB_POSITIONS.forEach((pos, k) => {
-        const want = expected[k]!;
-        assert.equal(want.length, V, "llama.cpp's vocabulary size");
-        const got = softmax(logits!, pos * V, V);
-        for (let i = 0; i < V; i++) maxDiff = Math.max(maxDiff, Math.abs(got[i]! - want[i]!));
-        const top = argmax(want);
-        maxTop1Diff = Math.max(maxTop1Diff, Math.abs(got[top]! - want[top]!));
-        const lead = Math.log(want[top]!) - Math.log(secondLargest(want, top));
-        if (lead >= bound.decidedMargin) assert.equal(argmax(got), top, `top-1 token after position ${pos}`);
+      before(async () => {
+        const source = testModel({ preset: m.preset, dtype: "f32", seed: m.seed, peaked: true, config: m.config });
+        const file = join(tempDir("phi2-llama-parity-"), `${preset}-${type}.gguf`);
+        await quantizeModel(source, type, file);
+        ours = await loadModel(file, { threads: THREADS, contextLength: CONTEXT, kvType: kv });
+        llama = await LlamaCppModel.open(file, { threads: LLAMA_THREADS, contextSize: CONTEXT, kvCache: kv });
       });
-      t.diagnostic(`${preset} ${type}${kvLabel}: max |Δp| = ${maxDiff.toExponential(2)} (top-1 token: ${maxTop1Diff.toExponential(2)}) over ${PROB_POSITIONS.length} positions x ${V} tokens; bound ${bound.maxProbDiff}: ${bound.why}`);
-      assert.ok(maxDiff <= bound.maxProbDiff, `max |Δp| ${maxDiff} > ${bound.maxProbDiff}`);
+      after(async () => {
+        await ours?.dispose();
+        await llama?.dispose();
+      });
+
+      test(`${preset} ${type}${kvLabel}: greedy ${GREEDY_TOKENS}-token continuations equal llama.cpp's`, async (t) => {
+        const padding = Array.from({ length: ours.config.vocab_size - REAL_VOCAB }, (_, i) => REAL_VOCAB + i);
+        let full = 0;
+        let compared = 0;
+        for (const prompt of GREEDY_PROMPTS) {
+          const expected = await llama.greedy(prompt, GREEDY_TOKENS, padding);
+          const result = await generateText(ours.engine, ours.tokenizer, prompt, {
+            temperature: 0, maxTokens: GREEDY_TOKENS, stopOnEos: false, repetitionPenalty: 1,
+          });
+          assert.equal(expected.tokens.length, GREEDY_TOKENS);
+          assert.equal(result.ids.length, GREEDY_TOKENS);
+          // Tokens before the first undecided step must agree (that step may go either way, and every
+          // later step depends on its choice).
+          const undecided = expected.margins.findIndex((m) => m < bound.decidedMargin);
+          const n = undecided < 0 ? GREEDY_TOKENS : undecided;
+          assert.deepEqual(result.ids.slice(0, n), expected.tokens.slice(0, n),
+            `prompt ${JSON.stringify(prompt)}: llama.cpp's leads ${expected.margins.map((m) => m.toFixed(2)).join(" ")}`);
+          if (undecided < 0) full++;
+          compared += n;
+        }
+        t.diagnostic(`${preset} ${type}${kvLabel}: ${full}/${GREEDY_PROMPTS.length} prompts decided (llama.cpp's lead >= ${bound.decidedMargin}) at all ${GREEDY_TOKENS} steps and identical; ${compared} tokens compared in all`);
+        assert.ok(full >= bound.minFullPrompts, `only ${full} prompts without a near tie (lead < ${bound.decidedMargin}); add candidates`);
+        assert.ok(compared >= bound.minComparedTokens, `only ${compared} tokens compared before near ties; add candidates`);
+      });
+
+      test(`${preset} ${type}${kvLabel}: next-token probabilities within ${bound.maxProbDiff} of llama.cpp's`, async (t) => {
+        const expected = await llama.nextTokenProbabilities(PROB_PROMPT, PROB_POSITIONS);
+        const V = ours.config.vocab_size;
+        const [logits] = await ours.engine.forward([{ slot: 0, tokens: PROB_PROMPT, startPos: 0, allLogits: true }]); // (T, V)
+        let maxDiff = 0;
+        let maxTop1Diff = 0;
+        PROB_POSITIONS.forEach((pos, k) => {
+          const want = expected[k]!;
+          assert.equal(want.length, V, "llama.cpp's vocabulary size");
+          const got = softmax(logits!, pos * V, V);
+          for (let i = 0; i < V; i++) maxDiff = Math.max(maxDiff, Math.abs(got[i]! - want[i]!));
+          const top = argmax(want);
+          maxTop1Diff = Math.max(maxTop1Diff, Math.abs(got[top]! - want[top]!));
+          const lead = Math.log(want[top]!) - Math.log(secondLargest(want, top));
+          if (lead >= bound.decidedMargin) assert.equal(argmax(got), top, `top-1 token after position ${pos}`);
+        });
+        t.diagnostic(`${preset} ${type}${kvLabel} (${ours.weights.types}): max |Δp| = ${maxDiff.toExponential(2)} (top-1 token: ${maxTop1Diff.toExponential(2)}) over ${PROB_POSITIONS.length} positions x ${V} tokens; bound ${bound.maxProbDiff}: ${bound.why}`);
+        assert.ok(maxDiff <= bound.maxProbDiff, `max |Δp| ${maxDiff} > ${bound.maxProbDiff}`);
+        if (bound.held) assert.match(ours.weights.types, bound.held, "held types");
+      });
     });
-  });
+  }
 }
