@@ -7,7 +7,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createKernelMemory, instantiateKernels, kernelModule, type KernelVariant } from "../../src/kernels/wasm.js";
 import { layoutScratchBytes, linearQuantRef, quantKernels, quantScratchBytes, type QuantDType } from "../../src/kernels/quant-kernels.js";
-import { dequantizeRow, fp32ToFp16, quantizeRow, rowBytes } from "../../src/formats/ggml-quants.js";
+import { dequantizeRow, quantizeRow, rowBytes } from "../../src/formats/ggml-quants.js";
 
 function rng(seed: number): () => number {
   let a = seed >>> 0;
@@ -21,84 +21,12 @@ function rng(seed: number): () => number {
 }
 
 /**
- * A Q6_K quantizer for the tests (there is none in src/formats): ggml's block layout and scale
- * convention (per 16 values scale = −max/32 for the value of largest magnitude, int8 scales with the
- * largest one at −128, d = f16(1 / iscale), q = clamp(round(x / (d·sc)), −32, 31) + 32), without
- * ggml's search for the best scale. Real structure: every q and scale in range, d an f16.
- */
-function quantizeRowQ6K(x: Float32Array, xo: number, n: number, out: Uint8Array, oo: number): void {
-  for (let i = 0; i < n / 256; i++) {
-    const p = oo + i * 210;
-    const xb = xo + i * 256;
-    const scales = new Float32Array(16);
-    let maxScale = 0;
-    for (let ib = 0; ib < 16; ib++) {
-      let max = 0;
-      for (let j = 0; j < 16; j++) if (Math.abs(x[xb + ib * 16 + j]!) > Math.abs(max)) max = x[xb + ib * 16 + j]!;
-      scales[ib] = -max / 32;
-      if (Math.abs(scales[ib]!) > Math.abs(maxScale)) maxScale = scales[ib]!;
-    }
-    out.fill(0, p, p + 210);
-    if (maxScale === 0) continue;
-    const iscale = -128 / maxScale;
-    const dBits = fp32ToFp16(1 / iscale);
-    out[p + 208] = dBits & 0xff;
-    out[p + 209] = dBits >> 8;
-    const d = f16(dBits);
-    const L = new Uint8Array(256);
-    for (let ib = 0; ib < 16; ib++) {
-      const sc = Math.max(-128, Math.min(127, Math.round(iscale * scales[ib]!)));
-      out[p + 192 + ib] = sc & 0xff;
-      const dd = d * sc;
-      for (let j = 0; j < 16; j++) {
-        const l = dd === 0 ? 0 : Math.max(-32, Math.min(31, Math.round(x[xb + ib * 16 + j]! / dd)));
-        L[ib * 16 + j] = l + 32;
-      }
-    }
-    for (let h = 0; h < 2; h++) {
-      for (let l = 0; l < 32; l++) {
-        const [q1, q2, q3, q4] = [L[128 * h + l]!, L[128 * h + l + 32]!, L[128 * h + l + 64]!, L[128 * h + l + 96]!];
-        out[p + 64 * h + l] = (q1 & 0xf) | ((q3 & 0xf) << 4);
-        out[p + 64 * h + l + 32] = (q2 & 0xf) | ((q4 & 0xf) << 4);
-        out[p + 128 + 32 * h + l] = (q1 >> 4) | ((q2 >> 4) << 2) | ((q3 >> 4) << 4) | ((q4 >> 4) << 6);
-      }
-    }
-  }
-}
-
-function f16(bits: number): number {
-  const e = (bits >> 10) & 0x1f, m = bits & 0x3ff, sign = bits & 0x8000 ? -1 : 1;
-  return sign * (e === 0 ? m * 2 ** -24 : 2 ** (e - 15) * (1 + m / 1024));
-}
-
-// Half a step from rounding; where a value is clipped (the levels are −32..31, so a value of the sign
-// opposite to its sub-block's extreme can need +32), one step plus the rounding of the sub-block's
-// scale to an int8 sc (relative 0.5/|sc|) and of d to an f16 (relative 2^-11).
-test("the tests' Q6_K quantizer: values within half a step of the input, a step where clipped (read back by ggml's dequantizer)", () => {
-  const rand = rng(3);
-  const x = new Float32Array(1024).map(() => 0.05 * (rand() - 0.5));
-  const w = new Uint8Array(rowBytes("Q6_K", 1024));
-  quantizeRowQ6K(x, 0, 1024, w, 0);
-  const y = new Float32Array(1024);
-  dequantizeRow("Q6_K", w, 0, 1024, y);
-  for (let i = 0; i < 1024; i++) {
-    const p = Math.floor(i / 256) * 210;
-    const sc = (w[p + 192 + ((i % 256) >> 4)]! << 24) >> 24;
-    const step = Math.abs(f16(w[p + 208]! | (w[p + 209]! << 8)) * sc);
-    const clipped = Math.abs(x[i]! / step) > 31.5;
-    const bound = clipped ? step + Math.abs(x[i]!) * (0.5 / Math.abs(sc) + 2 ** -11) : step / 2 + 1e-9;
-    assert.ok(step > 0 && Math.abs(y[i]! - x[i]!) <= bound, `value ${i}: ${y[i]} vs ${x[i]}, step ${step}`);
-  }
-});
-
-/**
- * quantizeRow, with the test quantizer for Q6_K. Q5_K (no quantizer here either): the row's Q4_K blocks
- * (realistic scales and minimums) with fifth bits from a fixed pseudo-random sequence, so valid blocks
- * whose values are not those of x (the tests compare with the dequantized weights).
+ * quantizeRow; for Q5_K (we have no quantizer for it) the row's Q4_K blocks (realistic scales and
+ * minimums) with fifth bits from a fixed pseudo-random sequence, so valid blocks whose values are not
+ * those of x (the tests compare with the dequantized weights).
  */
 function quantize(dtype: QuantDType, x: Float32Array, xo: number, n: number, out: Uint8Array, oo: number): void {
-  if (dtype === "Q6_K") quantizeRowQ6K(x, xo, n, out, oo);
-  else if (dtype === "Q5_K") {
+  if (dtype === "Q5_K") {
     const q4 = new Uint8Array(rowBytes("Q4_K", n));
     quantizeRow("Q4_K", x, xo, n, q4, 0);
     let bits = (xo * 2654435761) >>> 0;
