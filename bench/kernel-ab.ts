@@ -9,7 +9,7 @@
 // DIST_*: a build's dist folder (holding src/kernels/*.js and kernels/*.wasm). TYPE: Q8_0|Q4_0|Q4_K|Q5_K|Q6_K.
 import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
-import type { QuantDType } from "../src/kernels/quant-kernels.js";
+import { QUANT_DTYPES, type QuantDType } from "../src/kernels/quant-kernels.js";
 import { bumpAllocator, weightBytes, writeWeights } from "./kernel-memory.js";
 
 type Call = () => void;
@@ -44,9 +44,8 @@ function stats(times: number[], T: number): string {
 }
 
 const [distA, distB, dtype, Ns, Ks, Ts, slicesArg] = process.argv.slice(2);
-const types: readonly string[] = ["Q8_0", "Q4_0", "Q4_K", "Q5_K", "Q6_K"];
-if (!distA || !distB || !dtype || !types.includes(dtype) || !Ns || !Ks || !Ts) {
-  console.error("usage: node dist/bench/kernel-ab.js DIST_A DIST_B Q8_0|Q4_0|Q4_K|Q5_K|Q6_K N K T [slices]");
+if (!distA || !distB || !dtype || !(QUANT_DTYPES as readonly string[]).includes(dtype) || !Ns || !Ks || !Ts) {
+  console.error(`usage: node dist/bench/kernel-ab.js DIST_A DIST_B ${QUANT_DTYPES.join("|")} N K T [slices]`);
   process.exit(2);
 }
 const [N, K, T, slices] = [Number(Ns), Number(Ks), Number(Ts), Number(slicesArg ?? 8)];

@@ -3,8 +3,9 @@
 // holds the float kernels): give quantKernels() the exports and memory of an instance made by instantiateKernels().
 //
 // Contract: out (T, N) = [out +] [bias (N) +] x (T, K) · w (N, K)ᵀ, w in the kernels' layout: ggml's
-// block layout (N rows of K / blockSize blocks), except Q8_0, Q4_0, Q4_K and Q5_K, whose full groups of 4 rows
-// are interleaved per block (toKernelLayout, once after loading). The kernel first quantizes x to int8 per
+// block layout (N rows of K / blockSize blocks) rewritten in place once after loading (toKernelLayout):
+// Q8_0, Q4_0, Q4_K and Q5_K interleave full groups of 4 rows per block, Q6_K regroups each super-block's
+// 6-bit values. The kernel first quantizes x to int8 per
 // 32 values into `scratch` (owned by the caller, quantScratchBytes(T, K) bytes, 16-byte aligned), then
 // does integer dot products.
 import { dequantizeRow, fp16ToFp32, fp32ToFp16, rowBytes } from "../formats/ggml-quants.js";
@@ -45,12 +46,12 @@ export interface QuantKernels {
   toKernelLayout(dtype: QuantDType, w: number, N: number, K: number, tmp: number): void;
 }
 
-/** The repacking function of the types whose kernel layout is not ggml's. */
+/** The repacking function of each type (no kernel takes ggml's layout as it is). */
 const REPACK = { Q8_0: "repack_q8_0", Q4_0: "repack_q4_0", Q4_K: "repack_q4_k", Q5_K: "repack_q5_k", Q6_K: "repack_q6_k" } as const;
 
 /** Scratch bytes toKernelLayout needs: 4 rows (none for Q6_K, which repacks each super-block in registers). */
 export function layoutScratchBytes(dtype: QuantDType, K: number): number {
-  return dtype in REPACK && dtype !== "Q6_K" ? 4 * rowBytes(dtype, K) : 0;
+  return dtype === "Q6_K" ? 0 : 4 * rowBytes(dtype, K);
 }
 
 /** Values per weight block that K must be a multiple of. */

@@ -26,12 +26,12 @@ function quantOf(k: Kernels): QuantKernels {
 }
 
 function isQuant(dtype: DType): dtype is QuantDType {
-  return dtype === "Q8_0" || dtype === "Q4_0" || dtype === "Q4_K" || dtype === "Q5_K" || dtype === "Q6_K";
+  return (QUANT_DTYPES as readonly DType[]).includes(dtype);
 }
 
 /**
  * Puts a matrix just loaded in ggml's / the file's layout into the layout its kernel takes (in place;
- * Q8_0, Q4_0, Q4_K and Q5_K: see QuantKernels.toKernelLayout; BF16 and F16: Kernels.group_rows_16bit).
+ * the quantized types: see QuantKernels.toKernelLayout; BF16 and F16: Kernels.group_rows_16bit).
  * scratch: linearScratchBytes(T ≥ 1, cols) bytes.
  */
 export function toKernelLayout(k: Kernels, dtype: DType, w: number, rows: number, cols: number, scratch: number): void {
