@@ -1,5 +1,5 @@
 // ggml's K-quants: super-blocks of 256 values with 6- or 8-bit sub-block scales (ggml-quants.c,
-// dequantize_row_q2_K ... q6_K, quantize_row_q4_K_ref, quantize_row_q6_K_ref, quantize_row_q8_K_ref),
+// dequantize_row_q2_K ... q6_K, quantize_row_q4_K_ref, q5_K_ref, q6_K_ref, quantize_row_q8_K_ref),
 // transcribed with f32 arithmetic emulated by Math.fround after every operation in C's order.
 //
 // Byte layouts (ggml-common.h, QK_K = 256); d/dmin are f16:
@@ -238,70 +238,115 @@ function makeQkx2Quants(
 }
 
 const RDELTA = fr(0.1);
+const RMIN_Q5 = fr(-0.5);
 const TENTH = fr(0.1);
 /** ggml's threshold below which a group's values count as all zero. */
 const GROUP_MAX_EPS = fr(1e-15);
 
+/** Scratch of the Q4_K/Q5_K quantizers: the levels of one super-block and make_qkx2_quants' arrays. */
+interface KScratch {
+  L: Uint8Array;
+  Laux: Uint8Array;
+  weights: Float32Array;
+  scales: Float32Array;
+  mins: Float32Array;
+}
+
+function kScratch(): KScratch {
+  return { L: new Uint8Array(256), Laux: new Uint8Array(32), weights: new Float32Array(32), scales: new Float32Array(8), mins: new Float32Array(8) };
+}
+
+/**
+ * What quantize_row_q4_K_ref and quantize_row_q5_K_ref share, for the super-block at x[xb..xb+256):
+ * per sub-block of 32 a scale and a min from make_qkx2_quants (weights av_x + |x|), both rounded to 6
+ * bits of the largest; writes d, dmin and the 12 scale bytes at out[p..p+16), and the levels 0..nmax,
+ * recomputed from the rounded scales, to t.L.
+ */
+function scalesAndLevelsK(
+  x: Float32Array, xb: number, out: Uint8Array, p: number, nmax: number, rmin: number, nstep: number, t: KScratch,
+): void {
+  const { L, Laux, weights, scales, mins } = t;
+  let maxScale = 0;
+  let maxMin = 0;
+  for (let j = 0; j < 8; j++) {
+    let sumX2 = 0;
+    for (let l = 0; l < 32; l++) sumX2 = fr(sumX2 + fr(x[xb + 32 * j + l] * x[xb + 32 * j + l]));
+    const avX = fr(Math.sqrt(fr(sumX2 / 32)));
+    for (let l = 0; l < 32; l++) weights[l] = fr(avX + Math.abs(x[xb + 32 * j + l]));
+    const [scale, min] = makeQkx2Quants(32, nmax, x, xb + 32 * j, weights, L, 32 * j, Laux, rmin, RDELTA, nstep);
+    scales[j] = scale;
+    mins[j] = min;
+    if (scales[j] > maxScale) maxScale = scales[j];
+    if (mins[j] > maxMin) maxMin = mins[j];
+  }
+  const invScale = maxScale > 0 ? fr(63 / maxScale) : 0;
+  const invMin = maxMin > 0 ? fr(63 / maxMin) : 0;
+  const s = p + 4; // scales[12]
+  for (let j = 0; j < 8; j++) {
+    const ls = Math.min(63, nearestInt(fr(invScale * scales[j])) & 0xff);
+    const lm = Math.min(63, nearestInt(fr(invMin * mins[j])) & 0xff);
+    if (j < 4) {
+      out[s + j] = ls;
+      out[s + j + 4] = lm;
+    } else {
+      out[s + j + 4] = (ls & 0xf) | ((lm & 0xf) << 4);
+      out[s + j - 4] |= (ls >> 4) << 6;
+      out[s + j] |= (lm >> 4) << 6;
+    }
+  }
+  const dBits = fp32ToFp16(fr(maxScale / 63));
+  const dminBits = fp32ToFp16(fr(maxMin / 63));
+  out[p] = dBits & 0xff;
+  out[p + 1] = dBits >> 8;
+  out[p + 2] = dminBits & 0xff;
+  out[p + 3] = dminBits >> 8;
+  const d0 = FP16_TABLE[dBits];
+  const dmin0 = FP16_TABLE[dminBits];
+  for (let j = 0; j < 8; j++) {
+    const [sc, m] = scaleMinK4(j, out, s);
+    const d = fr(d0 * sc);
+    if (d === 0) continue; // keeps the levels make_qkx2_quants chose (a NaN d, from an f16 inf, does not)
+    const dm = fr(dmin0 * m);
+    for (let ii = 0; ii < 32; ii++) {
+      const l = nearestInt(fr(fr(x[xb + 32 * j + ii] + dm) / d));
+      L[32 * j + ii] = Math.max(0, Math.min(nmax, l));
+    }
+  }
+}
+
 /** ggml's quantize_row_q4_K_ref (what llama-quantize uses without an importance matrix). n % 256 == 0. */
 export function quantizeRowQ4_K(x: Float32Array, xOffset: number, n: number, out: Uint8Array, outOffset: number): void {
-  const L = new Uint8Array(256);
-  const Laux = new Uint8Array(32);
-  const weights = new Float32Array(32);
-  const mins = new Float32Array(8);
-  const scales = new Float32Array(8);
+  const t = kScratch();
   for (let i = 0; i < n / 256; i++) {
-    const xb = xOffset + i * 256;
     const p = outOffset + i * 144;
-    let maxScale = 0;
-    let maxMin = 0;
-    for (let j = 0; j < 8; j++) {
-      let sumX2 = 0;
-      for (let l = 0; l < 32; l++) sumX2 = fr(sumX2 + fr(x[xb + 32 * j + l] * x[xb + 32 * j + l]));
-      const avX = fr(Math.sqrt(fr(sumX2 / 32)));
-      for (let l = 0; l < 32; l++) weights[l] = fr(avX + Math.abs(x[xb + 32 * j + l]));
-      const [scale, min] = makeQkx2Quants(32, 15, x, xb + 32 * j, weights, L, 32 * j, Laux, -1, RDELTA, 20);
-      scales[j] = scale;
-      mins[j] = min;
-      if (scales[j] > maxScale) maxScale = scales[j];
-      if (mins[j] > maxMin) maxMin = mins[j];
-    }
-    const invScale = maxScale > 0 ? fr(63 / maxScale) : 0;
-    const invMin = maxMin > 0 ? fr(63 / maxMin) : 0;
-    const s = p + 4; // scales[12]
-    for (let j = 0; j < 8; j++) {
-      const ls = Math.min(63, nearestInt(fr(invScale * scales[j])) & 0xff);
-      const lm = Math.min(63, nearestInt(fr(invMin * mins[j])) & 0xff);
-      if (j < 4) {
-        out[s + j] = ls;
-        out[s + j + 4] = lm;
-      } else {
-        out[s + j + 4] = (ls & 0xf) | ((lm & 0xf) << 4);
-        out[s + j - 4] |= (ls >> 4) << 6;
-        out[s + j] |= (lm >> 4) << 6;
-      }
-    }
-    const dBits = fp32ToFp16(fr(maxScale / 63));
-    const dminBits = fp32ToFp16(fr(maxMin / 63));
-    out[p] = dBits & 0xff;
-    out[p + 1] = dBits >> 8;
-    out[p + 2] = dminBits & 0xff;
-    out[p + 3] = dminBits >> 8;
-    const d0 = FP16_TABLE[dBits];
-    const dmin0 = FP16_TABLE[dminBits];
-    for (let j = 0; j < 8; j++) {
-      const [sc, m] = scaleMinK4(j, out, s);
-      const d = fr(d0 * sc);
-      if (d === 0) continue; // keeps the levels make_qkx2_quants chose (a NaN d, from an f16 inf, does not)
-      const dm = fr(dmin0 * m);
-      for (let ii = 0; ii < 32; ii++) {
-        const l = nearestInt(fr(fr(x[xb + 32 * j + ii] + dm) / d));
-        L[32 * j + ii] = Math.max(0, Math.min(15, l));
-      }
-    }
+    scalesAndLevelsK(x, xOffset + i * 256, out, p, 15, -1, 20, t);
     let q = p + 16;
     for (let j = 0; j < 256; j += 64) {
-      for (let l = 0; l < 32; l++) out[q + l] = L[j + l] | (L[j + l + 32] << 4);
+      for (let l = 0; l < 32; l++) out[q + l] = t.L[j + l] | (t.L[j + l + 32] << 4);
       q += 32;
+    }
+  }
+}
+
+/**
+ * ggml's quantize_row_q5_K_ref (what llama-quantize uses without an importance matrix). n % 256 == 0.
+ * Levels 0..31 from make_qkx2_quants(nmax 31, rmin -0.5, 16 steps); their low 4 bits packed as Q4_K's,
+ * the 5th bit of value 64c + j in bit 2c of qh[j], of value 64c + 32 + j in bit 2c + 1.
+ */
+export function quantizeRowQ5_K(x: Float32Array, xOffset: number, n: number, out: Uint8Array, outOffset: number): void {
+  const t = kScratch();
+  for (let i = 0; i < n / 256; i++) {
+    const p = outOffset + i * 176;
+    scalesAndLevelsK(x, xOffset + i * 256, out, p, 31, RMIN_Q5, 15, t);
+    const qh = p + 16;
+    out.fill(0, qh, qh + 32);
+    for (let c = 0; c < 4; c++) {
+      const ql = p + 48 + 32 * c;
+      for (let j = 0; j < 32; j++) {
+        const l1 = t.L[64 * c + j], l2 = t.L[64 * c + 32 + j];
+        out[qh + j] |= (l1 >> 4) << (2 * c) | (l2 >> 4) << (2 * c + 1);
+        out[ql + j] = (l1 & 0xf) | ((l2 & 0xf) << 4);
+      }
     }
   }
 }
@@ -343,7 +388,7 @@ function makeQxQuants(
     sumlx = fr(sumlx + fr(wx[i] * l));
     suml2 = fr(suml2 + fr(fr(w[i] * l) * l));
   }
-  let scale = suml2 ? fr(sumlx / suml2) : 0;
+  let scale = suml2 !== 0 ? fr(sumlx / suml2) : 0; // C's `suml2 ? … : 0`: a NaN sum counts as true
   let best = fr(scale * sumlx);
   for (let is = -9; is <= 9; is++) {
     if (is === 0) continue;

@@ -12,11 +12,12 @@
 import type { DType } from "./tensor.js";
 import { FP16_TABLE, bf16ToFp32, fp32ToBf16, fp32ToFp16, roundf } from "./ggml-quants-half.js";
 import {
-  dequantizeQ2K, dequantizeQ3K, dequantizeQ4K, dequantizeQ5K, dequantizeQ6K, quantizeRowQ4_K, quantizeRowQ6_K,
+  dequantizeQ2K, dequantizeQ3K, dequantizeQ4K, dequantizeQ5K, dequantizeQ6K, quantizeRowQ4_K, quantizeRowQ5_K,
+  quantizeRowQ6_K,
 } from "./ggml-quants-k.js";
 
 export { fp16ToFp32, fp32ToFp16, bf16ToFp32, fp32ToBf16 } from "./ggml-quants-half.js";
-export { quantizeRowQ4_K, quantizeRowQ6_K, quantizeRowQ8_K, Q8_K_BYTES } from "./ggml-quants-k.js";
+export { quantizeRowQ4_K, quantizeRowQ5_K, quantizeRowQ6_K, quantizeRowQ8_K, Q8_K_BYTES } from "./ggml-quants-k.js";
 
 export interface GgmlTypeInfo {
   dtype: DType;
@@ -137,8 +138,8 @@ export function dequantizeRow(
   }
 }
 
-/** Types we can write: the float types and ggml's reference quantizers for Q8_0, Q4_0, Q4_K and Q6_K. */
-export type WritableDType = "F32" | "F16" | "BF16" | "Q8_0" | "Q4_0" | "Q4_K" | "Q6_K";
+/** Types we can write: the float types and ggml's reference quantizers for Q8_0, Q4_0, Q4_K, Q5_K and Q6_K. */
+export type WritableDType = "F32" | "F16" | "BF16" | "Q8_0" | "Q4_0" | "Q4_K" | "Q5_K" | "Q6_K";
 
 /** Encodes n values x[xOffset..] as `dtype` into out[outOffset..]; returns the bytes written. */
 export function quantizeRow(
@@ -166,6 +167,7 @@ export function quantizeRow(
     case "Q8_0": quantizeRowQ8_0(x, xOffset, n, out, outOffset); break;
     case "Q4_0": quantizeRowQ4_0(x, xOffset, n, out, outOffset); break;
     case "Q4_K": quantizeRowQ4_K(x, xOffset, n, out, outOffset); break;
+    case "Q5_K": quantizeRowQ5_K(x, xOffset, n, out, outOffset); break;
     case "Q6_K": quantizeRowQ6_K(x, xOffset, n, out, outOffset); break;
   }
   return need;

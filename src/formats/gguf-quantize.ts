@@ -26,7 +26,7 @@ import { checkOutputFile } from "./output-file.js";
 import type { GgufTensorToWrite } from "./gguf-writer.js";
 import { blockSize, dequantizeRow, quantizeRow, rowBytes } from "./ggml-quants.js";
 import type { WritableDType } from "./ggml-quants.js";
-import { quantizeQ4_KFast } from "./ggml-quants-wasm.js";
+import { quantizeKFast } from "./ggml-quants-wasm.js";
 
 export const QUANTIZE_TYPES = ["q8_0", "q4_0", "q4_k", "q4_k_m", "f16", "bf16"] as const;
 export type QuantizeType = (typeof QUANTIZE_TYPES)[number];
@@ -181,8 +181,8 @@ function tensorData(p: Planned, fds: Map<string, number>): () => Iterable<Uint8A
         } else {
           const rb = rowBytes(p.dtype, cols);
           const out = new Uint8Array((r1 - r) * rb);
-          // Q4_K rows are whole super-blocks, so the chunk is one run of blocks: quantize it in wasm.
-          if (p.dtype === "Q4_K") quantizeQ4_KFast(x, 0, x.length, out, 0);
+          // K-quant rows are whole super-blocks, so the chunk is one run of blocks: quantize it in wasm.
+          if (p.dtype === "Q4_K" || p.dtype === "Q5_K" || p.dtype === "Q6_K") quantizeKFast(p.dtype, x, 0, x.length, out, 0);
           else for (let i = 0; i < r1 - r; i++) quantizeRow(p.dtype as WritableDType, x, i * cols, cols, out, i * rb);
           yield out;
         }

@@ -1,12 +1,12 @@
 // Bit-exactness against ggml itself: test/gguf/fixtures/ggml-oracle.bin holds an input, and the bytes and
 // floats that node-llama-cpp's own libggml-base.so produced from it (ggml_quantize_chunk, the
 // dequantize_row_* functions, ggml_fp32_to_fp16_row, ggml_fp32_to_bf16_row_ref); see
-// test/gguf/oracle/ggml-oracle.c. We compare our TypeScript with those bytes.
+// test/gguf/oracle/ggml-oracle.c. We compare our TypeScript and wasm quantizers with those bytes.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { dequantizeRow, quantizeRow, rowBytes } from "../../src/formats/ggml-quants.js";
-import { quantizeQ4_KFast } from "../../src/formats/ggml-quants-wasm.js";
+import { quantizeKFast } from "../../src/formats/ggml-quants-wasm.js";
 import type { DType } from "../../src/formats/tensor.js";
 
 const FIXTURE = new URL("../../../test/gguf/fixtures/ggml-oracle.bin", import.meta.url);
@@ -41,7 +41,7 @@ test("fixture holds 2048 inputs", () => {
   assert.equal(N, 2048);
 });
 
-for (const dtype of ["F16", "BF16", "Q8_0", "Q4_0", "Q4_K", "Q6_K"] as const) {
+for (const dtype of ["F16", "BF16", "Q8_0", "Q4_0", "Q4_K", "Q5_K", "Q6_K"] as const) {
   test(`quantizeRow ${dtype} writes the same bytes as ggml`, () => {
     const expected = fixture.get(dtype)!;
     const ours = new Uint8Array(2 * rowBytes(dtype, ROW));
@@ -85,18 +85,42 @@ test("dequantized F16 and BF16 rows equal the inputs rounded by ggml", () => {
   }
 });
 
-test("the wasm Q4_K quantizer writes ggml's bytes too, and equals the TypeScript on other data", () => {
-  const expected = fixture.get("Q4_K")!;
-  const ours = new Uint8Array(expected.length);
-  quantizeQ4_KFast(input, 0, N, ours, 0);
-  assert.ok(Buffer.from(ours).equals(Buffer.from(expected)), `first difference: ${firstDifference(ours, expected)}`);
-  // 64 super-blocks of mixed scales: sin waves, spikes, negative offsets
+const K_TYPES = ["Q4_K", "Q5_K", "Q6_K"] as const;
+
+/** 64 super-blocks of mixed scales: sin waves, spikes, negative offsets. */
+function mixedScales(): Float32Array {
   const x = new Float32Array(256 * 64);
   for (let i = 0; i < x.length; i++) x[i] = Math.sin(i * 0.37) * (1 + (i % 256) / 64) * 10 ** ((i >> 8) % 5 - 3) + ((i % 61) === 0 ? 0.5 : 0) - ((i >> 8) % 3 === 0 ? 0.01 : 0);
-  const a = new Uint8Array(64 * 144), b = new Uint8Array(64 * 144);
-  quantizeQ4_KFast(x, 0, x.length, a, 0);
-  quantizeRow("Q4_K", x, 0, x.length, b, 0);
-  assert.ok(Buffer.from(a).equals(Buffer.from(b)), `first difference: ${firstDifference(a, b)}`);
+  return x;
+}
+
+for (const dtype of K_TYPES) {
+  test(`the wasm ${dtype} quantizer writes ggml's bytes too, and equals the TypeScript on other data`, () => {
+    const expected = fixture.get(dtype)!;
+    const ours = new Uint8Array(expected.length);
+    quantizeKFast(dtype, input, 0, N, ours, 0);
+    assert.ok(Buffer.from(ours).equals(Buffer.from(expected)), `first difference: ${firstDifference(ours, expected)}`);
+    const x = mixedScales();
+    const a = new Uint8Array(rowBytes(dtype, x.length)), b = new Uint8Array(a.length);
+    quantizeKFast(dtype, x, 0, x.length, a, 0);
+    quantizeRow(dtype, x, 0, x.length, b, 0);
+    assert.ok(Buffer.from(a).equals(Buffer.from(b)), `first difference: ${firstDifference(a, b)}`);
+  });
+}
+
+test("quantizeKFast takes an offset input and output, runs past one wasm chunk, and refuses partial super-blocks", () => {
+  // 2^18 values per wasm call: 1100 super-blocks take several calls.
+  const n = 256 * 1100;
+  const x = new Float32Array(n + 512);
+  for (let i = 0; i < x.length; i++) x[i] = Math.sin(i * 1.7) * 0.05 + ((i * 7919) % 1000) / 1e5;
+  for (const dtype of K_TYPES) {
+    const rb = rowBytes(dtype, n);
+    const a = new Uint8Array(rb + 3), b = new Uint8Array(rb + 3);
+    quantizeKFast(dtype, x, 256, n, a, 3);
+    quantizeRow(dtype, x, 256, n, b, 3);
+    assert.ok(Buffer.from(a).equals(Buffer.from(b)), `${dtype} first difference: ${firstDifference(a, b)}`);
+    assert.throws(() => quantizeKFast(dtype, x, 0, 300, a, 0), /whole super-blocks of 256 values, got 300/);
+  }
 });
 
 // 16 super-blocks of edge cases (see the oracle): negative maxima, zero, tiny, subnormal and f16-overflowing
@@ -104,7 +128,7 @@ test("the wasm Q4_K quantizer writes ggml's bytes too, and equals the TypeScript
 const edgeBytes = fixture.get("edge")!;
 const edge = new Float32Array(edgeBytes.buffer, edgeBytes.byteOffset, edgeBytes.length / 4);
 
-for (const dtype of ["Q4_K", "Q6_K"] as const) {
+for (const dtype of K_TYPES) {
   test(`quantizeRow ${dtype} writes ggml's bytes on the edge cases, block by block`, () => {
     const expected = fixture.get(`edge.${dtype}`)!;
     const ours = new Uint8Array(expected.length);
@@ -118,9 +142,11 @@ for (const dtype of ["Q4_K", "Q6_K"] as const) {
   });
 }
 
-test("the wasm Q4_K quantizer writes ggml's bytes on the edge cases", () => {
-  const expected = fixture.get("edge.Q4_K")!;
-  const ours = new Uint8Array(expected.length);
-  quantizeQ4_KFast(edge, 0, edge.length, ours, 0);
-  assert.ok(Buffer.from(ours).equals(Buffer.from(expected)), `first difference: ${firstDifference(ours, expected)}`);
-});
+for (const dtype of K_TYPES) {
+  test(`the wasm ${dtype} quantizer writes ggml's bytes on the edge cases`, () => {
+    const expected = fixture.get(`edge.${dtype}`)!;
+    const ours = new Uint8Array(expected.length);
+    quantizeKFast(dtype, edge, 0, edge.length, ours, 0);
+    assert.ok(Buffer.from(ours).equals(Buffer.from(expected)), `first difference: ${firstDifference(ours, expected)}`);
+  });
+}

@@ -96,7 +96,7 @@ int main(int argc, char ** argv) {
       case 4: e[i] = (float)((sub % 2 ? 1e-16 : 1e-14) * g); break;     // around GROUP_MAX_EPS
       case 5: e[i] = (float)(1e-39 * g); break;                         // f32 subnormals
       case 6: e[i] = k % 41 == 3 ? (float)(50.0 * (k % 2 ? -1 : 1)) : (float)(0.05 * g); break;
-      case 7: e[i] = sub < 2 ? (float)(1e-3 * g) : (float)(1e8 * g); break;  // Q4_K d overflows f16
+      case 7: e[i] = sub < 2 ? (float)(1e-3 * g) : (float)(1e8 * g); break;  // Q4_K/Q5_K d overflows f16
       case 8: e[i] = sub < 1 ? (float)(1e-3 * g) : (float)(3e9 * g); break;  // Q6_K d overflows f16
       case 9: e[i] = sub % 2 ? -e[i - 16] : (float)(0.3 * g); break;    // opposite sub-blocks: scale +-128
       case 10: e[i] = 0.75f; break;
@@ -108,8 +108,8 @@ int main(int argc, char ** argv) {
     }
   }
   put(f, "edge", e, sizeof(e));
-  struct { const char * tag; int type; } edge[] = { {"edge.Q4_K", 12}, {"edge.Q6_K", 14} };
-  for (size_t t = 0; t < 2; t++) {
+  struct { const char * tag; int type; } edge[] = { {"edge.Q4_K", 12}, {"edge.Q6_K", 14}, {"edge.Q5_K", 13} };
+  for (size_t t = 0; t < sizeof(edge) / sizeof(edge[0]); t++) {
     ggml_quantize_init(edge[t].type);
     size_t nbytes = ggml_quantize_chunk(edge[t].type, e, q, 0, 4, NE / 4, NULL);
     put(f, edge[t].tag, q, (uint32_t) nbytes);
