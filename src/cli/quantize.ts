@@ -1,5 +1,5 @@
-// phi2 quantize: writes a llama.cpp-loadable phi2 GGUF (q8_0, q4_0, q4_k, q4_k_m, f16 or bf16) from a model
-// folder, a GGUF file or a hub id. The file appears under its name only once complete.
+// phi2 quantize: writes a llama.cpp-loadable phi2 GGUF (q8_0, q4_0, the K-quant mixes q4_k, q4_k_s, q4_k_m,
+// q5_k_s, q5_k_m, q6_k, f16 or bf16) from a model folder, a GGUF file or a hub id. The file appears under its name only once complete.
 import { Command, Option } from "commander";
 import { QUANTIZE_TYPES, quantizeModel, resolveModel, type QuantizeType } from "../index.js";
 import { addHubOptions, fail, hubOptions } from "./options.js";
@@ -18,10 +18,17 @@ export function quantizeCommand(): Command {
   // not addModelOptions: no engine is loaded here, and -q is --quiet
   return addHubOptions(cmd)
     .addHelpText("after",
-      "\nTypes: q8_0 (8.5 bits/weight), q4_0 (4.5), q4_k (4.5, K-quant; rows not a multiple of 256 use q4_0),\n" +
-      "q4_k_m (llama.cpp's Q4_K_M: q4_k with q6_k for attn_v/attn_qkv and ffn_down in about half the layers), f16, bf16.\n" +
-      "In q4_0/q4_k/q4_k_m files output.weight is stored as q6_k (q8_0 if its rows are not a multiple of 256),\n" +
-      "as llama-quantize does.")
+      "\nTypes (the tensor types llama-quantize picks for phi2; bits/weight of the bulk):\n" +
+      "  q8_0    Q8_0 (8.5)             q4_0   Q4_0 (4.5)        f16, bf16  16-bit\n" +
+      "  q4_k    every matrix Q4_K (4.5); not a llama.cpp mix\n" +
+      "  q4_k_s  Q4_K; Q5_K for attn_v/attn_qkv of the first 4 layers and ffn_down of the first eighth\n" +
+      "  q4_k_m  Q4_K; Q6_K for attn_v/attn_qkv and ffn_down in about half the layers (use_more_bits)\n" +
+      "  q5_k_s  every matrix Q5_K (5.5)\n" +
+      "  q5_k_m  Q5_K; Q6_K for attn_v/attn_qkv and ffn_down in about half the layers\n" +
+      "  q6_k    every matrix Q6_K (6.6)\n" +
+      "In every type but q8_0, f16 and bf16, output.weight is Q6_K. Rows not a multiple of 256 fall back:\n" +
+      "Q6_K and Q5_K to Q8_0, Q4_K to Q4_0 (llama-quantize: Q5_1 and Q5_0, which we cannot write);\n" +
+      "rows not a multiple of 32 to f16.")
     .action(async (o: QuantizeOpts) => {
       // Ctrl-C (or SIGTERM) while writing stops the write and removes the partial file (a download before
       // it keeps Node's default: exit at once, resumable); a second Ctrl-C kills at once.

@@ -2,13 +2,8 @@
 //
 // Metadata as llama.cpp's convert_hf_to_gguf.py writes for phi2 (conversion/phi.py Phi2Model +
 // _set_vocab_gpt2), tensor names as its phi2 loader expects (src/models/phi2.cpp: q/k/v split or fused
-// attn_qkv, every bias, output.bias required). Tensor types follow llama-quantize's rules
-// (src/llama-quant.cpp, llama_tensor_get_type): 1-D tensors (norms, biases) stay F32; output.weight of
-// Q4_0/Q4_K files is Q6_K; a K-quant falls back for rows that are not a multiple of 256 values (Q6_K to
-// Q8_0 as llama-quantize does; Q4_K to Q4_0 where it uses Q5_0, for which we have no quantizer), and
-// anything to F16 for rows not a multiple of 32. q4_k_m (llama_ftype MOSTLY_Q4_K_M) is Q4_K with Q6_K
-// for output.weight, and for attn_v (or a fused attn_qkv, which current llama-quantize counts as attn_v)
-// and ffn_down in the layers use_more_bits picks.
+// attn_qkv, every bias, output.bias required). Tensor types follow llama-quantize's rules: see
+// chooseWeightType.
 import { closeSync, existsSync, openSync, readFileSync, readSync, statSync } from "node:fs";
 import { basename, join, resolve } from "node:path";
 import type { PhiConfig } from "../model/config.js";
@@ -28,11 +23,16 @@ import { blockSize, dequantizeRow, quantizeRow, rowBytes } from "./ggml-quants.j
 import type { WritableDType } from "./ggml-quants.js";
 import { quantizeKFast } from "./ggml-quants-wasm.js";
 
-export const QUANTIZE_TYPES = ["q8_0", "q4_0", "q4_k", "q4_k_m", "f16", "bf16"] as const;
+export const QUANTIZE_TYPES = ["q8_0", "q4_0", "q4_k", "q4_k_s", "q4_k_m", "q5_k_s", "q5_k_m", "q6_k", "f16", "bf16"] as const;
 export type QuantizeType = (typeof QUANTIZE_TYPES)[number];
 
-/** llama_ftype values (include/llama.h) for general.file_type. */
-const FILE_TYPE: Record<QuantizeType, number> = { f16: 1, q4_0: 2, q8_0: 7, q4_k: 14, q4_k_m: 15, bf16: 32 };
+/**
+ * llama_ftype values (include/llama.h) for general.file_type. q4_k (ours: every matrix Q4_K but
+ * output.weight) has no ftype of its own and says MOSTLY_Q4_K_S, the nearest.
+ */
+const FILE_TYPE: Record<QuantizeType, number> = {
+  f16: 1, q4_0: 2, q8_0: 7, q4_k: 14, q4_k_s: 14, q4_k_m: 15, q5_k_s: 16, q5_k_m: 17, q6_k: 18, bf16: 32,
+};
 
 export interface QuantizeOptions {
   /** general.name (default: the source's name). */
@@ -108,23 +108,53 @@ function useMoreBits(layer: number, layers: number): boolean {
 }
 
 /**
- * The type a 2-D weight gets in a file of `type`, following llama-quantize's choices (for phi2: no
- * experts, no GQA) and fallbacks. `layers` is the model's layer count (used by q4_k_m).
+ * The type llama-quantize gives a 2-D weight before shape fallbacks (src/llama-quant.cpp,
+ * llama_tensor_get_type_impl, for phi2: no experts, n_gqa 1, not FALCON, output.weight not tied):
+ * - output.weight: Q6_K for every quantized file type but q8_0 (which keeps Q8_0);
+ * - attn_v, or a fused attn_qkv (category_is_attn_v counts ATTENTION_QKV, so its own branch, which would
+ *   give Q4_K_M Q5_K, is never reached): Q4_K_M and Q5_K_M take Q6_K where use_more_bits(i, n) holds,
+ *   i counting attn_v-like tensors in layer order (the loader's weight_name_comparer sorts by layer),
+ *   so i is the layer; Q4_K_S takes Q5_K for i < 4;
+ * - ffn_down: Q4_K_M and Q5_K_M take Q6_K where use_more_bits(layer, layers); Q4_K_S takes Q5_K in the
+ *   first eighth of the layers;
+ * - everything else (token_embd, attn_q/k, attn_output, ffn_up) the file type's default:
+ *   Q4_K for q4_k*, Q5_K for q5_k*, Q6_K for q6_k.
+ * Our q4_k is not a llama.cpp type: every matrix Q4_K but output.weight (Q6_K).
+ */
+function wantedType(type: QuantizeType, ggufName: string, layers: number): DType {
+  if (type === "f16") return "F16";
+  if (type === "bf16") return "BF16";
+  if (type === "q8_0") return "Q8_0";
+  if (ggufName === "output.weight") return "Q6_K";
+  if (type === "q4_0") return "Q4_0";
+  const base: DType = type === "q5_k_s" || type === "q5_k_m" ? "Q5_K" : type === "q6_k" ? "Q6_K" : "Q4_K";
+  const m = /^blk\.(\d+)\.(attn_v|attn_qkv|ffn_down)\.weight$/.exec(ggufName);
+  if (m === null) return base;
+  const layer = Number(m[1]);
+  if (type === "q4_k_m" || type === "q5_k_m") return useMoreBits(layer, layers) ? "Q6_K" : base;
+  if (type === "q4_k_s") return layer < (m[2] === "ffn_down" ? Math.floor(layers / 8) : 4) ? "Q5_K" : base;
+  return base;
+}
+
+/**
+ * tensor_type_fallback: rows that are not whole blocks of `wanted`. llama-quantize falls back from Q6_K
+ * to Q8_0 (so do we), from Q4_K to Q5_0 and from Q5_K to Q5_1; we have no Q5_0/Q5_1 quantizer and write
+ * Q4_0 for Q4_K (the same size class) and Q8_0 for Q5_K (more bits rather than fewer). Where even that
+ * does not fit (rows not a multiple of 32), F16, as llama-quantize does; for q8_0 and q4_0 files
+ * llama-quantize has no fallback and stops, where we write F16.
+ */
+function fallbackType(wanted: DType, cols: number): DType {
+  if (cols % blockSize(wanted) === 0) return wanted;
+  const next: DType = wanted === "Q4_K" ? "Q4_0" : wanted === "Q5_K" || wanted === "Q6_K" ? "Q8_0" : "F16";
+  return cols % blockSize(next) === 0 ? next : "F16";
+}
+
+/**
+ * The type a 2-D weight gets in a file of `type`, as llama-quantize chooses it (see wantedType and
+ * fallbackType). `layers` is the model's layer count (used by the _s and _m mixes).
  */
 export function chooseWeightType(type: QuantizeType, ggufName: string, cols: number, layers = 0): DType {
-  const layer = /^blk\.(\d+)\./.exec(ggufName);
-  const moreBits = layer !== null && /\.(attn_v|attn_qkv|ffn_down)\.weight$/.test(ggufName) && useMoreBits(Number(layer[1]), layers);
-  const wanted: DType =
-    type === "f16" ? "F16" :
-    type === "bf16" ? "BF16" :
-    type === "q8_0" ? "Q8_0" :
-    ggufName === "output.weight" ? "Q6_K" :
-    type === "q4_0" ? "Q4_0" :
-    type === "q4_k_m" && moreBits ? "Q6_K" : "Q4_K";
-  if (cols % blockSize(wanted) === 0) return wanted;
-  if (wanted === "Q6_K" && cols % 32 === 0) return "Q8_0";
-  if (wanted === "Q4_K" && cols % 32 === 0) return "Q4_0";
-  return "F16";
+  return fallbackType(wantedType(type, ggufName, layers), cols);
 }
 
 /** Reads rows [r0, r1) of a 2-D slice (or elements of a 1-D one) as f32, whatever the stored type. */

@@ -219,6 +219,75 @@ test("q4_k_m: llama-quantize's Q4_K_M mix (Q6_K for output, and attn_v / attn_qk
   await assertRuns(out, /Q4_K.*Q6_K|Q6_K.*Q4_K/);
 });
 
+// llama_tensor_get_type_impl (src/llama-quant.cpp) for phi2, by file type, for phi-2's 32 layers:
+// - attn_v / attn_qkv (category_is_attn_v, counted in layer order): Q4_K_M, Q5_K_M: Q6_K if use_more_bits;
+//   Q4_K_S: Q5_K if i_attention_wv < 4;
+// - ffn_down: Q4_K_M, Q5_K_M: Q6_K if use_more_bits; Q4_K_S: Q5_K if i_layer < n_layer/8 (= 4);
+// - output.weight: Q6_K (the default type is not Q8_0); every other matrix: the default type
+//   (llama_ftype_get_default_type: Q4_K_S -> Q4_K, Q5_K_S/Q5_K_M -> Q5_K, Q6_K -> Q6_K).
+const MORE_BITS_32 = [0, 1, 2, 3, 6, 9, 12, 15, 18, 21, 24, 27, 28, 29, 30, 31];
+const K_MIXES = {
+  q4_k_s: { base: "Q4_K", attnV: (i: number) => (i < 4 ? "Q5_K" : "Q4_K"), ffnDown: (i: number) => (i < 4 ? "Q5_K" : "Q4_K"), fileType: 14 },
+  q5_k_s: { base: "Q5_K", attnV: () => "Q5_K", ffnDown: () => "Q5_K", fileType: 16 },
+  q5_k_m: {
+    base: "Q5_K", attnV: (i: number) => (MORE_BITS_32.includes(i) ? "Q6_K" : "Q5_K"),
+    ffnDown: (i: number) => (MORE_BITS_32.includes(i) ? "Q6_K" : "Q5_K"), fileType: 17,
+  },
+  q6_k: { base: "Q6_K", attnV: () => "Q6_K", ffnDown: () => "Q6_K", fileType: 18 },
+} as const;
+
+for (const [type, mix] of Object.entries(K_MIXES) as Array<[keyof typeof K_MIXES, (typeof K_MIXES)[keyof typeof K_MIXES]]>) {
+  test(`${type}: llama-quantize's per-tensor types for phi-2's 32 layers`, () => {
+    for (let i = 0; i < 32; i++) {
+      for (const t of ["attn_v", "attn_qkv"]) assert.equal(chooseWeightType(type, `blk.${i}.${t}.weight`, 2560, 32), mix.attnV(i), `${t} ${i}`);
+      assert.equal(chooseWeightType(type, `blk.${i}.ffn_down.weight`, 10240, 32), mix.ffnDown(i), `ffn_down ${i}`);
+      for (const t of ["attn_q", "attn_k", "attn_output", "ffn_up"]) assert.equal(chooseWeightType(type, `blk.${i}.${t}.weight`, 2560, 32), mix.base, `${t} ${i}`);
+    }
+    assert.equal(chooseWeightType(type, "output.weight", 2560, 32), "Q6_K");
+    assert.equal(chooseWeightType(type, "token_embd.weight", 2560, 32), mix.base);
+  });
+}
+
+test("K-quant fallbacks for rows that are not whole super-blocks: Q6_K and Q5_K -> Q8_0, Q4_K -> Q4_0, else F16", () => {
+  assert.equal(chooseWeightType("q6_k", "blk.0.ffn_up.weight", 160, 2), "Q8_0");
+  assert.equal(chooseWeightType("q5_k_s", "blk.0.ffn_up.weight", 160, 2), "Q8_0");
+  assert.equal(chooseWeightType("q5_k_m", "output.weight", 160, 2), "Q8_0");
+  assert.equal(chooseWeightType("q4_k_s", "blk.0.attn_v.weight", 160, 2), "Q8_0"); // Q5_K (layer < 4)
+  assert.equal(chooseWeightType("q4_k_s", "blk.0.ffn_up.weight", 160, 2), "Q4_0");
+  assert.equal(chooseWeightType("q5_k_s", "blk.0.ffn_up.weight", 48, 2), "F16");
+  assert.equal(chooseWeightType("q6_k", "output.weight", 48, 2), "F16");
+});
+
+test("q5_k_m, q4_k_s, q5_k_s, q6_k files: the mixes on 8 layers, ggml's bytes, file types, and our engine runs them", async () => {
+  const source = openHfFolder(wideModel());
+  // 8 layers: use_more_bits holds for layers 0, 3, 6, 7; n_layer/8 = 1 (q4_k_s ffn_down), attn_v < 4 (q4_k_s)
+  const layerTypes: Record<keyof typeof K_MIXES, (i: number) => [string, string]> = {
+    q5_k_m: (i) => (([0, 3, 6, 7].includes(i) ? ["Q6_K", "Q6_K"] : ["Q5_K", "Q5_K"])),
+    q4_k_s: (i) => [i < 4 ? "Q5_K" : "Q4_K", i < 1 ? "Q5_K" : "Q4_K"],
+    q5_k_s: () => ["Q5_K", "Q5_K"],
+    q6_k: () => ["Q6_K", "Q6_K"],
+  };
+  for (const type of ["q5_k_m", "q4_k_s", "q5_k_s", "q6_k"] as const) {
+    const out = join(dir, `wide-${type}.gguf`);
+    const r = await quantizeModel(wideModel(), type, out);
+    const base = K_MIXES[type].base;
+    const expected = new Map<string, string>([["token_embd.weight", base], ["output.weight", "Q6_K"]]);
+    for (let i = 0; i < 8; i++) {
+      for (const t of ["attn_q", "attn_k", "attn_output", "ffn_up"]) expected.set(`blk.${i}.${t}.weight`, base);
+      const [v, down] = layerTypes[type](i);
+      expected.set(`blk.${i}.attn_v.weight`, v);
+      expected.set(`blk.${i}.ffn_down.weight`, down);
+    }
+    assert.deepEqual(new Map([...r.types].filter(([, t]) => t !== "F32")), expected, type);
+    const m = openGguf(out);
+    assert.equal(m.metadata.get("general.file_type")?.value, K_MIXES[type].fileType, type);
+    for (const name of ["model.layers.0.self_attn.v_proj.weight", "model.layers.1.mlp.fc1.weight", "model.layers.2.mlp.fc2.weight"]) {
+      assertQuantizedFrom(m.tensors.get(name)!, source.tensors.get(name)!, `${type} ${name}`);
+    }
+  }
+  await assertRuns(join(dir, "wide-q5_k_m.gguf"), /^(?=.*Q5_K)(?=.*Q6_K)/);
+});
+
 test("a GGUF source re-quantizes; f16 keeps every weight to f16 rounding; msft naming writes fused attn_qkv", async () => {
   const f16 = join(dir, "tiny-f16.gguf");
   await quantizeModel(join(dir, "tiny-q8_0.gguf"), "f16", f16);
