@@ -38,6 +38,9 @@ test("400 for a body that is not JSON", async () => {
   assertError(res, 400, "invalid_json");
   assert.equal(res.json.error.type, "invalid_request_error");
   assertError(await http(tiny.server, "POST", "/v1/chat/completions", "[1, 2]", auth), 400, "invalid_value", "body");
+  const empty = await http(tiny.server, "POST", "/v1/completions", "", auth);
+  assertError(empty, 400, "invalid_value", "body");
+  assert.match(empty.json.error.message, /got nothing \(the body is empty\)\.$/);
 });
 
 test("400 names the parameter that is wrong", async () => {
