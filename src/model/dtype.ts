@@ -4,7 +4,9 @@ import { blockSize, type WritableDType } from "../formats/ggml-quants.js";
 /** Weight types with a fast matrix kernel. */
 const FAST: ReadonlySet<DType> = new Set<DType>(["F32", "F16", "BF16", "Q8_0", "Q4_0", "Q4_K", "Q5_K", "Q6_K"]);
 
-export type LoadQuant = "q8_0" | "q4_0";
+/** The types `quant` (--quant) may quantize float weights to at load. */
+export const LOAD_QUANTS = ["q8_0", "q4_0"] as const;
+export type LoadQuant = (typeof LOAD_QUANTS)[number];
 
 /**
  * The type a matrix is held in: its file type when a kernel exists for it; with --quant, float weights

@@ -6,6 +6,7 @@ import type { PhiConfig } from "./config.js";
 import type { Engine } from "./engine.js";
 import { PhiEngine } from "./phi.js";
 import { KV_CACHE_TYPES, type KvCacheType } from "./partition.js";
+import { LOAD_QUANTS, type LoadQuant } from "./dtype.js";
 import { resolveWeights, type PhiWeights } from "./weights.js";
 import { summarizeWeights, type WeightSummary } from "./weight-summary.js";
 import { openHfFolder } from "../formats/hf-folder.js";
@@ -21,7 +22,7 @@ export interface LoadOptions {
   /** Tokens per slot (default: the model's max_position_embeddings, 2048). */
   contextLength?: number;
   /** Quantize float weights at load (issue 3). */
-  quant?: "q8_0" | "q4_0";
+  quant?: LoadQuant;
   /** The KV cache's element type: "f16" (default, as llama.cpp) or "f32". */
   kvType?: KvCacheType;
   /** Progress callback: fraction 0..1 of the weights loaded. */
@@ -83,6 +84,10 @@ export async function loadModel(source: string, options: LoadOptions = {}): Prom
   const contextLength = options.contextLength ?? opened.config.max_position_embeddings;
   if (!Number.isInteger(contextLength) || contextLength < 1 || contextLength > opened.config.max_position_embeddings) {
     throw new RangeError(`context length must be 1..${opened.config.max_position_embeddings}, got ${contextLength}`);
+  }
+  if (options.quant !== undefined && !LOAD_QUANTS.includes(options.quant)) {
+    // computeDType would otherwise take any other value for q4_0
+    throw new RangeError(`quant must be one of ${LOAD_QUANTS.join(", ")}, got ${String(options.quant)}`);
   }
   if (options.kvType !== undefined && !KV_CACHE_TYPES.includes(options.kvType)) {
     throw new RangeError(`kvType must be one of ${KV_CACHE_TYPES.join(", ")}, got ${String(options.kvType)}`);

@@ -30,3 +30,8 @@ test("an unknown KV cache type is refused, naming the option", async () => {
   const dir = testModel({ preset: "tiny", dtype: "f32", seed: 1 });
   await assert.rejects(loadModel(dir, { threads: 1, kvType: "q8_0" as KvCacheType }), /kvType must be one of f16, f32, got q8_0/);
 });
+
+test("an unknown load-time quant type is refused, naming the option (not quietly taken for q4_0)", async () => {
+  const dir = testModel({ preset: "tiny", dtype: "f32", seed: 1 });
+  await assert.rejects(loadModel(dir, { threads: 1, quant: "q4_k" as "q4_0" }), /quant must be one of q8_0, q4_0, got q4_k/);
+});
