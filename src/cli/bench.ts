@@ -46,7 +46,7 @@ export function benchCommand(): Command {
       if (o.ctxSize !== undefined && o.ctxSize < need) fail(`--ctx-size ${o.ctxSize} is too small: ${asked} need ${need} tokens`);
       let model;
       try {
-        model = await openModel({ ...o, ctxSize: o.ctxSize ?? need }).catch((e: unknown) => {
+        model = await openModel(o, o.ctxSize === undefined ? { contextLength: need } : {}).catch((e: unknown) => {
           if (e instanceof RangeError && /context length/.test(e.message)) {
             throw new RangeError(`${e.message}: ${asked} need ${need} tokens`);
           }

@@ -6,7 +6,7 @@ import { createInterface, type Interface } from "node:readline";
 import { loadModel, resolveModel, type GenerationOptions, type KvCacheType, type LoadedModel, type PromptFormat } from "../index.js";
 import { ChatSession, type ReplyStats } from "./chat-session.js";
 import {
-  addModelOptions, addSamplingOptions, fail, generationOptions, hubOptions, loadOptions, printNotices, type ModelOpts, type SamplingOpts,
+  addModelOptions, addSamplingOptions, fail, generationOptions, hubOptions, loadOptions, namingCtxSize, printNotices, type ModelOpts, type SamplingOpts,
 } from "./options.js";
 import { unescapePrompt } from "./text.js";
 
@@ -49,7 +49,7 @@ export function chatCommand(): Command {
       model = await loadModel(path, {
         ...loadOptions(o),
         onProgress: tty ? (f) => process.stderr.write(`\r\x1b[Kloading ${path} ... ${Math.round(f * 100)}%`) : undefined,
-      });
+      }).catch(namingCtxSize(o));
       if (tty) process.stderr.write("\n");
       printNotices(model);
     } catch (e) {

@@ -133,10 +133,20 @@ export function loadOptions(o: ModelOpts): LoadOptions {
   return { threads: o.threads, contextLength: o.ctxSize, quant: o.quant, kvType: o.kvType };
 }
 
+/** A load error's rethrower: the library says "context length must be 1..N", which on the command line is --ctx-size's value. */
+export function namingCtxSize(o: ModelOpts): (e: unknown) => never {
+  return (e) => {
+    if (e instanceof RangeError && /^context length/.test(e.message) && o.ctxSize !== undefined) {
+      throw new RangeError(`--ctx-size ${o.ctxSize}: ${e.message}`);
+    }
+    throw e;
+  };
+}
+
 /** Resolves --model (downloading a hub id into the cache when needed) and loads it. */
 export async function openModel(o: ModelOpts, extra: LoadOptions = {}): Promise<LoadedModel> {
   const path = await resolveModel(o.model, hubOptions(o));
-  const model = await loadModel(path, { ...loadOptions(o), ...extra });
+  const model = await loadModel(path, { ...loadOptions(o), ...extra }).catch(namingCtxSize(o));
   printNotices(model);
   return model;
 }

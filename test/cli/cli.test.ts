@@ -71,6 +71,11 @@ test("bad input: one clear line naming the problem, no stack trace", async () =>
   err = await phi2Fails("run", "--model", dir, "--ctx-size", "16", "-n", "4", "a ".repeat(40));
   assert.match(err, /context|16/);
   assert.doesNotMatch(err, /at .*\.js:\d+/);
+  // a --ctx-size beyond the model's context names the option, not only the library's "context length"
+  err = await phi2Fails("run", "--model", dir, "--ctx-size", "4096", "hi");
+  assert.match(err, /^error: --ctx-size 4096: context length must be 1\.\.2048, got 4096$/m);
+  err = await phi2Fails("chat", "--model", dir, "--ctx-size", "4096");
+  assert.match(err, /^error: --ctx-size 4096: context length must be 1\.\.2048, got 4096$/m);
 });
 
 test("a reader that stops early (| head -c 10) ends run, chat and tokenize quietly with status 0", async () => {
