@@ -26,6 +26,8 @@ export function evalCommand(): Command {
       try {
         if (o.logitsOut) checkOutputFile(o.logitsOut, "--logits-out"); // before the load, not after it
         model = await openModel(o);
+        const context = model.engine.contextLength;
+        if (o.ids.length > context) throw new Error(`--ids has ${o.ids.length} ids, more than the context of ${context} tokens`);
         const [logits] = await model.engine.forward([{ slot: 0, tokens: o.ids, startPos: 0 }]);
         const order = Array.from(logits!.keys()).sort((a, b) => logits![b]! - logits![a]!).slice(0, o.top);
         if (o.logitsOut) writeFileAtomic(o.logitsOut, new Uint8Array(logits!.buffer, logits!.byteOffset, logits!.byteLength));

@@ -66,6 +66,8 @@ test("bad input: one clear line naming the problem, no stack trace", async () =>
   assert.doesNotMatch(err, /at .*\.js:\d+/);
   err = await phi2Fails("eval", "--model", dir, "--ids", "1,x");
   assert.match(err, /--ids/);
+  err = await phi2Fails("eval", "--model", dir, "--ctx-size", "4", "--ids", "1,2,3,4,5");
+  assert.match(err, /^error: --ids has 5 ids, more than the context of 4 tokens$/m);
   err = await phi2Fails("run", "--model", dir, "--top-p", "2", "hi");
   assert.match(err, /--top-p/);
   err = await phi2Fails("run", "--model", dir, "--ctx-size", "16", "-n", "4", "a ".repeat(40));
