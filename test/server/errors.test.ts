@@ -41,6 +41,12 @@ test("400 for a body that is not JSON", async () => {
   const empty = await http(tiny.server, "POST", "/v1/completions", "", auth);
   assertError(empty, 400, "invalid_value", "body");
   assert.match(empty.json.error.message, /got nothing \(the body is empty\)\.$/);
+  // an empty prompt list is named as such ("an array" alone reads as if arrays were not allowed)
+  for (const [prompt, param] of [[[], "prompt"], [[[]], "prompt[0]"]] as const) {
+    const res = await http(tiny.server, "POST", "/v1/completions", { prompt }, auth);
+    assertError(res, 400, "invalid_value", param);
+    assert.match(res.json.error.message, /got an empty array\.$/);
+  }
 });
 
 test("400 names the parameter that is wrong", async () => {
