@@ -47,6 +47,9 @@ export const PHI2_CONFIG: PhiConfig = {
   hidden_act: "gelu_new",
 };
 
+/** config.json's model_type for Phi-2: transformers' "phi", the original release's "phi-msft" (and its older "mixformer-sequential"). */
+const PHI_MODEL_TYPES: readonly string[] = ["phi", "phi-msft", "mixformer-sequential"];
+
 /**
  * Reads a parsed config.json (model_type "phi" or the original "phi-msft"/"mixformer-sequential").
  * `source` names the file in error messages.
@@ -56,6 +59,12 @@ export function parsePhiConfig(raw: unknown, source: string): PhiConfig {
     throw new ModelFormatError(`${source}: expected a JSON object`);
   }
   const j = raw as Record<string, unknown>;
+  // Another architecture's folder (llama, gpt2, phi3, ...) would otherwise fail later on a missing tensor.
+  if (j.model_type !== undefined && !PHI_MODEL_TYPES.includes(j.model_type as string)) {
+    throw new ModelFormatError(
+      `${source}: model_type ${JSON.stringify(j.model_type)} is not Phi-2's architecture (expected ${PHI_MODEL_TYPES.map((t) => `"${t}"`).join(", ")})`,
+    );
+  }
   const num = (names: string[], fallback?: number): number => {
     for (const n of names) {
       const v = j[n];

@@ -2,7 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { openHfFolder } from "../../src/formats/hf-folder.js";
 import { ModelFormatError, type TensorRef } from "../../src/formats/tensor.js";
-import type { PhiConfig } from "../../src/model/config.js";
+import { parsePhiConfig, type PhiConfig } from "../../src/model/config.js";
 import { resolveWeights, type PhiWeights, type WeightSlice } from "../../src/model/weights.js";
 import { readSlice } from "../reference/phi-reference.js";
 import { testModel } from "../helpers/test-models.js";
@@ -118,4 +118,12 @@ test("fused qkv_proj (as the GGUF reader names llama.cpp's attn_qkv) with groupe
   tensors.set(`${p}.self_attn.qkv_proj.weight`, { ...tensors.get(`${p}.self_attn.qkv_proj.weight`)!, shape: [96, 32] });
   expectFormatError(() => resolveWeights(tensors, config, "/m.gguf"),
     "/m.gguf", "tensor model.layers.0.self_attn.qkv_proj.weight has shape [96,32], expected [64,32]", "num_key_value_heads 2");
+});
+
+test("a config.json of another architecture is refused by its model_type, before any tensor is looked for", () => {
+  const { folder } = open(testModel({ ...base }));
+  const raw = JSON.parse(JSON.stringify(folder.rawConfig)) as Record<string, unknown>;
+  for (const t of ["phi", "phi-msft", "mixformer-sequential", undefined]) parsePhiConfig({ ...raw, model_type: t }, "config.json");
+  expectFormatError(() => parsePhiConfig({ ...raw, model_type: "llama" }, "x/config.json"),
+    "x/config.json: model_type \"llama\" is not Phi-2's architecture", "\"phi\", \"phi-msft\"");
 });
