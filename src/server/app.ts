@@ -114,9 +114,10 @@ export function buildApp(ctx: ServerContext, options: AppOptions = {}): FastifyI
     return { id: model.id, object: "model", created: model.created, owned_by: "phi2" };
   };
   app.get("/v1/models", async () => ({ object: "list", data: [modelObject()] }));
-  app.get<{ Params: { model: string } }>("/v1/models/:model", async (request) => {
+  // A wildcard, not :model: hub ids have a slash ("microsoft/phi-2", the default id), which curl sends as is.
+  app.get<{ Params: { "*": string } }>("/v1/models/*", async (request) => {
     const model = ctx.ready();
-    ctx.checkModelName(model, request.params.model);
+    ctx.checkModelName(model, request.params["*"]);
     return modelObject();
   });
 

@@ -4,7 +4,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import OpenAI from "openai";
-import { eventually, http, openai, useTinyServer, type RawResponse } from "./helpers.js";
+import { eventually, http, loadTiny, openai, serve, useTinyServer, type RawResponse } from "./helpers.js";
 
 const KEY = "test-key-123";
 const auth = { authorization: `Bearer ${KEY}` };
@@ -121,6 +121,23 @@ test("404 for an unknown model and an unknown route", async () => {
   // The folder the model was loaded from is accepted as its name too.
   const byPath = await http(tiny.server, "POST", "/v1/completions", { model: tiny.model.source, prompt: "x", max_tokens: 1 }, auth);
   assert.equal(byPath.status, 200, byPath.text);
+});
+
+test("GET /v1/models/ID answers for an id with a slash (a hub id, the default one) sent unencoded or encoded", async () => {
+  const model = await loadTiny("plain", 1);
+  const server = await serve(model, { alias: "microsoft/phi-2" });
+  try {
+    for (const path of ["/v1/models/microsoft/phi-2", "/v1/models/microsoft%2Fphi-2"]) {
+      const res = await http(server, "GET", path);
+      assert.equal(res.status, 200, `${path}: ${res.text}`);
+      assert.equal(res.json.id, "microsoft/phi-2");
+    }
+    assert.equal((await openai(server).models.retrieve("microsoft/phi-2")).id, "microsoft/phi-2");
+    assertError(await http(server, "GET", "/v1/models/microsoft/phi-3"), 404, "model_not_found", "model");
+  } finally {
+    await server.shutdown(1000);
+    await model.dispose();
+  }
 });
 
 test("413 for a body over the limit", async () => {
