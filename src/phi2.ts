@@ -4,6 +4,7 @@
 import { loadModel, type LoadOptions, type LoadedModel } from "./model/load.js";
 import { generate, type GenerateOptions, type GenerationResult } from "./generation/generate.js";
 import { formatPrompt, renderChat, type ChatMessage, type ChatNames, type PromptFormat } from "./generation/formats.js";
+import { stopList } from "./generation/stops.js";
 import type { PhiConfig } from "./model/config.js";
 import { resolveModel, type HubOptions } from "./hub/resolve.js";
 import { DEFAULT_MODEL_ID } from "./hub/select.js";
@@ -64,7 +65,7 @@ export class Phi2 {
   async *generate(prompt: string, options: Phi2GenerateOptions = {}): AsyncGenerator<string, GenerationResult, void> {
     const { format = "raw", stop = [], ...rest } = options;
     const f = formatPrompt(format, prompt);
-    return yield* this.stream(f.prompt, { ...rest, stop: [...f.stop, ...stop] });
+    return yield* this.stream(f.prompt, { ...rest, stop: [...f.stop, ...stopList(stop)] });
   }
 
   /** The whole completion at once. */
@@ -79,7 +80,7 @@ export class Phi2 {
   async chat(messages: readonly ChatMessage[], options: Phi2ChatOptions = {}): Promise<Phi2ChatResult> {
     const { names, stop = [], ...rest } = options;
     const f = renderChat(messages, names);
-    const it = this.stream(f.prompt, { ...rest, stop: [...f.stop, ...stop] });
+    const it = this.stream(f.prompt, { ...rest, stop: [...f.stop, ...stopList(stop)] });
     let r = await it.next();
     while (!r.done) r = await it.next();
     return { ...r.value, message: { role: "assistant", content: r.value.text.trim() } };

@@ -4,6 +4,7 @@
 // The transcript is rebuilt from text (and re-fed) only when it must change earlier on: /system,
 // /format, or dropping old turns when the context is full.
 import { generate, defaultStops, type GeneratedPiece, type GenerationOptions, type LoadedModel, type PromptFormat } from "../index.js";
+import { stopList } from "../generation/stops.js";
 
 export interface Turn {
   user: string;
@@ -91,7 +92,7 @@ export class ChatSession {
   }
 
   get stops(): string[] {
-    return [...(this.useDefaultStops ? defaultStops(this.format) : []), ...(this.params.stop ?? [])];
+    return [...(this.useDefaultStops ? defaultStops(this.format) : []), ...stopList(this.params.stop)];
   }
 
   /** Streams the reply to `message` piece by piece; returns the stats. Abort with `signal`. */

@@ -12,7 +12,7 @@
 // be the start of a stop string), so everything emitted is final.
 import type { FinishReason, GeneratedPiece, GenerationOptions, StepResult, TokenLogprob } from "./types.js";
 import { Sampler } from "./sampler.js";
-import { StopMatcher } from "./stops.js";
+import { StopMatcher, stopList } from "./stops.js";
 import { StreamDetokenizer } from "../tokenizer/stream.js";
 
 /** What a sequence needs of a tokenizer (Phi2Tokenizer has it all). */
@@ -83,7 +83,7 @@ export class GenerationSequence {
     this.sampler = new Sampler(options, tokenizer.size);
     this.seed = this.sampler.seed;
     this.detok = new StreamDetokenizer(tokenizer);
-    this.stops = new StopMatcher(options.stop ?? []);
+    this.stops = new StopMatcher(stopList(options.stop));
     this.all = [...promptIds];
     this.promptTokens = promptIds.length;
     this.reusedTokens = commonPrefix(options.cachedTokens ?? [], promptIds, promptIds.length - 1);

@@ -67,3 +67,11 @@ export class StopMatcher {
     return 0;
   }
 }
+
+/** The `stop` option as a list: one string or a list of strings (as in the OpenAI API); anything else is refused by name. */
+export function stopList(stop: unknown): string[] {
+  if (stop === undefined) return [];
+  if (typeof stop === "string") return [stop];
+  if (Array.isArray(stop) && stop.every((s) => typeof s === "string")) return [...stop];
+  throw new TypeError(`stop must be a string or an array of strings, got ${JSON.stringify(stop)}`);
+}

@@ -22,8 +22,8 @@ export interface SamplingOptions {
 export interface GenerationOptions extends SamplingOptions {
   /** Maximum new tokens; default: until EOS or the context is full. */
   maxTokens?: number;
-  /** Stop strings; the matched stop string is not part of the output. */
-  stop?: string[];
+  /** Stop strings (one string or a list, as in the OpenAI API); the matched stop string is not part of the output. */
+  stop?: string | readonly string[];
   /** Stop on the EOS token (default true). */
   stopOnEos?: boolean;
   /** How many top alternatives to report per generated token (0 = none). */

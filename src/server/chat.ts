@@ -3,6 +3,7 @@
 import type { FastifyReply, FastifyRequest } from "fastify";
 import type { ServerContext, ServedModel } from "./context.js";
 import { contextExceeded } from "./errors.js";
+import { stopList } from "../generation/stops.js";
 import { runGeneration, type EndpointFormat } from "./generate.js";
 import { parseChatRequest, type ChatRequest } from "./openai.js";
 import { ChoiceState, chatLogprobs, newId } from "./responses.js";
@@ -51,7 +52,7 @@ export async function handleChat(ctx: ServerContext, request: FastifyRequest, re
   if (maxTokens < 1 || promptIds.length + maxTokens > model.contextLength) {
     throw contextExceeded(promptIds.length, Math.max(1, maxTokens), model.contextLength, req.maxTokensParam);
   }
-  const stop = [...rendered.stop, ...(req.options.stop ?? [])];
+  const stop = [...rendered.stop, ...stopList(req.options.stop)];
   const choices: ChoiceState[] = [];
   const specs = [];
   for (let j = 0; j < req.n; j++) {

@@ -43,3 +43,22 @@ test("Phi2: an unknown prompt format is refused naming the option", async () => 
     await model.dispose();
   }
 });
+
+test("Phi2: stop takes one string as the OpenAI API does (not its characters), and refuses a non-string naming the option", async () => {
+  const model = await Phi2.load(testModel({ preset: "tiny", dtype: "f32", seed: 7 }), { threads: 1, contextLength: 128 });
+  try {
+    const greedy = { temperature: 0, maxTokens: 24 };
+    const free = await model.complete("one two three", greedy);
+    assert.ok(free.text.length >= 4, `free text: ${JSON.stringify(free.text)}`);
+    // the free text's first character then one it cannot hold: as a string it never matches; spread
+    // into its characters, the first would stop the text before it starts
+    const stop = free.text[0] + "\u0001";
+    const asString = await model.complete("one two three", { ...greedy, stop });
+    assert.equal(asString.text, free.text);
+    const hit = free.text.slice(1, 3); // and a string that is there stops where it starts
+    assert.equal((await model.complete("one two three", { ...greedy, stop: hit })).text, free.text.slice(0, free.text.indexOf(hit)));
+    await assert.rejects(model.complete("hi", { stop: 5 as never }), /stop must be a string or an array of strings, got 5/);
+  } finally {
+    await model.dispose();
+  }
+});
