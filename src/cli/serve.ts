@@ -1,7 +1,7 @@
 // phi2 serve: an OpenAI-compatible HTTP server with continuous batching.
 import { Command } from "commander";
 import { startServer, stderrLog, DEFAULTS } from "../server/server.js";
-import { addModelOptions, fail, hubOptions, intArg, printNotices, type ModelOpts } from "./options.js";
+import { addModelOptions, fail, hubOptions, intArg, namingCtxSize, printNotices, type ModelOpts } from "./options.js";
 
 interface ServeOpts extends ModelOpts {
   host: string;
@@ -105,7 +105,7 @@ export function serveCommand(): Command {
       process.on("SIGTERM", () => stop("SIGTERM"));
       process.on("SIGINT", () => stop("SIGINT"));
       try {
-        const model = await running.ready;
+        const model = await running.ready.catch(namingCtxSize(o));
         printNotices(model, "phi2 serve");
         const e = model.engine;
         process.stderr.write(

@@ -78,6 +78,8 @@ test("bad input: one clear line naming the problem, no stack trace", async () =>
   assert.match(err, /^error: --ctx-size 4096: context length must be 1\.\.2048, got 4096$/m);
   err = await phi2Fails("chat", "--model", dir, "--ctx-size", "4096");
   assert.match(err, /^error: --ctx-size 4096: context length must be 1\.\.2048, got 4096$/m);
+  err = await phi2Fails("serve", "--model", dir, "--port", "0", "--no-playground", "--ctx-size", "4096");
+  assert.match(err, /^phi2 serve: the model failed to load: --ctx-size 4096: context length must be 1\.\.2048, got 4096$/m);
 });
 
 test("a reader that stops early (| head -c 10) ends run, chat and tokenize quietly with status 0", async () => {
