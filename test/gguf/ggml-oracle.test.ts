@@ -123,8 +123,10 @@ test("quantizeKFast takes an offset input and output, runs past one wasm chunk, 
   }
 });
 
-// 16 super-blocks of edge cases (see the oracle): negative maxima, zero, tiny, subnormal and f16-overflowing
-// scales, rounding ties; quantized by ggml as 4 rows of 1024.
+// 24 super-blocks of edge cases (see the oracle): negative maxima, zero, tiny, subnormal and f16-overflowing
+// scales, rounding ties; then (16..23) super-blocks whose sub-blocks of 32 differ in kind (flat, one-hot,
+// negative-only, offset, tiny beside large, NaN, inf), for the wasm Q4_K/Q5_K quantizer that runs four
+// sub-blocks side by side, each in its own lane and taking its own branches. Quantized by ggml as 4 rows of 1536.
 const edgeBytes = fixture.get("edge")!;
 const edge = new Float32Array(edgeBytes.buffer, edgeBytes.byteOffset, edgeBytes.length / 4);
 

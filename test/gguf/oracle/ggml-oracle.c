@@ -26,7 +26,7 @@ void dequantize_row_q6_K(const void * x, float * y, int64_t k);
 void ggml_quantize_init(int type);
 
 #define N 2048
-#define NE 4096 // the K-quant edge cases: 16 super-blocks
+#define NE 6144 // the K-quant edge cases: 24 super-blocks
 
 static uint64_t state = 0x9E3779B97F4A7C15ull;
 static double uniform(void) { // xorshift64*, in (0, 1)
@@ -34,6 +34,27 @@ static double uniform(void) { // xorshift64*, in (0, 1)
   return ((state * 2685821657736338717ull) >> 11) * (1.0 / 9007199254740992.0) + 1e-12;
 }
 static double gauss(void) { return sqrt(-2 * log(uniform())) * cos(6.283185307179586 * uniform()); }
+
+// Sub-blocks of 32 of different kinds, mixed within super-blocks 16..23 of the edge cases: the 4-lane wasm
+// Q4_K/Q5_K quantizer runs four sub-blocks side by side, each taking its own branches of make_qkx2_quants.
+static float kind(int kd, int k32, double g) {
+  switch (kd) {
+    case 0: return 0.0f;                                          // flat: max == min == 0
+    case 1: return -0.5f;                                         // flat and negative: the_min 0.5
+    case 2: return (float)(0.1 * g);
+    case 3: return k32 == 7 ? 0.8f : 0.0f;                        // one-hot
+    case 4: return (float)(-0.05 - fabs(0.1 * g));                // negative only
+    case 5: return (float)(1.0 + 0.05 * g);                       // positive, offset: this_min > 0
+    case 6: return 0.75f;                                         // constant, positive: not flat (min 0)
+    case 7: return k32 % 2 ? 0.3f : -0.2f;                        // two levels
+    case 8: return (float)(1e-7 * g);                             // beside 1.0: 6-bit scale 0, levels kept
+    case 9: return (float)(1.0 * g);
+    case 11: return k32 == 11 ? NAN : (float)(0.1 * g);           // NaN: its sub-block's weights are NaN
+    case 12: return k32 == 3 ? INFINITY : (float)(0.1 * g);
+    case 13: return k32 == 0 ? NAN : (float)(0.1 * g);            // NaN first: min = max = NaN, never replaced
+    default: return -1e-7f;                                       // (10) flat, tiny: scale 0, min ~0
+  }
+}
 
 static void put(FILE * f, const char * tag, const void * p, uint32_t n) {
   uint32_t len = (uint32_t) strlen(tag);
@@ -104,7 +125,15 @@ int main(int argc, char ** argv) {
       case 12: e[i] = (float)((k % 16) - 8) * 0.125f; break;            // exact grid: rounding ties
       case 13: e[i] = (float)((k % 7) - 3) * 0.0625f * (sub % 3 ? 1 : -1); break;
       case 14: e[i] = sub == 3 ? 0.0f : (float)(1000.0 * g); break;
-      default: e[i] = (float)(pow(10.0, sub % 8 - 6) * g); break;        // sub-block scales 1e-6..10
+      case 15: e[i] = (float)(pow(10.0, sub % 8 - 6) * g); break;        // sub-block scales 1e-6..10
+      case 16: e[i] = kind(k / 32, k % 32, g); break;
+      case 17: e[i] = kind((3 * (k / 32) + 1) % 8, k % 32, g); break;
+      case 18: e[i] = kind((5 * (k / 32) + 2) % 8, k % 32, g); break;
+      case 19: e[i] = kind((7 * (k / 32) + 3) % 8, k % 32, g); break;
+      case 20: e[i] = kind(k / 32 % 2 ? 9 : 8, k % 32, g); break;
+      case 21: e[i] = kind(k / 32 == 6 ? 10 : k / 32 % 3 ? 9 : 8, k % 32, g); break;
+      case 22: e[i] = kind(k / 32 % 4 == 1 ? 3 : k / 32 % 4 == 2 ? 8 : k / 32 % 4 == 3 ? 1 : 9, k % 32, g); break;
+      default: e[i] = kind((k / 32 + 7) % 14, k % 32, g); break;
     }
   }
   put(f, "edge", e, sizeof(e));
