@@ -3,9 +3,10 @@
 // in native f32, for writing GGUF files. Bit-exact with ggml and with their TypeScript twins in
 // formats/ggml-quants-k.ts: the same f32 operations in C's order (wasm has no fused multiply-add to
 // change them), ggml's nearest_int and fp32 → fp16 rounding. Faster than the TypeScript, which must
-// emulate f32 with Math.fround after every operation (measured on a 10240 × 2560 matrix, M values/s:
-// Q4_K 15 vs 3.6, Q5_K 18 vs 4.8, Q6_K 58 vs 8.6: its 18 candidate scales are independent and summed
-// four at a time in SIMD lanes).
+// emulate f32 with Math.fround after every operation, and faster still where independent work runs in
+// SIMD lanes, each lane doing one scalar computation's f32 operations: Q4_K/Q5_K's 8 sub-blocks go through
+// make_qkx2_quants four at a time, Q6_K's 18 candidate scales are summed four at a time (measured on a
+// 10240 × 2560 matrix, M values/s: Q4_K 67 vs 3.6, Q5_K 83 vs 4.8, Q6_K 58 vs 8.6).
 //
 // Each takes n floats at src (n % 256 == 0) and writes n/256 blocks at dst, in ggml's layout
 // (ggml-common.h; d and dmin are f16):
@@ -20,15 +21,13 @@ const Q5_K_BYTES: usize = 176;
 const Q6_K_BYTES: usize = 210;
 
 const QL: usize = memory.data(256);            // L[256]: the chosen levels of one super-block
-const QLAUX: usize = memory.data(32);          // Laux[32]: make_qkx2_quants' candidate levels
-const QW: usize = memory.data(32 * 4, 16);     // weights[32] of make_qkx2_quants; w = x² of make_qx_quants
+const QW: usize = memory.data(16 * 4, 16);     // w = x² of make_qx_quants
 const QWX: usize = memory.data(16 * 4, 16);    // w·x of make_qx_quants
 const QSCALES: usize = memory.data(16 * 4, 16); // sub-block scales (8 for Q4_K/Q5_K, 16 for Q6_K)
 const QMINS: usize = memory.data(8 * 4, 16);
 const QCAND: usize = memory.data(20 * 4, 16);  // make_qx_quants' 18 candidate iscales (+ 2 padding lanes)
 const QSUMLX: usize = memory.data(20 * 4, 16); // their sums of w·x·l
 const QSUML2: usize = memory.data(20 * 4, 16); // and of w·l·l
-let qkMin: f32 = 0; // second result of makeQkx2 (ggml's *the_min)
 
 /** ggml's threshold below which a group's values count as all zero. */
 const GROUP_MAX_EPS: f32 = 1e-15;
@@ -63,104 +62,144 @@ function f16ScaleFull(h: u32): f32 {
   return f16Scalar(<i32><i16>h);
 }
 
+// Buffers of makeQkx2x4: four sub-blocks of 32 side by side, value i of sub-block k in lane k of vector i.
+const XT: usize = memory.data(32 * 16, 16);    // the values
+const WT: usize = memory.data(32 * 16, 16);    // their weights av_x + |x|
+const LT: usize = memory.data(32 * 16, 16);    // the candidate levels of the current step, as f32
+// Per sub-block (8), what makeQkx2x4 leaves besides QSCALES and QMINS: the iscale and min from which its
+// levels come (they are recomputed only where the rounded scale is 0 and ggml keeps them), and whether it
+// was flat (max == min: levels all 0).
+const QBISCALE: usize = memory.data(8 * 4, 16);
+const QBLO: usize = memory.data(8 * 4, 16);
+const QFLAT: usize = memory.data(8 * 4, 16);
+
+/** Lanes of nearest_int(v), as nearestIntGgml: the same bits from the same f32 sum. */
+// @ts-ignore: decorator
+@inline function nearestIntX4(v: v128): v128 {
+  return i32x4.sub(v128.and(f32x4.add(v, f32x4.splat(12582912)), i32x4.splat(0x7fffff)), i32x4.splat(0x400000));
+}
+
 /**
- * make_qkx2_quants(32, nmax, x, weights = QW, L = QL + lo, &qkMin, Laux, rmin, 0.1f, nstep, false):
- * fits x ≈ scale · L − min over a grid of nstep + 1 candidate scales, minimising the weighted squared
- * error. Returns the scale; the min (subtracted, >= 0) goes to qkMin.
+ * make_qkx2_quants(32, nmax, x, weights, L, &the_min, Laux, rmin, 0.1f, nstep, false) on four sub-blocks
+ * at once (XT, WT: sub-block k in lane k), their scales to QSCALES + 4·j0.., mins (the_min) to QMINS + 4·j0...
+ *
+ * Bit-exact with ggml per lane: each lane does the scalar f32 operations of make_qkx2_quants in C's order
+ * (wasm has no fused multiply-add, and f32x4 add/mul/div/sqrt round exactly as f32 ones), so it computes
+ * the same numbers. Where ggml branches on data, every lane computes both ways and keeps its own with a
+ * mask (v128.bitselect): `if (x < min) min = x` (a compare and select, not f32x4.min, which differs on
+ * NaN and ±0), `if (min > 0)`, the flat sub-block `max == min` (its lanes' other results, from an infinite
+ * iscale, are ignored; nothing in a lane can trap), `if (D > 0)`, `if (this_min > 0)`,
+ * `if (cur_error < best_error)`. ggml copies the candidate levels Laux into L on acceptance; here each lane
+ * keeps the iscale and min those levels came from (QBISCALE, QBLO), enough to recompute them exactly.
  */
-function makeQkx2(x: usize, lo: usize, nmax: i32, rmin: f32, nstep: i32): f32 {
-  const n = 32;
-  const rdelta: f32 = <f32>0.1;
-  let lo_ = load<f32>(x);
-  let hi_ = load<f32>(x);
-  let sumW = load<f32>(QW);
-  let sumX: f32 = sumW * load<f32>(x);
-  for (let i = 1; i < n; i++) {
-    const v = load<f32>(x + (<usize>i << 2));
-    if (v < lo_) lo_ = v;
-    if (v > hi_) hi_ = v;
-    const w = load<f32>(QW + (<usize>i << 2));
-    sumW += w;
-    sumX += w * v;
+function makeQkx2x4(j0: usize, nmax: i32, rmin: f32, nstep: i32): void {
+  const zero = f32x4.splat(0);
+  const nmaxI = i32x4.splat(nmax), zeroI = i32x4.splat(0);
+  let lo = v128.load(XT), hi = lo;
+  let sumW = v128.load(WT);
+  let sumX = f32x4.mul(sumW, lo);
+  for (let i: usize = 16; i < 512; i += 16) {
+    const v = v128.load(XT + i);
+    lo = v128.bitselect(v, lo, f32x4.lt(v, lo));
+    hi = v128.bitselect(v, hi, f32x4.gt(v, hi));
+    const w = v128.load(WT + i);
+    sumW = f32x4.add(sumW, w);
+    sumX = f32x4.add(sumX, f32x4.mul(w, v));
   }
-  if (lo_ > 0) lo_ = 0;
-  if (hi_ == lo_) {
-    for (let i = 0; i < n; i++) store<u8>(QL + lo + i, 0);
-    qkMin = -lo_;
-    return 0;
+  lo = v128.bitselect(zero, lo, f32x4.gt(lo, zero));
+  const flat = f32x4.eq(hi, lo);
+  const flatLo = lo;
+  let iscale = f32x4.div(f32x4.splat(<f32>nmax), f32x4.sub(hi, lo));
+  let scale = f32x4.div(f32x4.splat(1), iscale);
+  let bestError = zero;
+  for (let i: usize = 0; i < 512; i += 16) {
+    const xi = v128.load(XT + i);
+    const l = f32x4.convert_i32x4_s(i32x4.min_s(nmaxI, i32x4.max_s(zeroI, nearestIntX4(f32x4.mul(iscale, f32x4.sub(xi, lo))))));
+    let diff = f32x4.sub(f32x4.add(f32x4.mul(scale, l), lo), xi);
+    diff = f32x4.mul(diff, diff);
+    bestError = f32x4.add(bestError, f32x4.mul(v128.load(WT + i), diff));
   }
-  let iscale: f32 = <f32>nmax / (hi_ - lo_);
-  let scale: f32 = 1 / iscale;
-  let bestError: f32 = 0;
-  for (let i = 0; i < n; i++) {
-    const xi = load<f32>(x + (<usize>i << 2));
-    const l = min(nmax, max(0, nearestIntGgml(iscale * (xi - lo_))));
-    store<u8>(QL + lo + i, <u8>l);
-    let diff: f32 = scale * <f32>l + lo_ - xi;
-    diff = diff * diff;
-    bestError += load<f32>(QW + (<usize>i << 2)) * diff;
-  }
+  let bestIscale = iscale, bestLo = lo;
   for (let is = 0; is <= nstep; is++) {
-    // (hi_ - lo_) is recomputed on purpose: ggml moves `min` to the best fit found so far.
-    iscale = (rmin + rdelta * <f32>is + <f32>nmax) / (hi_ - lo_);
-    let sumL: f32 = 0, sumL2: f32 = 0, sumXL: f32 = 0;
-    for (let i = 0; i < n; i++) {
-      const xi = load<f32>(x + (<usize>i << 2));
-      const l = min(nmax, max(0, nearestIntGgml(iscale * (xi - lo_))));
-      store<u8>(QLAUX + i, <u8>l);
-      const w = load<f32>(QW + (<usize>i << 2));
-      const wl: f32 = w * <f32>l;
-      sumL += wl;
-      sumL2 += wl * <f32>l;
-      sumXL += wl * xi;
+    // (hi - lo) is recomputed on purpose: ggml moves `min` to the best fit found so far.
+    iscale = f32x4.div(f32x4.splat(rmin + <f32>0.1 * <f32>is + <f32>nmax), f32x4.sub(hi, lo));
+    let sumL = zero, sumL2 = zero, sumXL = zero;
+    for (let i: usize = 0; i < 512; i += 16) {
+      const xi = v128.load(XT + i);
+      const l = f32x4.convert_i32x4_s(i32x4.min_s(nmaxI, i32x4.max_s(zeroI, nearestIntX4(f32x4.mul(iscale, f32x4.sub(xi, lo))))));
+      v128.store(LT + i, l);
+      const wl = f32x4.mul(v128.load(WT + i), l);
+      sumL = f32x4.add(sumL, wl);
+      sumL2 = f32x4.add(sumL2, f32x4.mul(wl, l));
+      sumXL = f32x4.add(sumXL, f32x4.mul(wl, xi));
     }
-    const D: f32 = sumW * sumL2 - sumL * sumL;
-    if (D > 0) {
-      let thisScale: f32 = (sumW * sumXL - sumX * sumL) / D;
-      let thisMin: f32 = (sumL2 * sumX - sumL * sumXL) / D;
-      if (thisMin > 0) {
-        thisMin = 0;
-        thisScale = sumXL / sumL2;
-      }
-      let curError: f32 = 0;
-      for (let i = 0; i < n; i++) {
-        let diff: f32 = thisScale * <f32>load<u8>(QLAUX + i) + thisMin - load<f32>(x + (<usize>i << 2));
-        diff = diff * diff;
-        curError += load<f32>(QW + (<usize>i << 2)) * diff;
-      }
-      if (curError < bestError) {
-        for (let i = 0; i < n; i++) store<u8>(QL + lo + i, load<u8>(QLAUX + i));
-        bestError = curError;
-        scale = thisScale;
-        lo_ = thisMin;
-      }
+    const D = f32x4.sub(f32x4.mul(sumW, sumL2), f32x4.mul(sumL, sumL));
+    let thisScale = f32x4.div(f32x4.sub(f32x4.mul(sumW, sumXL), f32x4.mul(sumX, sumL)), D);
+    let thisMin = f32x4.div(f32x4.sub(f32x4.mul(sumL2, sumX), f32x4.mul(sumL, sumXL)), D);
+    const minPos = f32x4.gt(thisMin, zero);
+    thisMin = v128.bitselect(zero, thisMin, minPos);
+    thisScale = v128.bitselect(f32x4.div(sumXL, sumL2), thisScale, minPos);
+    let curError = zero;
+    for (let i: usize = 0; i < 512; i += 16) {
+      let diff = f32x4.sub(f32x4.add(f32x4.mul(thisScale, v128.load(LT + i)), thisMin), v128.load(XT + i));
+      diff = f32x4.mul(diff, diff);
+      curError = f32x4.add(curError, f32x4.mul(v128.load(WT + i), diff));
     }
+    const accept = v128.and(f32x4.gt(D, zero), f32x4.lt(curError, bestError));
+    bestIscale = v128.bitselect(iscale, bestIscale, accept);
+    bestLo = v128.bitselect(lo, bestLo, accept);
+    bestError = v128.bitselect(curError, bestError, accept);
+    scale = v128.bitselect(thisScale, scale, accept);
+    lo = v128.bitselect(thisMin, lo, accept);
   }
-  qkMin = -lo_;
-  return scale;
+  // Flat lanes return 0 and -min of before the steps (which they, in ggml, never ran).
+  v128.store(QSCALES + (j0 << 2), v128.bitselect(zero, scale, flat));
+  v128.store(QMINS + (j0 << 2), f32x4.neg(v128.bitselect(flatLo, lo, flat)));
+  v128.store(QBISCALE + (j0 << 2), bestIscale);
+  v128.store(QBLO + (j0 << 2), bestLo);
+  v128.store(QFLAT + (j0 << 2), flat);
+}
+
+/** Sub-blocks j0..j0 + 3 of the super-block at x (4 × 32 values, 128 bytes apart) into XT, transposed. */
+function transposeX4(x: usize): void {
+  for (let i: usize = 0; i < 128; i += 16) {
+    const r0 = v128.load(x + i), r1 = v128.load(x + 128 + i), r2 = v128.load(x + 256 + i), r3 = v128.load(x + 384 + i);
+    const t0 = v128.shuffle<f32>(r0, r1, 0, 4, 1, 5), t1 = v128.shuffle<f32>(r2, r3, 0, 4, 1, 5);
+    const t2 = v128.shuffle<f32>(r0, r1, 2, 6, 3, 7), t3 = v128.shuffle<f32>(r2, r3, 2, 6, 3, 7);
+    const o = XT + (i << 2);
+    v128.store(o, v128.shuffle<u64>(t0, t1, 0, 2));
+    v128.store(o + 16, v128.shuffle<u64>(t0, t1, 1, 3));
+    v128.store(o + 32, v128.shuffle<u64>(t2, t3, 0, 2));
+    v128.store(o + 48, v128.shuffle<u64>(t2, t3, 1, 3));
+  }
 }
 
 /**
  * What quantize_row_q4_K_ref and quantize_row_q5_K_ref share: per sub-block of 32 a scale and a min
  * from make_qkx2_quants (weights av_x + |x|), both rounded to 6 bits of the largest, d and dmin as f16
  * and the 12 packed scale bytes at y, then the levels 0..nmax recomputed from the rounded scales into QL.
+ * The sub-blocks are independent until their scales are rounded: they go through make_qkx2_quants four
+ * at a time (makeQkx2x4), each in its own lane.
  */
 function scalesAndLevelsK(x: usize, y: usize, nmax: i32, rmin: f32, nstep: i32): void {
+  for (let j0: usize = 0; j0 < 8; j0 += 4) {
+    transposeX4(x + (j0 << 7));
+    // ggml's weights: av_x = sqrt(Σx² / 32) per sub-block (summed in order, per lane), w = av_x + |x|.
+    let sumX2 = f32x4.splat(0);
+    for (let i: usize = 0; i < 512; i += 16) {
+      const v = v128.load(XT + i);
+      sumX2 = f32x4.add(sumX2, f32x4.mul(v, v));
+    }
+    const avX = f32x4.sqrt(f32x4.div(sumX2, f32x4.splat(32)));
+    for (let i: usize = 0; i < 512; i += 16) v128.store(WT + i, f32x4.add(avX, f32x4.abs(v128.load(XT + i))));
+    makeQkx2x4(j0, nmax, rmin, nstep);
+  }
   let maxScale: f32 = 0, maxMin: f32 = 0;
   for (let j = 0; j < 8; j++) {
-    const xj = x + (<usize>j << 7);
-    let sumX2: f32 = 0;
-    for (let l = 0; l < 32; l++) {
-      const v = load<f32>(xj + (<usize>l << 2));
-      sumX2 += v * v;
-    }
-    const avX: f32 = sqrt<f32>(sumX2 / 32);
-    for (let l = 0; l < 32; l++) store<f32>(QW + (<usize>l << 2), avX + abs<f32>(load<f32>(xj + (<usize>l << 2))));
-    const scale = makeQkx2(xj, <usize>j << 5, nmax, rmin, nstep);
-    store<f32>(QSCALES + (<usize>j << 2), scale);
-    store<f32>(QMINS + (<usize>j << 2), qkMin);
+    const scale = load<f32>(QSCALES + (<usize>j << 2));
+    const theMin = load<f32>(QMINS + (<usize>j << 2));
     if (scale > maxScale) maxScale = scale;
-    if (qkMin > maxMin) maxMin = qkMin;
+    if (theMin > maxMin) maxMin = theMin;
   }
   const invScale: f32 = maxScale > 0 ? <f32>63 / maxScale : 0;
   const invMin: f32 = maxMin > 0 ? <f32>63 / maxMin : 0;
@@ -183,6 +222,7 @@ function scalesAndLevelsK(x: usize, y: usize, nmax: i32, rmin: f32, nstep: i32):
   store<u16>(y + 2, <u16>dminBits);
   const d0 = f16ScaleFull(dBits);
   const dmin0 = f16ScaleFull(dminBits);
+  const nmaxI = i32x4.splat(nmax), zeroI = i32x4.splat(0);
   for (let j = 0; j < 8; j++) {
     let sc: u32, m: u32; // get_scale_min_k4
     if (j < 4) {
@@ -193,12 +233,27 @@ function scalesAndLevelsK(x: usize, y: usize, nmax: i32, rmin: f32, nstep: i32):
       m = (<u32>load<u8>(s + j + 4) >> 4) | ((<u32>load<u8>(s + j) >> 6) << 4);
     }
     const d: f32 = d0 * <f32>sc;
-    if (d == 0) continue; // keeps the levels makeQkx2 chose (a NaN d, 0 · inf, does not)
-    const dm: f32 = dmin0 * <f32>m;
     const xj = x + (<usize>j << 7);
-    for (let ii = 0; ii < 32; ii++) {
-      const l = min(nmax, max(0, nearestIntGgml((load<f32>(xj + (<usize>ii << 2)) + dm) / d)));
-      store<u8>(QL + (<usize>(j << 5) + ii), <u8>l);
+    const Lj = QL + (<usize>j << 5);
+    if (d == 0) {
+      // ggml keeps make_qkx2_quants' levels (a NaN d, 0 · inf, does not): recomputed from the iscale and
+      // min they came from, with the same f32 operations.
+      const flat = load<i32>(QFLAT + (<usize>j << 2)) != 0;
+      const iscale = load<f32>(QBISCALE + (<usize>j << 2)), lo = load<f32>(QBLO + (<usize>j << 2));
+      for (let ii = 0; ii < 32; ii++) {
+        const l = flat ? 0 : min(nmax, max(0, nearestIntGgml(iscale * (load<f32>(xj + (<usize>ii << 2)) - lo))));
+        store<u8>(Lj + ii, <u8>l);
+      }
+      continue;
+    }
+    // l = nearest_int((x + dm) / d) clamped to 0..nmax, four values at a time (the same f32 operations).
+    const dm = f32x4.splat(dmin0 * <f32>m), dv = f32x4.splat(d);
+    for (let ii: usize = 0; ii < 128; ii += 64) {
+      const q0 = i32x4.min_s(nmaxI, i32x4.max_s(zeroI, nearestIntX4(f32x4.div(f32x4.add(v128.load(xj + ii), dm), dv))));
+      const q1 = i32x4.min_s(nmaxI, i32x4.max_s(zeroI, nearestIntX4(f32x4.div(f32x4.add(v128.load(xj + ii + 16), dm), dv))));
+      const q2 = i32x4.min_s(nmaxI, i32x4.max_s(zeroI, nearestIntX4(f32x4.div(f32x4.add(v128.load(xj + ii + 32), dm), dv))));
+      const q3 = i32x4.min_s(nmaxI, i32x4.max_s(zeroI, nearestIntX4(f32x4.div(f32x4.add(v128.load(xj + ii + 48), dm), dv))));
+      v128.store(Lj + (ii >> 2), i8x16.narrow_i16x8_u(i16x8.narrow_i32x4_s(q0, q1), i16x8.narrow_i32x4_s(q2, q3)));
     }
   }
 }
@@ -209,9 +264,11 @@ export function quantize_row_q4_k(dst: usize, src: usize, n: i32): void {
     const x = src + (<usize>i << 10);
     const y = dst + <usize>i * Q4_K_BYTES;
     scalesAndLevelsK(x, y, 15, -1, 20);
-    for (let j = 0; j < 256; j += 64) {
-      const q = y + 16 + (<usize>(j >> 1));
-      for (let l = 0; l < 32; l++) store<u8>(q + l, load<u8>(QL + j + l) | (load<u8>(QL + j + l + 32) << 4));
+    for (let j: usize = 0; j < 256; j += 64) {
+      const q = y + 16 + (j >> 1);
+      for (let l: usize = 0; l < 32; l += 16) {
+        v128.store(q + l, v128.or(v128.load(QL + j + l), i8x16.shl(v128.load(QL + j + l + 32), 4)));
+      }
     }
   }
 }
@@ -225,20 +282,17 @@ export function quantize_row_q5_k(dst: usize, src: usize, n: i32): void {
     const x = src + (<usize>i << 10);
     const y = dst + <usize>i * Q5_K_BYTES;
     scalesAndLevelsK(x, y, 31, <f32>-0.5, 15);
-    const qh = y + 16;
-    memory.fill(qh, 0, 32);
-    for (let c = 0; c < 4; c++) {
-      const m1 = <u8>(<i32>1 << (2 * c)), m2 = <u8>(<i32>2 << (2 * c));
-      const L = QL + (<usize>c << 6);
-      const ql = y + 48 + (<usize>c << 5);
-      for (let j: usize = 0; j < 32; j++) {
-        let l1 = load<u8>(L + j), l2 = load<u8>(L + j + 32);
-        let h = load<u8>(qh + j);
-        if (l1 > 15) { l1 -= 16; h |= m1; }
-        if (l2 > 15) { l2 -= 16; h |= m2; }
-        store<u8>(qh + j, h);
-        store<u8>(ql + j, l1 | (l2 << 4));
+    // Levels are 0..31: the low nibbles as Q4_K's, the 5th bits gathered 16 bytes at a time.
+    const low = i8x16.splat(0xf);
+    for (let half: usize = 0; half < 32; half += 16) {
+      let h = i8x16.splat(0);
+      for (let c = 0; c < 4; c++) {
+        const L = QL + (<usize>c << 6) + half;
+        const l1 = v128.load(L), l2 = v128.load(L + 32);
+        h = v128.or(h, v128.or(i8x16.shl(i8x16.shr_u(l1, 4), 2 * c), i8x16.shl(i8x16.shr_u(l2, 4), 2 * c + 1)));
+        v128.store(y + 48 + (<usize>c << 5) + half, v128.or(v128.and(l1, low), i8x16.shl(v128.and(l2, low), 4)));
       }
+      v128.store(y + 16 + half, h);
     }
   }
 }
