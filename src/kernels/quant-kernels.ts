@@ -4,8 +4,8 @@
 //
 // Contract: out (T, N) = [out +] [bias (N) +] x (T, K) · w (N, K)ᵀ, w in the kernels' layout: ggml's
 // block layout (N rows of K / blockSize blocks) rewritten in place once after loading (toKernelLayout):
-// Q8_0, Q4_0, Q4_K and Q5_K interleave full groups of 4 rows per block, Q6_K regroups each super-block's
-// 6-bit values. The kernel first quantizes x to int8 per
+// Q8_0, Q4_0, Q4_K and Q5_K interleave full groups of 4 rows per block (Q5_K also regroups its 5-bit
+// values), Q6_K regroups each super-block's 6-bit values. The kernel first quantizes x to int8 per
 // 32 values into `scratch` (owned by the caller, quantScratchBytes(T, K) bytes, 16-byte aligned), then
 // does integer dot products.
 import { dequantizeRow, fp16ToFp32, fp32ToFp16, rowBytes } from "../formats/ggml-quants.js";

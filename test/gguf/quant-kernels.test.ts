@@ -357,3 +357,47 @@ for (const [dtype, blockBytes] of [["Q4_K", 144], ["Q5_K", 176]] as const) test(
     }
   }
 });
+
+// The 4-row groups of the kernel layout (Q4_K: interleaved; Q5_K: its values regrouped, see packed5 in
+// _k-quant.ts) and the rows left in ggml's layout after them give a row the same bits: rows 4..6 copy
+// rows 1..3 (random bytes, every bit pattern valid). Decode (T = 1), a small batch (T = 2) and the
+// panels (T = 9), each build.
+for (const [dtype, blockBytes] of [["Q4_K", 144], ["Q5_K", 176]] as const) test(`linear_${dtype.toLowerCase()}: a row gives the same bits in a 4-row group of the kernel layout and left in ggml's, in each build`, () => {
+  const K = 768, N = 7;
+  const rand = rng(7);
+  const rb = rowBytes(dtype, K);
+  const w = new Uint8Array(N * rb);
+  for (let n = 0; n < 4; n++) {
+    for (let sb = 0; sb < K / 256; sb++) {
+      const p = n * rb + sb * blockBytes;
+      for (let i = 4; i < blockBytes; i++) w[p + i] = Math.floor(rand() * 256);
+      for (const o of [0, 2]) {
+        const h = 0x0c00 + Math.floor(rand() * 0x800); // 2^-12 .. 2^-10
+        w[p + o] = h & 0xff;
+        w[p + o + 1] = h >> 8;
+      }
+    }
+  }
+  for (let n = 4; n < N; n++) w.copyWithin(n * rb, (n - 3) * rb, (n - 2) * rb);
+  const rand2 = rng(8);
+  const gauss = (): number => Math.sqrt(-2 * Math.log(rand2() + 1e-12)) * Math.cos(2 * Math.PI * rand2());
+  const variants: KernelVariant[] = kernelModuleAvailable("relaxed") ? ["baseline", "relaxed"] : ["baseline"];
+  for (const variant of variants) {
+    const a = new Arena(variant);
+    const pw = a.put(w);
+    for (const T of [1, 2, 9]) {
+      const x = new Float32Array(T * K).map(() => gauss());
+      const scratch = a.alloc(Math.max(quantScratchBytes(T, K), layoutScratchBytes(dtype, K)));
+      if (T === 1) a.q.toKernelLayout(dtype, pw, N, K, scratch);
+      const px = a.put(x);
+      const out = a.alloc(T * N * 4);
+      a.q.forType(dtype)(out, px, pw, 0, T, K, N, false, scratch);
+      const got = a.f32(out, T * N);
+      for (let t = 0; t < T; t++) {
+        for (let n = 4; n < N; n++) {
+          assert.ok(Object.is(got[t * N + n], got[t * N + n - 3]), `${variant} T = ${T} token ${t}: row ${n} (ggml's layout) ${got[t * N + n]} vs row ${n - 3} (a group) ${got[t * N + n - 3]}`);
+        }
+      }
+    }
+  }
+});

@@ -3,9 +3,11 @@
 // of 32, 6-bit scale sc_j and min m_j each, value = d·sc_j·q − dmin·m_j), then Q5_K's qh[32] (bit j of
 // qh[l]: the fifth bit of value l of sub-block j), then qs[128] (chunk c of 32 bytes: low nibbles =
 // sub-block 2c, high = 2c + 1). Their 4-row groups in kernel layout (repack_q4_k / repack_q5_k) are
-//   { f16 d[4]; f16 dmin[4]; u8 scales[12][4]; [Q5_K: u8 qh[4 rows][32]]; u8 qs[4 chunks][4 rows][32] }
+//   Q4_K: { f16 d[4]; f16 dmin[4]; u8 scales[12][4]; u8 qs[4 chunks][4 rows][32] }
+//   Q5_K: { f16 d[4]; f16 dmin[4]; u8 scales[12][4]; u8 V[5][4 rows][32] }
 // (scale byte j of row r at 16 + 4j + r), so that the 4 rows' scales unpack together with a few vector
-// operations. `five` (a constant at every call) picks Q5_K.
+// operations. Q5_K's V0..V4 hold its 5-bit values regrouped whole into bytes (see packed5). `five` (a
+// constant at every call) picks Q5_K.
 //
 // Values: Q4_K's nibbles are the 7-bit operand of the relaxed 8-bit dot directly, and in the baseline
 // build int16 lanes against activations in nibble order (see nibble0..3); Q5_K's 5-bit values (0..31)
@@ -139,10 +141,11 @@ const STAGE: usize = memory.data(4 * 64, 16);
 @inline export function superBytes(five: bool): usize { return five ? 176 : 144; }
 // @ts-ignore: decorator
 @inline function qsOffset(five: bool): usize { return five ? 48 : 16; }
-/** Where a group super-block's qh (Q5_K) and qs start (kernel layout). */
-export const GROUP_QH: usize = 64;
+/** Where a group super-block's qs (Q4_K) or packed vectors V0..V4 (Q5_K) start (kernel layout). */
 // @ts-ignore: decorator
-@inline export function groupQsOffset(five: bool): usize { return five ? 192 : 64; }
+@inline export function groupQsOffset(five: bool): usize { return 64; }
+/** Bytes from one of a Q5_K group's packed vectors V_k to the next (4 rows of 32). */
+export const GROUP_V_STRIDE: usize = 128;
 
 /** One row's 8 sub-block scales d·sc_j and minimums dmin·m_j of the current super-block. */
 const SCALES: usize = memory.data(32, 16);
@@ -162,6 +165,42 @@ const HIGH_TOTALS: usize = memory.data(16, 16);
   const nib = (j & 1) == 0 ? lowNibbles(v) : highNibbles(v);
   const bit = j <= 4 ? i16x8.shl(h, 4 - j) : i16x8.shr_u(h, j - 4);
   return v128.or(nib, v128.and(bit, i8x16.splat(0x10)));
+}
+
+/**
+ * Q5_K's kernel layout regroups the values of a full 4-row group (repack_q5_k): position l (0..31) of a
+ * super-block has 8 values q0..q7 (sub-blocks j = 0..7) of 5 bits, 40 bits in all, kept as byte l of 5
+ * vectors V0..V4 of 32 bytes. V_k's bits 0-4 hold q_k whole, and the 15 spare bits 5-7 carry q5..q7:
+ *   V0: q0 | (q5 & 7) << 5       V1: q1 | (q5 >> 3) << 5 | (q7 >> 3 & 1) << 7
+ *   V2: q2 | (q6 & 7) << 5       V3: q3 | (q6 >> 3) << 5 | (q7 >> 4) << 7
+ *   V4: q4 | (q7 & 7) << 5
+ * Sub-blocks 0..4 then come out with one mask, 5 and 6 with 5 operations, 7 with 8: 23 per 128 values
+ * where a nibble and a qh bit apiece (values5) take 35, the fifth bit alone a quarter of the kernel.
+ *
+ * packed5: the 16 values (0..31, bytes) of sub-block j at the 16 positions whose V0 bytes are at v, V_k
+ * at v + k·stride. The i16 shifts move bits across the byte boundary only into bits the masks clear.
+ */
+// @ts-ignore: decorator
+@inline export function packed5(v: usize, stride: usize, j: i32): v128 {
+  const m5 = i8x16.splat(0x1f), m3 = i8x16.splat(0x07);
+  if (j < 5) return v128.and(v128.load(v + <usize>j * stride), m5);
+  if (j == 5) return v128.or(v128.and(i16x8.shr_u(v128.load(v), 5), m3), v128.and(i16x8.shr_u(v128.load(v + stride), 2), i8x16.splat(0x18)));
+  if (j == 6) return v128.or(v128.and(i16x8.shr_u(v128.load(v + 2 * stride), 5), m3), v128.and(i16x8.shr_u(v128.load(v + 3 * stride), 2), i8x16.splat(0x18)));
+  return v128.or(
+    v128.and(i16x8.shr_u(v128.load(v + 4 * stride), 5), m3),
+    v128.or(v128.and(i16x8.shr_u(v128.load(v + stride), 4), i8x16.splat(0x08)), v128.and(i16x8.shr_u(v128.load(v + 3 * stride), 3), i8x16.splat(0x10))),
+  );
+}
+
+/** The inverse of packed5: 16 positions' values q0..q7 (bytes 0..31) as V0..V4 at dst + k·stride. */
+// @ts-ignore: decorator
+@inline function storePacked5(dst: usize, stride: usize, q0: v128, q1: v128, q2: v128, q3: v128, q4: v128, q5: v128, q6: v128, q7: v128): void {
+  // i16 shifts of masked bytes: no bit crosses into the next byte
+  v128.store(dst, v128.or(q0, i16x8.shl(v128.and(q5, i8x16.splat(0x07)), 5)));
+  v128.store(dst + stride, v128.or(q1, v128.or(i16x8.shl(v128.and(q5, i8x16.splat(0x18)), 2), i16x8.shl(v128.and(q7, i8x16.splat(0x08)), 4))));
+  v128.store(dst + 2 * stride, v128.or(q2, i16x8.shl(v128.and(q6, i8x16.splat(0x07)), 5)));
+  v128.store(dst + 3 * stride, v128.or(q3, v128.or(i16x8.shl(v128.and(q6, i8x16.splat(0x18)), 2), i16x8.shl(v128.and(q7, i8x16.splat(0x10)), 3))));
+  v128.store(dst + 4 * stride, v128.or(q4, i16x8.shl(v128.and(q7, i8x16.splat(0x07)), 5)));
 }
 
 /**
@@ -282,8 +321,8 @@ function row1Q5K(out: usize, row: usize, nsb: i32, xq: usize, xd: usize, xs: usi
 }
 
 /**
- * Both sub-blocks of chunk c of a group super-block p for its 4 rows (lanes): the low one's totals
- * returned, the high one's at HIGH_TOTALS; each row's qs (and qh) vectors loaded once for both, and the
+ * Q4_K: both sub-blocks of chunk c of a group super-block p for its 4 rows (lanes): the low one's
+ * totals returned, the high one's at HIGH_TOTALS; each row's qs vectors loaded once for both, and the
  * activations once for the 4 rows.
  */
 // @ts-ignore: decorator
@@ -291,7 +330,7 @@ function row1Q5K(out: usize, row: usize, nsb: i32, xq: usize, xd: usize, xs: usi
   const j = c << 1;
   const x0 = x8Vector(x8p, 0), x1 = x8Vector(x8p, 16), y0 = x8Vector(x8p, 32), y1 = x8Vector(x8p, 48);
   const q = p + groupQsOffset(five) + (<usize>c << 7);
-  const h = p + GROUP_QH;
+  const h = p; // no qh (five is false)
   let v0 = v128.load(q), v1 = v128.load(q, 16), h0 = qhVector(five, h, 0), h1 = qhVector(five, h, 16);
   let l0 = fence(rowPartial(five, v0, v1, h0, h1, j, x0, x1, xp)), m0 = fence(rowPartial(five, v0, v1, h0, h1, j + 1, y0, y1, xp + 64));
   v0 = v128.load(q, 32); v1 = v128.load(q, 48); h0 = qhVector(five, h, 32); h1 = qhVector(five, h, 48);
@@ -306,7 +345,13 @@ function row1Q5K(out: usize, row: usize, nsb: i32, xq: usize, xd: usize, xs: usi
   return totals(five, l01, l23);
 }
 
-/** Sub-block 2c of a group super-block p: its madd into a (groupChunk leaves 2c + 1's totals for highStep). */
+/** The scale of sub-block j of the current super-block for the 4 rows, times the token's dx_j. */
+// @ts-ignore: decorator
+@inline function groupScale(j: usize, dp: usize): v128 {
+  return f32x4.mul(v128.load(GSCALES + (j << 4)), f32x4.splat(load<f32>(dp + (j << 2))));
+}
+
+/** Q4_K: sub-block 2c of a group super-block p, its madd into a (groupChunk leaves 2c + 1's totals for highStep). */
 // @ts-ignore: decorator
 @inline function lowStep(five: bool, a: v128, p: usize, c: i32, xp: usize, x8p: usize, dp: usize): v128 {
   const j = <usize>(c << 1);
@@ -317,6 +362,37 @@ function row1Q5K(out: usize, row: usize, nsb: i32, xq: usize, xd: usize, xs: usi
 @inline function highStep(b: v128, c: i32, dp: usize): v128 {
   const j = <usize>((c << 1) + 1);
   return accumulateBlock(b, v128.load(HIGH_TOTALS), f32x4.mul(v128.load(GSCALES + (j << 4)), f32x4.splat(load<f32>(dp + (j << 2)))));
+}
+
+/**
+ * Q5_K: the partial sums of sub-block j of one row of a group from its packed vectors (v: the row's V0)
+ * against the sub-block's activations, as rowPartial.
+ */
+// @ts-ignore: decorator
+@inline function rowPartial5(v: usize, j: i32, x0: v128, x1: v128, xp: usize): v128 {
+  const q0 = packed5(v, GROUP_V_STRIDE, j), q1 = packed5(v + 16, GROUP_V_STRIDE, j);
+  if (ASC_FEATURE_RELAXED_SIMD) return nibblePartial8(q0, q1, x0, x1);
+  return dot32(
+    i16x8.extend_low_i8x16_u(q0), i16x8.extend_high_i8x16_u(q0), i16x8.extend_low_i8x16_u(q1), i16x8.extend_high_i8x16_u(q1), xp,
+  );
+}
+
+/**
+ * Q5_K: sub-block j of a group super-block p for its 4 rows, its madd into a (xp, x8p, dp: the
+ * super-block's activations). One sub-block at a time: a split sub-block reloads the vectors that
+ * whole ones read (from L1); loading them once for a whole and a split sub-block together (its totals
+ * parked in memory until their turn in the summation order) measured no faster.
+ */
+// @ts-ignore: decorator
+@inline function step5(a: v128, p: usize, j: i32, xp: usize, x8p: usize, dp: usize): v128 {
+  const x0 = x8Vector(x8p, <usize>j << 5), x1 = x8Vector(x8p, (<usize>j << 5) + 16);
+  const xj = xp + (<usize>j << 6);
+  const v = p + groupQsOffset(true);
+  const p01 = fence(pairs(true, fence(rowPartial5(v, j, x0, x1, xj)), rowPartial5(v + 32, j, x0, x1, xj)));
+  const p23 = pairs(true, fence(rowPartial5(v + 64, j, x0, x1, xj)), rowPartial5(v + 96, j, x0, x1, xj));
+  // fenced: V8 would otherwise leave each madd (pure) until the next step of its accumulator needs
+  // it, keeping the partial sums of the steps between live and spilling them
+  return fence(accumulateBlock(a, totals(true, p01, p23), groupScale(<usize>j, dp)));
 }
 
 /**
@@ -340,14 +416,26 @@ function row1Q5K(out: usize, row: usize, nsb: i32, xq: usize, xd: usize, xs: usi
       storeScaled(GSCALES, sixBit(p, 0), d);
       storeScaled(GSCALES + 64, sixBit(p, 1), d);
       mins = groupMins(mins, p, sp);
-      a0 = lowStep(five, a0, p, 0, xp, x8p, dp);
-      a1 = highStep(a1, 0, dp);
-      a2 = lowStep(five, a2, p, 1, xp, x8p, dp);
-      a3 = highStep(a3, 1, dp);
-      a0 = lowStep(five, a0, p, 2, xp, x8p, dp);
-      a1 = highStep(a1, 2, dp);
-      a2 = lowStep(five, a2, p, 3, xp, x8p, dp);
-      a3 = highStep(a3, 3, dp);
+      if (five) {
+        // sub-block j to A_(j mod 4), j ascending
+        a0 = step5(a0, p, 0, xp, x8p, dp);
+        a1 = step5(a1, p, 1, xp, x8p, dp);
+        a2 = step5(a2, p, 2, xp, x8p, dp);
+        a3 = step5(a3, p, 3, xp, x8p, dp);
+        a0 = step5(a0, p, 4, xp, x8p, dp);
+        a1 = step5(a1, p, 5, xp, x8p, dp);
+        a2 = step5(a2, p, 6, xp, x8p, dp);
+        a3 = step5(a3, p, 7, xp, x8p, dp);
+      } else {
+        a0 = lowStep(five, a0, p, 0, xp, x8p, dp);
+        a1 = highStep(a1, 0, dp);
+        a2 = lowStep(five, a2, p, 1, xp, x8p, dp);
+        a3 = highStep(a3, 1, dp);
+        a0 = lowStep(five, a0, p, 2, xp, x8p, dp);
+        a1 = highStep(a1, 2, dp);
+        a2 = lowStep(five, a2, p, 3, xp, x8p, dp);
+        a3 = highStep(a3, 3, dp);
+      }
       p += 4 * superBytes(five);
       xp += 512;
       x8p += 256;
@@ -412,14 +500,22 @@ function row1Q5K(out: usize, row: usize, nsb: i32, xq: usize, xd: usize, xs: usi
         store<u16>(dst + 8 + (r << 1), load<u16>(src + 2));
         for (let j: usize = 0; j < 12; j++) store<u8>(dst + 16 + (j << 2) + r, load<u8>(src + 4 + j));
         if (five) {
-          const qh = dst + GROUP_QH + (r << 5);
-          v128.store(qh, v128.load(src + 16));
-          v128.store(qh, v128.load(src + 16, 16), 16);
-        }
-        for (let c: usize = 0; c < 4; c++) {
-          const q = dst + groupQsOffset(five) + (c << 7) + (r << 5), s = src + qsOffset(five) + (c << 5);
-          v128.store(q, v128.load(s));
-          v128.store(q, v128.load(s, 16), 16);
+          // 16 positions at a time: qh and the 4 qs chunks → the values of the 8 sub-blocks → V0..V4
+          for (let o: usize = 0; o < 32; o += 16) {
+            const h = v128.load(src + 16 + o);
+            const c0 = v128.load(src + 48 + o), c1 = v128.load(src + 80 + o), c2 = v128.load(src + 112 + o), c3 = v128.load(src + 144 + o);
+            storePacked5(
+              dst + groupQsOffset(five) + (r << 5) + o, GROUP_V_STRIDE,
+              values5(c0, h, 0), values5(c0, h, 1), values5(c1, h, 2), values5(c1, h, 3),
+              values5(c2, h, 4), values5(c2, h, 5), values5(c3, h, 6), values5(c3, h, 7),
+            );
+          }
+        } else {
+          for (let c: usize = 0; c < 4; c++) {
+            const q = dst + groupQsOffset(five) + (c << 7) + (r << 5), s = src + qsOffset(five) + (c << 5);
+            v128.store(q, v128.load(s));
+            v128.store(q, v128.load(s, 16), 16);
+          }
         }
       }
     }

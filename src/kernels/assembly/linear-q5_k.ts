@@ -16,18 +16,20 @@
 //
 // Kernel layout (repack_q5_k, at load, in place, same size): every full group of 4 rows is interleaved
 // per super-block (704 bytes) as
-//   { f16 d[4]; f16 dmin[4]; u8 scales[12][4]; u8 qh[4 rows][32]; u8 qs[4 chunks][4 rows][32] }
+//   { f16 d[4]; f16 dmin[4]; u8 scales[12][4]; u8 V[5][4 rows][32] }
 // (the header of _k-quant.ts): decode reads one stream per group and unpacks the 4 rows' scales at
-// once. Rows past the last full group stay in ggml's layout.
+// once. V0..V4 hold each position's 8 five-bit values regrouped: 5 whole in the low bits of the 5 bytes,
+// 3 in their spare top bits (see packed5 in _k-quant.ts), so that most values come out with a single
+// mask instead of a nibble and a qh bit. Rows past the last full group stay in ggml's layout.
 
-import { GROUP_QH, groupQsOffset, groupScales, panelScalesOfRows, repackK, smallBatchK, superBytes, values5 } from "./_k-quant";
+import { GROUP_V_STRIDE, groupQsOffset, groupScales, packed5, panelScalesOfRows, repackK, smallBatchK, superBytes, values5 } from "./_k-quant";
 import { IPANEL, PMIN, PSCALE, laneRow, linearQuantPanels, quantizeActivations, storeTransposed } from "./_linear-quant";
 
 const BLOCK_BYTES = superBytes(true);
 /** Offsets in a ggml super-block. */
 const QH: usize = 16;
 const QS: usize = 48;
-/** One super-block of a 4-row group in kernel layout, and where its qs start (its qh: GROUP_QH). */
+/** One super-block of a 4-row group in kernel layout, and where its packed vectors V0..V4 start. */
 const GROUP_SUPER_BYTES: usize = 4 * BLOCK_BYTES;
 const GROUP_QS = groupQsOffset(true);
 /**
@@ -47,19 +49,23 @@ export function linear_q5_k(
 }
 
 /**
- * Sub-block j (0..7) of 4 rows → int16 panel block b (natural xq order: vector k, lane r = row r's
- * values 2k, 2k + 1). q0..q3: each row's 32 qs bytes of the sub-block's chunk, h0..h3: its 32 qh bytes.
+ * 16 values (bytes 0..31) of sub-block j of each of 4 rows (a0..a3) → int16 panel block b (natural xq
+ * order: vector k, lane r = row r's values 2k, 2k + 1), positions 16·half .. 16·half + 15.
  */
 // @ts-ignore: decorator
-@inline function panelSubBlock(b: usize, j: i32, q0: usize, q1: usize, q2: usize, q3: usize, h0: usize, h1: usize, h2: usize, h3: usize): void {
-  const dst = IPANEL + (b << 8);
+@inline function panelHalf(b: usize, half: usize, a0: v128, a1: v128, a2: v128, a3: v128): void {
+  const d = IPANEL + (b << 8) + (half << 7);
+  storeTransposed(d, i16x8.extend_low_i8x16_u(a0), i16x8.extend_low_i8x16_u(a1), i16x8.extend_low_i8x16_u(a2), i16x8.extend_low_i8x16_u(a3));
+  storeTransposed(d + 64, i16x8.extend_high_i8x16_u(a0), i16x8.extend_high_i8x16_u(a1), i16x8.extend_high_i8x16_u(a2), i16x8.extend_high_i8x16_u(a3));
+}
+
+/** Sub-block j of a group super-block p (kernel layout) → int16 panel block b0 + j. */
+// @ts-ignore: decorator
+@inline function panelPacked(b0: usize, j: i32, p: usize): void {
   for (let half: usize = 0; half < 2; half++) {
-    const o = half << 4;
-    const a0 = values5(v128.load(q0 + o), v128.load(h0 + o), j), a1 = values5(v128.load(q1 + o), v128.load(h1 + o), j);
-    const a2 = values5(v128.load(q2 + o), v128.load(h2 + o), j), a3 = values5(v128.load(q3 + o), v128.load(h3 + o), j);
-    const d = dst + (half << 7);
-    storeTransposed(d, i16x8.extend_low_i8x16_u(a0), i16x8.extend_low_i8x16_u(a1), i16x8.extend_low_i8x16_u(a2), i16x8.extend_low_i8x16_u(a3));
-    storeTransposed(d + 64, i16x8.extend_high_i8x16_u(a0), i16x8.extend_high_i8x16_u(a1), i16x8.extend_high_i8x16_u(a2), i16x8.extend_high_i8x16_u(a3));
+    const v = p + GROUP_QS + (half << 4); // row r's V0 at v + 32r
+    panelHalf(b0 + <usize>j, half, packed5(v, GROUP_V_STRIDE, j), packed5(v + 32, GROUP_V_STRIDE, j),
+      packed5(v + 64, GROUP_V_STRIDE, j), packed5(v + 96, GROUP_V_STRIDE, j));
   }
 }
 
@@ -75,11 +81,9 @@ function q5kPanel(w: usize, K: i32, n0: i32, rows: i32, k0: i32, kc: i32): void 
     for (let sb = 0; sb < kc >> 8; sb++) {
       const b0 = <usize>sb << 3; // first sub-block of this super-block in the chunk
       groupScales(p, PSCALE + (b0 << 4), PMIN + (b0 << 4));
-      const h = p + GROUP_QH;
-      for (let j = 0; j < 8; j++) {
-        const q = p + GROUP_QS + (<usize>(j >> 1) << 7);
-        panelSubBlock(b0 + <usize>j, j, q, q + 32, q + 64, q + 96, h, h + 32, h + 64, h + 96);
-      }
+      // j a constant in each (packed5 differs per sub-block)
+      panelPacked(b0, 0, p); panelPacked(b0, 1, p); panelPacked(b0, 2, p); panelPacked(b0, 3, p);
+      panelPacked(b0, 4, p); panelPacked(b0, 5, p); panelPacked(b0, 6, p); panelPacked(b0, 7, p);
       p += GROUP_SUPER_BYTES;
     }
     return;
@@ -92,8 +96,12 @@ function q5kPanel(w: usize, K: i32, n0: i32, rows: i32, k0: i32, kc: i32): void 
     const b0 = <usize>sb << 3;
     panelScalesOfRows(r0 + o, r1 + o, r2 + o, r3 + o, b0);
     for (let j = 0; j < 8; j++) {
-      const q = o + QS + (<usize>(j >> 1) << 5);
-      panelSubBlock(b0 + <usize>j, j, r0 + q, r1 + q, r2 + q, r3 + q, r0 + o + QH, r1 + o + QH, r2 + o + QH, r3 + o + QH);
+      for (let half: usize = 0; half < 2; half++) {
+        const q = o + QS + (<usize>(j >> 1) << 5) + (half << 4), h = o + QH + (half << 4); // this half's qs and qh
+        panelHalf(b0 + <usize>j, half,
+          values5(v128.load(r0 + q), v128.load(r0 + h), j), values5(v128.load(r1 + q), v128.load(r1 + h), j),
+          values5(v128.load(r2 + q), v128.load(r2 + h), j), values5(v128.load(r3 + q), v128.load(r3 + h), j));
+      }
     }
   }
 }
