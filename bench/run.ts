@@ -1,12 +1,12 @@
 // npm run bench: our engine and llama.cpp (node-llama-cpp 3.21.1) on the full-size random Phi-2 (speed
 // does not depend on weight values), the same files for both, each measurement in its own process
 // (so peak RSS is that run's alone). Generates what it needs once into $PHI2_BENCH_DIR (default: the
-// OS temp dir, see full-model.ts): the HF folder in bf16 and GGUFs in f16, q8_0, q4_0, q4_k, q4_k_m written by our
+// OS temp dir, see full-model.ts): the HF folder in bf16 and GGUFs in f16, q8_0, q4_0, q4_k, q4_k_m, q5_k_m written by our
 // quantizer (again when the quantizer's code has changed since).
 // Prints a Markdown table and appends it to BENCHMARKS.md.
 //
 // Environment: PHI2_BENCH_THREADS (2), PHI2_BENCH_PROMPT (512), PHI2_BENCH_DECODE (128),
-// PHI2_BENCH_ONLY (comma list of rows: bf16,f16,q8_0,q4_0,q4_k,q4_k_m; default all), PHI2_BENCH_NO_LLAMA=1,
+// PHI2_BENCH_ONLY (comma list of rows: bf16,f16,q8_0,q4_0,q4_k,q4_k_m,q5_k_m; default all), PHI2_BENCH_NO_LLAMA=1,
 // PHI2_BENCH_ROUNDS (1): rounds per row, each one measurement of our engine then one of llama.cpp; with
 // more than one the table shows medians and lists each round's ratios. A VM whose speed drifts by tens of
 // percent from minute to minute makes a single pair of runs a poor ratio; adjacent pairs fare better.
@@ -29,7 +29,7 @@ const benchDir = process.env.PHI2_BENCH_DIR ?? join(tmpdir(), "phi2-bench");
 const threads = Number(process.env.PHI2_BENCH_THREADS ?? "2");
 const promptTokens = Number(process.env.PHI2_BENCH_PROMPT ?? "512");
 const decodeTokens = Number(process.env.PHI2_BENCH_DECODE ?? "128");
-const ROWS = ["bf16", "f16", "q8_0", "q4_0", "q4_k", "q4_k_m"] as const;
+const ROWS = ["bf16", "f16", "q8_0", "q4_0", "q4_k", "q4_k_m", "q5_k_m"] as const;
 const only = (process.env.PHI2_BENCH_ONLY ?? ROWS.join(",")).split(",");
 const withLlama = process.env.PHI2_BENCH_NO_LLAMA !== "1";
 const rounds = Number(process.env.PHI2_BENCH_ROUNDS ?? "1");
