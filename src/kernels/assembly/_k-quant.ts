@@ -100,16 +100,29 @@ import {
   storeScaled(minsDst + 64, sixBit(p, 3), dmin);
 }
 
+/** mins + dmin·m_j · xs_j (multiply then add) for lane j of the 6-bit minimums m (see scaled). */
+// @ts-ignore: decorator
+@inline function minStep(mins: v128, m: v128, j: i32, dmin: v128, xs: usize): v128 {
+  return f32x4.add(mins, f32x4.mul(scaled(m, j, dmin), v128.load32_splat(xs + (<usize>j << 2))));
+}
+
 /**
  * mins + the minimums term of a group super-block at p for the 4 rows, in order: + dmin·m_j · xs_j
- * (multiply then add) for j = 0..7, xs_j at sp + 4j. Straight from registers: no staging.
+ * (multiply then add) for j = 0..7, xs_j at sp + 4j. Straight from registers: no staging. Unrolled by
+ * hand: Binaryen keeps a `for` over j as a loop, and V8 then branches on j inside scaled().
  */
 // @ts-ignore: decorator
 @inline export function groupMins(mins: v128, p: usize, sp: usize): v128 {
   const dmin = groupD(p, true);
   const lo = sixBit(p, 2), hi = sixBit(p, 3);
-  for (let j = 0; j < 4; j++) mins = f32x4.add(mins, f32x4.mul(scaled(lo, j, dmin), f32x4.splat(load<f32>(sp + (<usize>j << 2)))));
-  for (let j = 0; j < 4; j++) mins = f32x4.add(mins, f32x4.mul(scaled(hi, j, dmin), f32x4.splat(load<f32>(sp + (<usize>(4 + j) << 2)))));
+  mins = minStep(mins, lo, 0, dmin, sp);
+  mins = minStep(mins, lo, 1, dmin, sp);
+  mins = minStep(mins, lo, 2, dmin, sp);
+  mins = minStep(mins, lo, 3, dmin, sp);
+  mins = minStep(mins, hi, 0, dmin, sp + 16);
+  mins = minStep(mins, hi, 1, dmin, sp + 16);
+  mins = minStep(mins, hi, 2, dmin, sp + 16);
+  mins = minStep(mins, hi, 3, dmin, sp + 16);
   return mins;
 }
 
@@ -345,10 +358,13 @@ function row1Q5K(out: usize, row: usize, nsb: i32, xq: usize, xd: usize, xs: usi
   return totals(five, l01, l23);
 }
 
-/** The scale of sub-block j of the current super-block for the 4 rows, times the token's dx_j. */
+/**
+ * The scale of sub-block j of the current super-block for the 4 rows, times the token's dx_j (a
+ * load32_splat: V8 broadcasts from memory in the load, where a splat of a loaded f32 takes a shuffle).
+ */
 // @ts-ignore: decorator
 @inline function groupScale(j: usize, dp: usize): v128 {
-  return f32x4.mul(v128.load(GSCALES + (j << 4)), f32x4.splat(load<f32>(dp + (j << 2))));
+  return f32x4.mul(v128.load(GSCALES + (j << 4)), v128.load32_splat(dp + (j << 2)));
 }
 
 /** Q4_K: sub-block 2c of a group super-block p, its madd into a (groupChunk leaves 2c + 1's totals for highStep). */
@@ -356,12 +372,13 @@ function row1Q5K(out: usize, row: usize, nsb: i32, xq: usize, xd: usize, xs: usi
 @inline function lowStep(five: bool, a: v128, p: usize, c: i32, xp: usize, x8p: usize, dp: usize): v128 {
   const j = <usize>(c << 1);
   const t = groupChunk(five, p, c, xp + (j << 6), x8p + (j << 5));
-  return accumulateBlock(a, t, f32x4.mul(v128.load(GSCALES + (j << 4)), f32x4.splat(load<f32>(dp + (j << 2)))));
+  // fenced, as step5's madds
+  return fence(accumulateBlock(a, t, groupScale(j, dp)));
 }
 // @ts-ignore: decorator
 @inline function highStep(b: v128, c: i32, dp: usize): v128 {
   const j = <usize>((c << 1) + 1);
-  return accumulateBlock(b, v128.load(HIGH_TOTALS), f32x4.mul(v128.load(GSCALES + (j << 4)), f32x4.splat(load<f32>(dp + (j << 2)))));
+  return fence(accumulateBlock(b, v128.load(HIGH_TOTALS), groupScale(j, dp)));
 }
 
 /**
@@ -415,7 +432,10 @@ function row1Q5K(out: usize, row: usize, nsb: i32, xq: usize, xd: usize, xs: usi
       const d = groupD(p, false);
       storeScaled(GSCALES, sixBit(p, 0), d);
       storeScaled(GSCALES + 64, sixBit(p, 1), d);
-      mins = groupMins(mins, p, sp);
+      // fenced: the loop-carried sum is pure, so V8 would otherwise compute it at the end of the
+      // iteration from header bytes and constants loaded at its start, spilling them meanwhile
+      // (Q4_K decode -4 %)
+      mins = fence(groupMins(mins, p, sp));
       if (five) {
         // sub-block j to A_(j mod 4), j ascending
         a0 = step5(a0, p, 0, xp, x8p, dp);
