@@ -56,11 +56,12 @@ import {
  */
 // @ts-ignore: decorator
 @inline export function sixBit(p: usize, part: i32): v128 {
-  const s0 = v128.load(p, 16), s1 = v128.load(p, 32), s2 = v128.load(p, 48); // scale bytes 0-3, 4-7, 8-11
-  if (part == 0) return v128.and(s0, i8x16.splat(63));
-  if (part == 1) return v128.or(v128.and(s2, i8x16.splat(0x0f)), v128.and(i16x8.shr_u(s0, 2), i8x16.splat(0x30)));
-  if (part == 2) return v128.and(s1, i8x16.splat(63));
-  return v128.or(v128.and(i16x8.shr_u(s2, 4), i8x16.splat(0x0f)), v128.and(i16x8.shr_u(s1, 2), i8x16.splat(0x30)));
+  // scale bytes 0-3 at p + 16, 4-7 at p + 32, 8-11 at p + 48; each part loads only those it uses (V8
+  // keeps unused loads)
+  if (part == 0) return v128.and(v128.load(p, 16), i8x16.splat(63));
+  if (part == 1) return v128.or(v128.and(v128.load(p, 48), i8x16.splat(0x0f)), v128.and(i16x8.shr_u(v128.load(p, 16), 2), i8x16.splat(0x30)));
+  if (part == 2) return v128.and(v128.load(p, 32), i8x16.splat(63));
+  return v128.or(v128.and(i16x8.shr_u(v128.load(p, 48), 4), i8x16.splat(0x0f)), v128.and(i16x8.shr_u(v128.load(p, 32), 2), i8x16.splat(0x30)));
 }
 
 /** The super-block scales d (dmin: false) or dmin of the 4 rows of a group super-block at p, as f32 lanes. */
